@@ -1,0 +1,228 @@
+# shellcheck shell=sh
+# git-token-keeper shim, network half: sourced by `git` for clone, fetch, pull, push, ls-remote,
+# remote, submodule … with the caller's arguments still in "$@". Expects gtk_real_git,
+# gtk_sub, gtk_globals, gtk_origins, gtk_n and add_config from the shim.
+# shellcheck disable=SC2154
+
+gtk_retries=${GIT_TOKEN_KEEPER_RETRIES:-3}
+case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac
+GIT_TERMINAL_PROMPT=0
+export GIT_TERMINAL_PROMPT
+
+gtk_tmp=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
+trap 'rm -rf "$gtk_tmp"' EXIT
+trap 'exit 129' HUP
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+say() {
+  printf 'git-token-keeper: %s\n' "$*" >&2
+}
+
+# Runs the real git with the caller's global options (the first gtk_globals arguments of
+# "$@") followed by one command's own arguments.
+git_with_globals() {
+  gtk_count=$1
+  shift
+  gtk_all=$#
+  gtk_i=0
+  for gtk_a do
+    [ "$gtk_i" -lt "$gtk_count" ] && set -- "$@" "$gtk_a"
+    gtk_i=$((gtk_i + 1))
+  done
+  shift "$gtk_all"
+  "$gtk_real_git" "$@"
+}
+
+# Prints "key<TAB>value" config entries that neutralise stale credentials for configured
+# origins. Input lines: `arg URL` for URL arguments and `git config --get-regexp` output.
+# shellcheck disable=SC2016
+gtk_neutralise_awk='
+function origin_of(url,   scheme, rest, auth, host) {
+  if (tolower(url) !~ /^https?:\/\//) return ""
+  scheme = tolower(substr(url, 1, index(url, "://") - 1))
+  rest = substr(url, index(url, "://") + 3)
+  auth = rest; sub(/\/.*/, "", auth)
+  g_raw_auth = auth
+  g_user = ""
+  if (index(auth, "@")) { g_user = auth; sub(/@[^@]*$/, "", g_user); sub(/.*@/, "", auth) }
+  host = tolower(auth)
+  if (scheme == "https") sub(/:443$/, "", host)
+  if (scheme == "http") sub(/:80$/, "", host)
+  g_has_path = (index(rest, "/") > 0)
+  return scheme "://" host
+}
+function is_auth(v) { return tolower(v) ~ /^[ \t]*authorization[ \t]*:/ }
+function emit(k, v) { printf "%s\t%s\n", k, v }
+BEGIN { n = split(origins, list, " "); for (i = 1; i <= n; i++) conf[list[i]] = 1 }
+{
+  sp = index($0, " ")
+  key = sp ? substr($0, 1, sp - 1) : $0
+  value = sp ? substr($0, sp + 1) : ""
+  if (key == "arg" || key ~ /^remote\..*\.(url|pushurl)$/) {
+    o = origin_of(value)
+    if (!(o in conf) || index(g_user, ":") == 0) next
+    prefix = substr(value, 1, index(value, "://") + 2) g_raw_auth (g_has_path ? "/" : "")
+    if (!(prefix in rewritten)) { rewritten[prefix] = 1; emit("url." o (g_has_path ? "/" : "") ".insteadOf", prefix) }
+    next
+  }
+  if (key !~ /^http\..*extraheader$/) next
+  url = substr(key, 6, length(key) - 17)
+  entries++; ekey[entries] = url; eval[entries] = value
+  if (url == "") next
+  o = origin_of(url)
+  if (!(o in conf) || g_user != "") { if (o in conf) specific[url] = o; next }
+  if (url == o || url == o "/") next
+  specific[url] = o
+}
+END {
+  for (i = 1; i <= n; i++) {
+    o = list[i]
+    emit("http." o "/.extraheader", "")
+    for (e = 1; e <= entries; e++)
+      if ((ekey[e] == "" || ekey[e] == o || ekey[e] == o "/") && !is_auth(eval[e])) emit("http." o "/.extraheader", eval[e])
+  }
+  for (url in specific) {
+    o = specific[url]
+    emit("http." url ".extraheader", "")
+    for (e = 1; e <= entries; e++)
+      if ((ekey[e] == "" || ekey[e] == o || ekey[e] == o "/" || ekey[e] == url) && !is_auth(eval[e])) emit("http." url ".extraheader", eval[e])
+  }
+}'
+
+neutralise_stale_credentials() {
+  gtk_skip_n=$((gtk_globals + 1))
+  for gtk_a do
+    if [ "$gtk_skip_n" -gt 0 ]; then
+      gtk_skip_n=$((gtk_skip_n - 1))
+      continue
+    fi
+    case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
+  done >"$gtk_tmp/scan"
+  git_with_globals "$gtk_globals" "$@" config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$' >>"$gtk_tmp/scan" 2>/dev/null
+  awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp/scan" >"$gtk_tmp/config" || return 0
+  rm -f "$gtk_tmp/scan"
+  gtk_tab=$(printf '\t')
+  while IFS= read -r gtk_line; do
+    add_config "${gtk_line%%"$gtk_tab"*}" "${gtk_line#*"$gtk_tab"}"
+  done <"$gtk_tmp/config"
+  rm -f "$gtk_tmp/config"
+  GIT_CONFIG_COUNT=$gtk_n
+  export GIT_CONFIG_COUNT
+}
+
+# git hides progress when stderr is not a terminal; the shim reads stderr through a pipe, so
+# it asks for progress explicitly when the caller's stderr is a terminal.
+gtk_progress=''
+if [ -t 2 ]; then
+  case $gtk_sub in clone | fetch | pull | push) gtk_progress=--progress ;; esac
+fi
+
+# Runs git once: stdout untouched, stderr streamed live and copied for classify_failure.
+run_git_once() {
+  { { "$gtk_real_git" "$@" 2>&1 1>&3 3>&-; printf '%s\n' "$?" >"$gtk_tmp/rc"; } | tee "$gtk_tmp/err" >&2; } 3>&1
+  gtk_rc=1
+  IFS= read -r gtk_rc <"$gtk_tmp/rc" || gtk_rc=1
+}
+
+# True when the URL's scheme://host[:port] is configured.
+configured_url() {
+  gtk_split_url "$1" || return 1
+  case " $gtk_origins " in *" $gtk_scheme://$gtk_host "*) return 0 ;; esac
+  return 1
+}
+
+# Sets gtk_class: auth (a configured host refused the token), transient, or other.
+classify_failure() {
+  gtk_class=other
+  gtk_fail_url=''
+  while IFS= read -r gtk_line; do
+    case $gtk_line in
+      *"Authentication failed for '"*)
+        gtk_fail_url=${gtk_line#*"Authentication failed for '"}
+        gtk_fail_url=${gtk_fail_url%%"'"*}
+        if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
+        return 0
+        ;;
+      *"returned error: 5"[0-9][0-9]* | *"returned error: 429"* | *"HTTP 5"[0-9][0-9]* | *"HTTP 429"* | \
+        *"RPC failed"* | *"early EOF"* | *"remote end hung up unexpectedly"* | \
+        *"unexpected disconnect while reading sideband packet"* | *"Connection reset by peer"* | \
+        *"Couldn't connect to server"* | *"Connection refused"* | *"Connection timed out"* | \
+        *"Operation timed out"* | *"Operation too slow"* | *"Could not resolve host"* | \
+        *"Could not resolve proxy"* | *"gnutls_handshake() failed"* | *"SSL_connect"* | \
+        *"SSL_ERROR_SYSCALL"* | *"TLS connect error"* | *"kex_exchange_identification"* | \
+        *"expected flush after ref listing"* | *"transfer closed with"* | *"Empty reply from server"*)
+        gtk_class=transient
+        ;;
+    esac
+  done <"$gtk_tmp/err"
+}
+
+# A push may run again only if running it twice changes nothing: deleting refs (--delete,
+# :ref, --prune, --mirror) fails the second time.
+push_is_repeatable() {
+  gtk_skip_n=$((gtk_globals + 1))
+  for gtk_a do
+    if [ "$gtk_skip_n" -gt 0 ]; then
+      gtk_skip_n=$((gtk_skip_n - 1))
+      continue
+    fi
+    case $gtk_a in
+      --) ;;
+      -d | --delete | --prune | --mirror | :* | +:*) return 1 ;;
+    esac
+  done
+  return 0
+}
+
+# Capped exponential backoff with jitter: about 1 s, 2 s, 4 s … at most 16 s.
+backoff_sleep() {
+  gtk_ms=$((1000 << ($1 > 4 ? 4 : $1)))
+  gtk_rand=$(od -An -N2 -tu2 /dev/urandom 2>/dev/null) || gtk_rand=32768
+  gtk_rand=${gtk_rand##* }
+  gtk_ms=$((gtk_ms / 2 + gtk_ms * gtk_rand / 131070))
+  gtk_delay=$((gtk_ms / 1000)).$(printf '%03d' $((gtk_ms % 1000)))
+  sleep "$gtk_delay"
+}
+
+neutralise_stale_credentials "$@"
+if [ -n "$gtk_progress" ]; then
+  # Put --progress right after the subcommand: rotate "$@" once.
+  gtk_all=$#
+  gtk_i=0
+  for gtk_a do
+    set -- "$@" "$gtk_a"
+    gtk_i=$((gtk_i + 1))
+    [ "$gtk_i" -eq $((gtk_globals + 1)) ] && set -- "$@" "$gtk_progress"
+  done
+  shift "$gtk_all"
+fi
+
+gtk_attempt=0
+while :; do
+  run_git_once "$@"
+  [ "$gtk_rc" -eq 0 ] && exit 0
+  # Killed by a signal (Ctrl-C: 130): the user stopped it; never retry.
+  [ "$gtk_rc" -gt 128 ] && exit "$gtk_rc"
+  classify_failure
+  [ "$gtk_class" = other ] && exit "$gtk_rc"
+  if [ "$gtk_class" = transient ] && [ "$gtk_sub" = push ] && ! push_is_repeatable "$@"; then
+    say "not retrying: this push deletes refs, so running it twice is not safe"
+    exit "$gtk_rc"
+  fi
+  if [ "$gtk_attempt" -ge "$gtk_retries" ]; then
+    if [ "$gtk_class" = auth ]; then
+      say "$gtk_fail_url refused a freshly minted token $((gtk_attempt + 1)) times: this is a permissions problem, not an expiry. Check that the App is installed for this owner with access to the repository and the permission this command needs ('git-token-keeper status' shows what is minted)."
+    else
+      say "gave up after $((gtk_attempt + 1)) attempts; the errors above were transient network errors"
+    fi
+    exit "$gtk_rc"
+  fi
+  gtk_attempt=$((gtk_attempt + 1))
+  if [ "$gtk_class" = auth ]; then
+    say "$gtk_fail_url refused the token; retrying with a new one ($gtk_attempt/$gtk_retries)"
+  else
+    backoff_sleep "$((gtk_attempt - 1))"
+    say "transient error; retried after ${gtk_delay}s ($gtk_attempt/$gtk_retries)"
+  fi
+done

@@ -1,0 +1,93 @@
+#!/usr/bin/env node
+import { parseArgs } from "node:util";
+import { describeError } from "../errors/keeper-error.ts";
+import { isLogLevel, type LogFormat } from "../log/logger.ts";
+import { VERSION } from "../version.ts";
+import { refreshCommand } from "./refresh-command.ts";
+import { runCommand } from "./run-command.ts";
+import { shimPathCommand } from "./shim-path-command.ts";
+import { statusCommand } from "./status-command.ts";
+
+const USAGE = `usage: git-token-keeper <command> [options]
+
+commands:
+  run [--config FILE] [--log-format json|text] [--log-level error|warn|info|debug]
+                         run the daemon in the foreground (SIGTERM/SIGINT stop it)
+  status [--json]        show each token's provider, git URL, owner, expiry, last mint and
+                         last error; exit 0 only when the daemon is alive and nothing fails
+  refresh [--provider NAME]
+                         make the running daemon re-mint now
+  shim-path              print the folder holding the git shim and credential helper
+  version                print the version
+
+The config is --config, else $GIT_TOKEN_KEEPER_CONFIG, else /etc/git-token-keeper/config.yaml.
+`;
+
+const OPTIONS = {
+  config: { type: "string" },
+  json: { type: "boolean" },
+  provider: { type: "string" },
+  "log-format": { type: "string" },
+  "log-level": { type: "string" },
+  help: { type: "boolean", short: "h" },
+} as const;
+
+const ALLOWED: Record<string, readonly string[]> = {
+  run: ["config", "log-format", "log-level"],
+  status: ["config", "json"],
+  refresh: ["config", "provider"],
+  "shim-path": [],
+  version: [],
+};
+
+function fail(message: string): number {
+  process.stderr.write(`git-token-keeper: ${message}\n${USAGE}`);
+  return 2;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (error) {
+    return fail(describeError(error));
+  }
+  const { values, positionals } = parsed;
+  const command = positionals[0];
+  if (values.help || command === "help" || command === undefined) {
+    process.stdout.write(USAGE);
+    return command === undefined && !values.help ? 2 : 0;
+  }
+  const allowed = ALLOWED[command];
+  if (!allowed) return fail(`unknown command '${command}'`);
+  if (positionals.length > 1) return fail(`'${command}' takes no argument '${positionals[1]}'`);
+  const extra = Object.keys(values).find((k) => !allowed.includes(k));
+  if (extra) return fail(`'${command}' takes no --${extra}`);
+  const logFormat = values["log-format"];
+  if (logFormat !== undefined && logFormat !== "json" && logFormat !== "text") {
+    return fail(`--log-format must be json or text, got '${logFormat}'`);
+  }
+  const logLevel = values["log-level"] ?? process.env.GIT_TOKEN_KEEPER_LOG_LEVEL;
+  if (logLevel !== undefined && !isLogLevel(logLevel)) return fail(`--log-level must be error, warn, info or debug, got '${logLevel}'`);
+  switch (command) {
+    case "run":
+      return runCommand({ config: values.config, logFormat: logFormat as LogFormat | undefined, logLevel });
+    case "status":
+      return statusCommand({ config: values.config, json: values.json });
+    case "refresh":
+      return refreshCommand({ config: values.config, provider: values.provider });
+    case "shim-path":
+      return shimPathCommand();
+    default:
+      process.stdout.write(`${VERSION}\n`);
+      return 0;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`git-token-keeper: ${describeError(error)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,40 @@
+import { formatDuration } from "../config/duration.ts";
+import { cliStateDir, daemonDown, readStatusFile } from "./daemon-state.ts";
+
+/** `status [--json]`: exit 0 only when the daemon is alive and nothing is failing. */
+export function statusCommand(options: { config?: string | undefined; json?: boolean | undefined }): number {
+  const stateDir = cliStateDir(options.config);
+  const status = readStatusFile(stateDir);
+  const down = daemonDown(status, stateDir);
+  const providerErrors = status?.providers.filter((p) => p.error) ?? [];
+  const failing = status?.tokens.filter((t) => t.failing) ?? [];
+  const healthy = !down && providerErrors.length === 0 && failing.length === 0;
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ alive: !down, healthy, reason: down ?? null, stateDir, ...status }, null, 2)}\n`);
+    return healthy ? 0 : 1;
+  }
+  if (down || !status) {
+    process.stderr.write(`git-token-keeper: ${down}\n`);
+    return 1;
+  }
+  const now = Date.now();
+  process.stdout.write(
+    `git-token-keeper: ${healthy ? "healthy" : "FAILING"}; daemon pid ${status.pid}, up ${formatDuration(now - Date.parse(status.startedAt))}, state dir ${stateDir}\n`,
+  );
+  const rows = [["PROVIDER", "GIT URL", "OWNER", "EXPIRES IN", "LAST MINT", "LAST ERROR"]];
+  for (const t of status.tokens) {
+    rows.push([
+      t.provider,
+      t.gitUrl,
+      t.owner,
+      t.expiresAt ? formatDuration(Date.parse(t.expiresAt) - now) : "no token",
+      t.lastMint ?? "-",
+      t.lastError ?? "-",
+    ]);
+  }
+  for (const p of providerErrors) rows.push([p.name, p.gitUrl, "?", "-", "-", p.error ?? ""]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")}\n`);
+  if (status.tokens.length === 0 && providerErrors.length === 0) process.stdout.write("(no tokens yet: owners are minted on first use)\n");
+  return healthy ? 0 : 1;
+}

@@ -1,0 +1,248 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import type { KeeperConfig } from "../config/keeper-config.ts";
+import { describeError, ProviderError, StoreError } from "../errors/keeper-error.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Redactor } from "../log/redact.ts";
+import { createProvider } from "../providers/provider-registry.ts";
+import { serves, type TokenProvider } from "../providers/token-provider.ts";
+import { TokenStore, type Route } from "../store/token-store.ts";
+import { systemClock, type Clock } from "./clock.ts";
+import { limitConcurrency } from "./limit-concurrency.ts";
+import { backoffDelay } from "./refresh-schedule.ts";
+import { RequestQueue, type KeeperRequest } from "./request-queue.ts";
+import { TokenSlot } from "./token-slot.ts";
+
+export interface DaemonOptions {
+  config: KeeperConfig;
+  stateDir: string;
+  log: Logger;
+  redactor: Redactor;
+  clock?: Clock;
+  /** Built from the config when not given. */
+  providers?: TokenProvider[];
+}
+
+const HEARTBEAT_MS = 10_000;
+
+interface ProviderState {
+  provider: TokenProvider;
+  /** Why the owners to serve could not be found yet (installation lookup failing). */
+  error: string | undefined;
+}
+
+/** The long-running keeper: one TokenSlot per provider and owner, a request queue, the status file. */
+export class Daemon {
+  readonly store: TokenStore;
+  readonly #options: DaemonOptions;
+  readonly #clock: Clock;
+  readonly #providers = new Map<string, ProviderState>();
+  readonly #slots = new Map<string, TokenSlot>();
+  readonly #queue: RequestQueue;
+  readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
+  readonly #startedAt = new Date();
+  #heartbeat: NodeJS.Timeout | undefined;
+  #statusPending = false;
+  #stopping = false;
+
+  constructor(options: DaemonOptions) {
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.store = new TokenStore(options.stateDir);
+    this.#limit = limitConcurrency(options.config.mintConcurrency);
+    this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r), options.log);
+    const providers = options.providers ?? options.config.providers.map(createProvider);
+    for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
+  }
+
+  /** Returns once every configured owner has a token or a recorded failure. */
+  async start(): Promise<void> {
+    const { log, config } = this.#options;
+    this.store.init();
+    this.#refuseSecondDaemon();
+    this.store.writePid(process.pid);
+    this.store.pruneProviders(new Set(this.#providers.keys()));
+    this.#writeRoutes();
+    await this.#queue.start();
+    this.#heartbeat = setInterval(() => this.#writeStatus(), HEARTBEAT_MS);
+    this.#writeStatus();
+    log.info("daemon started", {
+      pid: process.pid,
+      stateDir: this.store.dir,
+      config: config.source,
+      providers: [...this.#providers.keys()],
+    });
+    await Promise.allSettled([...this.#providers.values()].map((state) => this.#startProvider(state)));
+    this.#writeStatus();
+  }
+
+  async stop(): Promise<void> {
+    this.#stopping = true;
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    for (const slot of this.#slots.values()) slot.stop();
+    await this.#queue.stop();
+    await Promise.allSettled([...this.#providers.values()].map((s) => s.provider.dispose?.()));
+    try {
+      this.#writeStatusNow("stopped");
+    } catch {
+      // The state dir may be gone; nothing else to tidy.
+    }
+    this.store.removePid();
+    this.#options.log.info("daemon stopped");
+  }
+
+  /** Healthy when every provider found its owners and no token is failing to mint. */
+  get healthy(): boolean {
+    return [...this.#providers.values()].every((p) => !p.error) && [...this.#slots.values()].every((s) => !s.failing);
+  }
+
+  async #startProvider(state: ProviderState, attempt = 1): Promise<void> {
+    const { provider } = state;
+    let owners: string[];
+    try {
+      owners = await provider.initialOwners();
+      state.error = undefined;
+    } catch (error) {
+      if (this.#stopping) return;
+      state.error = describeError(error);
+      const transient = !(error instanceof ProviderError) || error.transient;
+      const delay = backoffDelay(transient ? attempt : Number.MAX_SAFE_INTEGER, {
+        minMs: this.#options.config.retryMinMs,
+        maxMs: this.#options.config.retryMaxMs,
+        random: this.#clock.random(),
+        retryAfterMs: error instanceof ProviderError ? error.retryAfterMs : undefined,
+      });
+      this.#options.log.warn("cannot find the owners to serve", { provider: provider.config.name, error: state.error, retryInMs: Math.round(delay) });
+      this.#scheduleStatus();
+      this.#clock.setTimeout(() => void this.#startProvider(state, attempt + 1), delay);
+      return;
+    }
+    this.#writeRoutes();
+    // Owners minted on first use by an earlier run are resumed as well.
+    const resumed = this.store.listOwners(provider.config.name).filter((o) => serves(provider, o));
+    const all = [...new Set([...owners, ...resumed])];
+    await Promise.allSettled(all.map((owner) => this.#slot(provider, owner).start("start")));
+  }
+
+  #slot(provider: TokenProvider, owner: string): TokenSlot {
+    const key = `${provider.config.name}/${owner}`;
+    let slot = this.#slots.get(key);
+    if (!slot) {
+      const { config, log, redactor } = this.#options;
+      slot = new TokenSlot(provider, owner, config, {
+        store: this.store,
+        clock: this.#clock,
+        log,
+        redactor,
+        limit: this.#limit,
+        onChange: () => this.#scheduleStatus(),
+      });
+      this.#slots.set(key, slot);
+    }
+    return slot;
+  }
+
+  async #handle(request: KeeperRequest): Promise<void> {
+    const { log } = this.#options;
+    if (request.kind === "refresh") {
+      log.info("refresh requested", { provider: request.provider });
+      const slots = [...this.#slots.values()].filter((s) => request.provider === "*" || s.provider.config.name === request.provider);
+      if (request.provider !== "*" && !this.#providers.has(request.provider)) {
+        throw new ProviderError(`no provider named '${request.provider}'`, { transient: false, hint: `known: ${[...this.#providers.keys()].join(", ")}` });
+      }
+      const results = await Promise.allSettled(slots.map((s) => s.mint("refresh")));
+      const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${slots[i]?.name}: ${describeError(r.reason)}`] : []));
+      if (failed.length) throw new ProviderError(failed.join("; "), { transient: true });
+      return;
+    }
+    const state = this.#providers.get(request.provider);
+    if (!state || !serves(state.provider, request.owner)) {
+      throw new ProviderError(`provider '${request.provider}' does not serve owner '${request.owner}'`, {
+        transient: false,
+        hint: "add the owner to the provider's owners: list",
+      });
+    }
+    const slot = this.#slot(state.provider, request.owner);
+    if (request.kind === "remint") return slot.refused(request.serial);
+    log.debug("token requested", { slot: slot.name });
+    return slot.ensureFresh();
+  }
+
+  #refuseSecondDaemon(): void {
+    let pid: number;
+    try {
+      pid = Number(readFileSync(join(this.store.dir, "daemon.pid"), "utf8").trim());
+    } catch {
+      return;
+    }
+    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    throw new StoreError(`another git-token-keeper daemon (pid ${pid}) already uses state dir '${this.store.dir}'`, {
+      hint: "stop it first, or give this one its own stateDir",
+    });
+  }
+
+  #routes(): Route[] {
+    return [...this.#providers.values()].map(({ provider }) => ({
+      origin: provider.config.gitOrigin,
+      provider: provider.config.name,
+      owners: provider.servedOwners(),
+    }));
+  }
+
+  #writeRoutes(): void {
+    this.store.writeRoutes(this.#routes());
+  }
+
+  #scheduleStatus(): void {
+    if (this.#statusPending || this.#stopping) return;
+    this.#statusPending = true;
+    setTimeout(() => {
+      this.#statusPending = false;
+      this.#writeStatus();
+    }, 50).unref();
+  }
+
+  #writeStatus(): void {
+    try {
+      this.#writeRoutesIfGrown();
+      this.#writeStatusNow("running");
+    } catch (error) {
+      this.#options.log.error("cannot write status", { error: describeError(error) });
+    }
+  }
+
+  #routesText = "";
+
+  #writeRoutesIfGrown(): void {
+    const text = JSON.stringify(this.#routes());
+    if (text !== this.#routesText) {
+      this.#routesText = text;
+      this.#writeRoutes();
+    }
+  }
+
+  #writeStatusNow(state: "running" | "stopped"): void {
+    this.store.writeStatus({
+      version: 1,
+      state,
+      pid: process.pid,
+      startedAt: this.#startedAt.toISOString(),
+      updatedAt: new Date(this.#clock.now()).toISOString(),
+      config: this.#options.config.source,
+      healthy: this.healthy,
+      providers: [...this.#providers.values()].map(({ provider, error }) => ({
+        name: provider.config.name,
+        type: provider.config.type,
+        gitUrl: provider.config.gitOrigin,
+        owners: provider.config.owners ?? null,
+        error: error ?? null,
+      })),
+      tokens: [...this.#slots.values()].map((s) => s.status()),
+    });
+  }
+}

@@ -1,0 +1,271 @@
+import { describeError, ProviderError } from "../errors/keeper-error.ts";
+import type { Logger } from "../log/logger.ts";
+import { fingerprint, type Redactor } from "../log/redact.ts";
+import type { TokenProvider } from "../providers/token-provider.ts";
+import type { TokenStore } from "../store/token-store.ts";
+import type { TokenRecord } from "../store/token-file.ts";
+import type { Clock } from "./clock.ts";
+import { backoffDelay, refreshAt } from "./refresh-schedule.ts";
+
+export interface SlotOptions {
+  refreshBeforeMs: number;
+  retryMinMs: number;
+  retryMaxMs: number;
+  remintIntervalMs: number;
+}
+
+export interface SlotDeps {
+  store: TokenStore;
+  clock: Clock;
+  log: Logger;
+  redactor: Redactor;
+  /** Bounds concurrent calls to token APIs across all slots. */
+  limit: <T>(task: () => Promise<T>) => Promise<T>;
+  onChange: () => void;
+}
+
+export interface SlotStatus {
+  provider: string;
+  type: string;
+  gitUrl: string;
+  owner: string;
+  expiresAt: string | null;
+  refreshAt: string | null;
+  fingerprint: string | null;
+  lastMint: string | null;
+  mints: number;
+  failing: boolean;
+  lastError: string | null;
+  nextAttempt: string | null;
+}
+
+type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "retry";
+
+const toIso = (seconds: number | undefined) => (seconds === undefined ? null : new Date(seconds * 1000).toISOString());
+
+/**
+ * Keeps one owner's token of one provider fresh: mints before expiry, retries with backoff,
+ * re-mints when a host refuses the token, and writes every new token to the store. Concurrent
+ * asks share one in-flight mint.
+ */
+export class TokenSlot {
+  readonly provider: TokenProvider;
+  readonly owner: string;
+  readonly #options: SlotOptions;
+  readonly #deps: SlotDeps;
+  #current: TokenRecord | undefined;
+  #previousToken: string | undefined;
+  #inflight: Promise<void> | undefined;
+  #failures = 0;
+  #lastError: { message: string; retryAfterMs?: number | undefined } | undefined;
+  #nextAttemptAt: number | undefined;
+  #mints = 0;
+  #timer: unknown;
+  #expiryTimer: unknown;
+  #pendingRemint: Promise<void> | undefined;
+  #stopped = false;
+
+  constructor(provider: TokenProvider, owner: string, options: SlotOptions, deps: SlotDeps) {
+    this.provider = provider;
+    this.owner = owner;
+    this.#options = options;
+    this.#deps = deps;
+  }
+
+  get name(): string {
+    return `${this.provider.config.name}/${this.owner}`;
+  }
+
+  get failing(): boolean {
+    return this.#failures > 0;
+  }
+
+  /** Resumes a token left by an earlier run when it is still fresh; else mints one. */
+  start(reason: MintReason): Promise<void> {
+    const saved = this.#deps.store.readToken(this.provider.config.name, this.owner);
+    const now = this.#deps.clock.now();
+    if (saved && saved.refreshAt * 1000 > now) {
+      this.#adopt(saved);
+      this.#deps.log.info("resumed token from state dir", { slot: this.name, fingerprint: fingerprint(saved.token) });
+      this.#scheduleRefresh();
+      return Promise.resolve();
+    }
+    return this.mint(reason, saved?.serial);
+  }
+
+  /** Mints now unless a mint is already under way, in which case it waits for that one. */
+  mint(reason: MintReason, lastSerial?: number): Promise<void> {
+    if (this.#inflight) return this.#inflight;
+    this.#clearTimer();
+    this.#inflight = this.#deps
+      .limit(() => this.#mintOnce(reason, lastSerial))
+      .finally(() => {
+        this.#inflight = undefined;
+      });
+    return this.#inflight;
+  }
+
+  /**
+   * For a helper that found no usable token: mint unless the current one is fresh, and answer
+   * at once with the last error while backing off, so failing git calls cause no mint storm.
+   */
+  async ensureFresh(): Promise<void> {
+    const now = this.#deps.clock.now();
+    if (this.#current && this.#current.refreshAt * 1000 > now) return;
+    if (this.#inflight) return this.#inflight;
+    if (this.#failures > 0 && this.#nextAttemptAt !== undefined && now < this.#nextAttemptAt && this.#lastError) {
+      throw new ProviderError(this.#lastError.message, { transient: true });
+    }
+    return this.mint("first use");
+  }
+
+  /**
+   * A host refused the token with this serial. Re-mint once for everyone who saw it refused,
+   * and no more often than remintInterval however often the host refuses.
+   */
+  async refused(serial: number): Promise<void> {
+    if (this.#current && this.#current.serial !== serial) return this.#inflight;
+    if (this.#inflight) return this.#inflight;
+    if (this.#pendingRemint) return this.#pendingRemint;
+    const lastMintMs = (this.#current?.mintedAt ?? 0) * 1000;
+    const wait = lastMintMs + this.#options.remintIntervalMs - this.#deps.clock.now();
+    this.#deps.log.info("host refused the token; re-minting", {
+      slot: this.name,
+      serial,
+      fingerprint: this.#current ? fingerprint(this.#current.token) : null,
+      delayMs: Math.max(0, Math.round(wait)),
+    });
+    if (wait <= 0) return this.mint("refused", serial);
+    this.#pendingRemint = new Promise<void>((resolve) => {
+      this.#deps.clock.setTimeout(resolve, wait);
+    })
+      .then(() => this.mint("refused", serial))
+      .finally(() => {
+        this.#pendingRemint = undefined;
+      });
+    return this.#pendingRemint;
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#clearTimer();
+    if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
+  }
+
+  status(): SlotStatus {
+    return {
+      provider: this.provider.config.name,
+      type: this.provider.config.type,
+      gitUrl: this.provider.config.gitOrigin,
+      owner: this.owner,
+      expiresAt: toIso(this.#current?.expires),
+      refreshAt: toIso(this.#current?.refreshAt),
+      fingerprint: this.#current ? fingerprint(this.#current.token) : null,
+      lastMint: toIso(this.#current?.mintedAt),
+      mints: this.#mints,
+      failing: this.failing,
+      lastError: this.#lastError?.message ?? null,
+      nextAttempt: this.#failures > 0 && this.#nextAttemptAt ? new Date(this.#nextAttemptAt).toISOString() : null,
+    };
+  }
+
+  async #mintOnce(reason: MintReason, lastSerial: number | undefined): Promise<void> {
+    const { clock, log, store, redactor } = this.#deps;
+    const started = clock.now();
+    try {
+      const minted = await this.provider.mint(this.owner);
+      if (this.#stopped) return;
+      const now = clock.now();
+      const expiresMs = minted.expiresAt.getTime();
+      if (!(expiresMs > now)) {
+        throw new ProviderError(`the token source returned a token that expires at ${minted.expiresAt.toISOString()}, before now`, {
+          transient: true,
+          hint: "check this machine's clock against the token source's",
+        });
+      }
+      redactor.addSecret(minted.token);
+      const record: TokenRecord = {
+        token: minted.token,
+        username: minted.username,
+        expires: Math.floor(expiresMs / 1000),
+        refreshAt: Math.floor(refreshAt(now, expiresMs, this.#options.refreshBeforeMs, clock.random()) / 1000),
+        mintedAt: Math.floor(now / 1000),
+        serial: Math.max(this.#current?.serial ?? 0, lastSerial ?? 0) + 1,
+      };
+      store.writeToken(this.provider.config.name, this.owner, record);
+      if (this.#previousToken) redactor.forgetSecret(this.#previousToken);
+      this.#previousToken = this.#current?.token;
+      this.#adopt(record);
+      this.#mints++;
+      const recovered = this.#failures > 0;
+      this.#failures = 0;
+      this.#lastError = undefined;
+      this.#nextAttemptAt = undefined;
+      log.info(recovered ? "minted token; token source recovered" : "minted token", {
+        slot: this.name,
+        reason,
+        fingerprint: fingerprint(minted.token),
+        serial: record.serial,
+        expiresAt: minted.expiresAt.toISOString(),
+        refreshAt: new Date(record.refreshAt * 1000).toISOString(),
+        tookMs: now - started,
+      });
+      this.#scheduleRefresh();
+    } catch (error) {
+      if (this.#stopped) return;
+      this.#failures++;
+      const retryAfterMs = error instanceof ProviderError ? error.retryAfterMs : undefined;
+      const transient = !(error instanceof ProviderError) || error.transient;
+      this.#lastError = { message: describeError(error), retryAfterMs };
+      const delay = backoffDelay(transient ? this.#failures : Number.MAX_SAFE_INTEGER, {
+        minMs: this.#options.retryMinMs,
+        maxMs: this.#options.retryMaxMs,
+        random: clock.random(),
+        retryAfterMs,
+      });
+      this.#nextAttemptAt = clock.now() + delay;
+      const expiresIn = this.#current ? this.#current.expires * 1000 - clock.now() : undefined;
+      log.warn("mint failed", {
+        slot: this.name,
+        reason,
+        error: this.#lastError.message,
+        transient,
+        failures: this.#failures,
+        retryInMs: Math.round(delay),
+        currentTokenExpiresInMs: expiresIn === undefined ? null : Math.round(expiresIn),
+      });
+      this.#timer = clock.setTimeout(() => void this.mint("retry").catch(() => undefined), delay);
+      throw error;
+    } finally {
+      this.#deps.onChange();
+    }
+  }
+
+  #adopt(record: TokenRecord): void {
+    this.#current = record;
+    this.#deps.redactor.addSecret(record.token);
+    if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
+    // A token past its expiry is never handed out, even while the source keeps failing.
+    this.#expiryTimer = this.#deps.clock.setTimeout(() => this.#expire(record.serial), record.expires * 1000 - this.#deps.clock.now());
+  }
+
+  #expire(serial: number): void {
+    if (this.#current?.serial !== serial) return;
+    this.#deps.log.warn("token expired before a new one could be minted; removed it", { slot: this.name });
+    this.#deps.store.removeToken(this.provider.config.name, this.owner);
+    this.#current = undefined;
+    this.#deps.onChange();
+  }
+
+  #scheduleRefresh(): void {
+    if (!this.#current || this.#stopped) return;
+    this.#clearTimer();
+    const delay = this.#current.refreshAt * 1000 - this.#deps.clock.now();
+    this.#timer = this.#deps.clock.setTimeout(() => void this.mint("schedule").catch(() => undefined), delay);
+  }
+
+  #clearTimer(): void {
+    if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+}

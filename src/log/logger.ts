@@ -1,0 +1,57 @@
+import winston from "winston";
+import type { Redactor } from "./redact.ts";
+
+export type LogFormat = "json" | "text";
+export type Logger = winston.Logger;
+
+const LEVELS = ["error", "warn", "info", "debug"] as const;
+export type LogLevel = (typeof LEVELS)[number];
+
+export function isLogLevel(value: string): value is LogLevel {
+  return (LEVELS as readonly string[]).includes(value);
+}
+
+/** JSON lines when not on a terminal (journald, CI logs, kubectl logs), readable lines on one. */
+export function defaultLogFormat(stream: NodeJS.WriteStream = process.stderr): LogFormat {
+  return stream.isTTY ? "text" : "json";
+}
+
+const SYMBOL_KEYS = [Symbol.for("level"), Symbol.for("message"), Symbol.for("splat")];
+
+/** Every record passes through the redactor before any transport sees it. */
+function redaction(redactor: Redactor) {
+  return winston.format((info) => {
+    const redacted = redactor.redactValue({ ...info }) as winston.Logform.TransformableInfo;
+    for (const key of SYMBOL_KEYS) {
+      const value = (info as unknown as Record<symbol, unknown>)[key];
+      if (value !== undefined) (redacted as unknown as Record<symbol, unknown>)[key] = value;
+    }
+    return redacted;
+  })();
+}
+
+export function createLogger(options: {
+  redactor: Redactor;
+  format?: LogFormat;
+  level?: LogLevel;
+  stream?: NodeJS.WritableStream;
+}): Logger {
+  const { redactor } = options;
+  const format = options.format ?? defaultLogFormat();
+  const render =
+    format === "json"
+      ? winston.format.json()
+      : winston.format.printf((info) => {
+          const { level, message, timestamp, ...meta } = info;
+          const extra = Object.keys(meta).length ? ` ${JSON.stringify(meta)}` : "";
+          return `${String(timestamp)} ${level.padEnd(5)} ${String(message)}${extra}`;
+        });
+  return winston.createLogger({
+    level: options.level ?? "info",
+    levels: { error: 0, warn: 1, info: 2, debug: 3 },
+    format: winston.format.combine(redaction(redactor), winston.format.timestamp(), render),
+    transports: [
+      new winston.transports.Stream({ stream: options.stream ?? process.stderr }),
+    ],
+  });
+}

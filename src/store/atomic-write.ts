@@ -1,0 +1,38 @@
+import { randomBytes } from "node:crypto";
+import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
+import { StoreError } from "../errors/keeper-error.ts";
+
+/**
+ * Writes a file whole or not at all: a temp file (0600, created exclusively) in the same
+ * directory, synced, then renamed over the target. A reader sees the old file or the new one.
+ */
+export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+  const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  let fd: number | undefined;
+  try {
+    fd = openSync(temp, "wx", mode);
+    writeSync(fd, data);
+    fsyncSync(fd);
+    closeSync(fd);
+    fd = undefined;
+    renameSync(temp, path);
+  } catch (error) {
+    if (fd !== undefined) closeSync(fd);
+    try {
+      unlinkSync(temp);
+    } catch {
+      // Nothing was left behind.
+    }
+    const code = (error as NodeJS.ErrnoException).code;
+    const hint =
+      code === "ENOSPC"
+        ? "the state dir's file system is full; free space or give the tmpfs more room"
+        : code === "EROFS" || code === "EACCES" || code === "EPERM"
+          ? "the state dir is not writable; check its mount and permissions"
+          : code === "ENOENT"
+            ? "the state dir was removed; the daemon recreates it on the next write"
+            : undefined;
+    throw new StoreError(`cannot write '${path}': ${code ?? String(error)}`, { cause: error, hint });
+  }
+}

@@ -1,0 +1,113 @@
+import { readdirSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { join } from "node:path";
+import { StoreError } from "../errors/keeper-error.ts";
+import { writeFileAtomic } from "./atomic-write.ts";
+import { ensurePrivateDir } from "./state-dir.ts";
+import { formatTokenRecord, parseTokenRecord, type TokenRecord } from "./token-file.ts";
+
+/** One line of the routes file: which provider serves which owners of which git origin. */
+export interface Route {
+  origin: string;
+  provider: string;
+  /** Lower-case owners, or undefined for any owner. */
+  owners: string[] | undefined;
+}
+
+/**
+ * The state directory, the only place tokens are written:
+ *   routes                     origin, provider, owners; read by the shim on every call
+ *   tokens/<provider>/<owner>  the current token (TokenRecord)
+ *   requests/                  files the helper drops to ask for a mint (see request-queue.ts)
+ *   status.json, daemon.pid    for `git-token-keeper status` and the helper's liveness check
+ */
+export class TokenStore {
+  readonly dir: string;
+  readonly requestsDir: string;
+  readonly tokensDir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+    this.tokensDir = join(dir, "tokens");
+    this.requestsDir = join(dir, "requests");
+  }
+
+  /** Creates or checks the directory tree; throws StoreError when it is not private. */
+  init(): void {
+    ensurePrivateDir(this.dir);
+    ensurePrivateDir(this.tokensDir);
+    ensurePrivateDir(this.requestsDir);
+  }
+
+  tokenPath(provider: string, owner: string): string {
+    return join(this.tokensDir, provider, owner);
+  }
+
+  writeToken(provider: string, owner: string, record: TokenRecord): void {
+    this.#write(join(this.tokensDir, provider), owner, formatTokenRecord(record));
+  }
+
+  readToken(provider: string, owner: string): TokenRecord | undefined {
+    try {
+      return parseTokenRecord(readFileSync(this.tokenPath(provider, owner), "utf8"));
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Owners with a token file for a provider, for resuming after a restart. */
+  listOwners(provider: string): string[] {
+    try {
+      return readdirSync(join(this.tokensDir, provider)).filter((n) => !n.startsWith("."));
+    } catch {
+      return [];
+    }
+  }
+
+  removeToken(provider: string, owner: string): void {
+    rmSync(this.tokenPath(provider, owner), { force: true });
+  }
+
+  /** Removes token files of providers no longer configured. */
+  pruneProviders(keep: ReadonlySet<string>): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.tokensDir);
+    } catch {
+      return;
+    }
+    for (const name of names) if (!keep.has(name)) rmSync(join(this.tokensDir, name), { recursive: true, force: true });
+  }
+
+  writeRoutes(routes: readonly Route[]): void {
+    const lines = routes.map((r) => `${r.origin} ${r.provider} ${r.owners ? r.owners.join(",") || "-" : "*"}`);
+    this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
+  }
+
+  writeStatus(status: unknown): void {
+    this.#write(this.dir, "status.json", `${JSON.stringify(status, null, 2)}\n`);
+  }
+
+  writePid(pid: number): void {
+    this.#write(this.dir, "daemon.pid", `${pid}\n`);
+  }
+
+  removePid(): void {
+    try {
+      unlinkSync(join(this.dir, "daemon.pid"));
+    } catch {
+      // Already gone.
+    }
+  }
+
+  // A deleted state dir is recreated (and checked again) once before giving up.
+  #write(dir: string, name: string, data: string): void {
+    try {
+      writeFileAtomic(join(dir, name), data);
+    } catch (error) {
+      if (!(error instanceof StoreError) || !(error.cause as NodeJS.ErrnoException | undefined)?.code?.startsWith("ENOENT")) throw error;
+      this.init();
+      ensurePrivateDir(dir);
+      writeFileAtomic(join(dir, name), data);
+    }
+  }
+}

@@ -1,0 +1,212 @@
+import { randomBytes, verify } from "node:crypto";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+/**
+ * A local stand-in for the GitHub REST API parts the keeper uses. Like the real one it checks
+ * the App JWT (RS256 signature against the App's public key, iss, iat, exp at most 10 minutes
+ * ahead) and issues installation tokens with an expires_at; unlike it, tokens live seconds.
+ */
+export interface FakeInstallation {
+  id: number;
+  login: string;
+  type?: "Organization" | "User";
+}
+
+export interface IssuedToken {
+  token: string;
+  installationId: number;
+  owner: string;
+  expiresAt: number;
+  revoked: boolean;
+  repositories: string[] | undefined;
+}
+
+interface Fault {
+  status: number;
+  count: number;
+  headers?: Record<string, string>;
+  body?: string;
+}
+
+export class FakeGitHub {
+  readonly appId: number;
+  readonly publicKey: string;
+  readonly installations: FakeInstallation[];
+  tokenLifetimeMs: number;
+  /** Server clock offset, to simulate skew against the keeper's clock. */
+  clockOffsetMs = 0;
+  readonly tokens = new Map<string, IssuedToken>();
+  readonly requests: { method: string; path: string; status: number }[] = [];
+  mintCount = 0;
+  /** Every Authorization header value the API saw (JWTs), for secret audits. */
+  readonly jwts: string[] = [];
+  #faults: Fault[] = [];
+  #mode: "up" | "reset" | "hang" = "up";
+  #server: Server | undefined;
+  #port = 0;
+  readonly #sockets = new Set<Socket>();
+
+  constructor(options: { appId: number; publicKey: string; installations: FakeInstallation[]; tokenLifetimeMs?: number }) {
+    this.appId = options.appId;
+    this.publicKey = options.publicKey;
+    this.installations = options.installations;
+    this.tokenLifetimeMs = options.tokenLifetimeMs ?? 3_600_000;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.#port}`;
+  }
+
+  async start(port = 0): Promise<void> {
+    this.#server = createServer((req, res) => void this.#handle(req, res));
+    this.#server.on("connection", (socket) => {
+      this.#sockets.add(socket);
+      socket.on("close", () => this.#sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => this.#server?.listen(port || this.#port, "127.0.0.1", resolve));
+    this.#port = (this.#server.address() as AddressInfo).port;
+  }
+
+  /** Stops listening: connections are refused until start() again (same port). */
+  async stop(): Promise<void> {
+    for (const socket of this.#sockets) socket.destroy();
+    await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
+    this.#server = undefined;
+  }
+
+  /** The next `count` API calls get this status (e.g. 502, or 429 with Retry-After). */
+  failNext(status: number, count = 1, headers?: Record<string, string>, body?: string): void {
+    this.#faults.push({ status, count, headers, body });
+  }
+
+  /** "reset": connections are accepted and dropped; "hang": requests never get an answer. */
+  setMode(mode: "up" | "reset" | "hang"): void {
+    this.#mode = mode;
+  }
+
+  revokeAll(): void {
+    for (const t of this.tokens.values()) t.revoked = true;
+  }
+
+  /** What the git server asks: is this a live token for this owner (and repository)? */
+  accepts(token: string, owner: string, repo?: string): boolean {
+    const t = this.tokens.get(token);
+    if (!t || t.revoked || t.owner !== owner.toLowerCase() || Date.now() >= t.expiresAt) return false;
+    return !repo || !t.repositories || t.repositories.includes(repo.replace(/\.git$/, ""));
+  }
+
+  mintsFor(owner: string): number {
+    return [...this.tokens.values()].filter((t) => t.owner === owner).length;
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.#mode === "reset") {
+      req.socket.destroy();
+      return;
+    }
+    if (this.#mode === "hang") return;
+    const body = await readBody(req);
+    const path = (req.url ?? "/").split("?")[0] ?? "/";
+    const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
+      this.requests.push({ method: req.method ?? "", path, status });
+      res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
+      res.end(typeof data === "string" ? data : JSON.stringify(data));
+    };
+    const fault = this.#faults[0];
+    if (fault) {
+      if (--fault.count <= 0) this.#faults.shift();
+      return send(fault.status, fault.body ?? { message: `injected ${fault.status}` }, fault.headers);
+    }
+    const jwtProblem = this.#checkJwt(req.headers.authorization);
+    if (jwtProblem) {
+      return send(401, { message: jwtProblem, documentation_url: "https://docs.github.com/rest" });
+    }
+    let m: RegExpExecArray | null;
+    if (req.method === "POST" && (m = /^\/app\/installations\/(\d+)\/access_tokens$/.exec(path))) {
+      const installation = this.installations.find((i) => i.id === Number(m?.[1]));
+      if (!installation) return send(404, { message: "Not Found" });
+      let payload: { repositories?: string[]; permissions?: Record<string, string> } = {};
+      try {
+        payload = body.length ? JSON.parse(body.toString("utf8")) : {};
+      } catch {
+        return send(400, { message: "Problems parsing JSON" });
+      }
+      this.mintCount++;
+      // Newer installation tokens are longer than the classic 40 characters.
+      const token = `ghs_${randomBytes(48).toString("base64url").replace(/[-_]/g, "x")}`;
+      const expiresAt = Math.floor((Date.now() + this.clockOffsetMs + this.tokenLifetimeMs) / 1000) * 1000;
+      this.tokens.set(token, {
+        token,
+        installationId: installation.id,
+        owner: installation.login.toLowerCase(),
+        expiresAt: expiresAt - this.clockOffsetMs,
+        revoked: false,
+        repositories: payload.repositories,
+      });
+      return send(201, {
+        token,
+        expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
+        permissions: payload.permissions ?? { contents: "write", metadata: "read" },
+        repository_selection: payload.repositories ? "selected" : "all",
+        ...(payload.repositories ? { repositories: payload.repositories.map((name) => ({ name })) } : {}),
+      });
+    }
+    if (req.method === "GET" && (m = /^\/app\/installations\/(\d+)$/.exec(path))) {
+      const installation = this.installations.find((i) => i.id === Number(m?.[1]));
+      return installation ? send(200, this.#installationBody(installation)) : send(404, { message: "Not Found" });
+    }
+    if (req.method === "GET" && (m = /^\/(orgs|users)\/([^/]+)\/installation$/.exec(path))) {
+      const kind = m[1] === "orgs" ? "Organization" : "User";
+      const installation = this.installations.find(
+        (i) => i.login.toLowerCase() === decodeURIComponent(m?.[2] ?? "").toLowerCase() && (i.type ?? "Organization") === kind,
+      );
+      return installation ? send(200, this.#installationBody(installation)) : send(404, { message: "Not Found" });
+    }
+    return send(404, { message: "Not Found" });
+  }
+
+  #installationBody(i: FakeInstallation) {
+    return { id: i.id, account: { login: i.login, type: i.type ?? "Organization" }, app_id: this.appId };
+  }
+
+  #checkJwt(header: string | undefined): string | undefined {
+    const match = /^bearer (.+)$/i.exec(header ?? "");
+    if (!match?.[1]) return "A JSON web token could not be decoded";
+    const jwt = match[1];
+    this.jwts.push(jwt);
+    const [h, p, s] = jwt.split(".");
+    if (!h || !p || !s) return "A JSON web token could not be decoded";
+    let headerJson: { alg?: string };
+    let payload: { iss?: unknown; iat?: number; exp?: number };
+    try {
+      headerJson = JSON.parse(Buffer.from(h, "base64url").toString("utf8"));
+      payload = JSON.parse(Buffer.from(p, "base64url").toString("utf8"));
+    } catch {
+      return "A JSON web token could not be decoded";
+    }
+    if (headerJson.alg !== "RS256") return "A JSON web token could not be decoded";
+    if (!verify("RSA-SHA256", Buffer.from(`${h}.${p}`), this.publicKey, Buffer.from(s, "base64url"))) {
+      return "A JSON web token could not be decoded";
+    }
+    if (String(payload.iss) !== String(this.appId)) return "Integration not found";
+    const now = Math.floor((Date.now() + this.clockOffsetMs) / 1000);
+    if (typeof payload.iat !== "number" || payload.iat > now + 60) {
+      return "'Issued at' claim ('iat') must be an Integer representing a time in the past";
+    }
+    if (typeof payload.exp !== "number" || payload.exp <= now) {
+      return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";
+    }
+    if (payload.exp - now > 600) return "'Expiration time' claim ('exp') is too far in the future";
+    return undefined;
+  }
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
