@@ -96,6 +96,22 @@ export class FakeGitHub {
     return !repo || !t.repositories || t.repositories.includes(repo.replace(/\.git$/, ""));
   }
 
+  /** Issues a token directly, as a CI system hands a job one token when it starts. */
+  issueToken(owner: string): string {
+    const installation = this.installations.find((i) => i.login.toLowerCase() === owner.toLowerCase());
+    if (!installation) throw new Error(`no installation for ${owner}`);
+    const token = `ghs_${randomBytes(48).toString("base64url").replace(/[-_]/g, "x")}`;
+    this.tokens.set(token, {
+      token,
+      installationId: installation.id,
+      owner: installation.login.toLowerCase(),
+      expiresAt: Date.now() + this.tokenLifetimeMs,
+      revoked: false,
+      repositories: undefined,
+    });
+    return token;
+  }
+
   mintsFor(owner: string): number {
     return [...this.tokens.values()].filter((t) => t.owner === owner).length;
   }

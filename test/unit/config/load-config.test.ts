@@ -1,0 +1,106 @@
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { parseConfig } from "../../../src/config/load-config.ts";
+import { parseDuration } from "../../../src/config/duration.ts";
+import { ConfigError } from "../../../src/errors/keeper-error.ts";
+import { generateAppKey } from "../../support/app-key.ts";
+import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
+
+const dir = tempDir();
+const keyFile = join(dir, "app.pem");
+const key = generateAppKey();
+writeFileSync(keyFile, key.privateKey, { mode: 0o600 });
+afterAll(removeTempDirs);
+
+function problems(yaml: string, env: NodeJS.ProcessEnv = {}): string[] {
+  try {
+    parseConfig(yaml, "c.yaml", env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => p.replace(/^c\.yaml: /, ""));
+    throw error;
+  }
+  return [];
+}
+
+const provider = (extra = "") => `providers:\n  - name: acme\n    type: github-app\n    appId: 12345\n    privateKeyFile: ${keyFile}\n${extra}`;
+
+describe("config", () => {
+  it("accepts the documented example with defaults filled in", () => {
+    const config = parseConfig(`refreshBefore: 10m\n${provider("    owners: [Acme, globex]\n    permissions: {contents: write}\n")}`, "c.yaml", {});
+    const p = config.providers[0]!;
+    expect(config.refreshBeforeMs).toBe(600_000);
+    expect(p.gitOrigin).toBe("https://github.com");
+    expect(p.apiUrl).toBe("https://api.github.com");
+    expect(p.owners).toEqual(["acme", "globex"]);
+    expect(p.privateKey).toContain("BEGIN PRIVATE KEY");
+  });
+
+  it("accepts JSON, which is YAML", () => {
+    const json = JSON.stringify({ providers: [{ name: "a", type: "github-app", clientId: "Iv23liABC", privateKeyFile: keyFile }] });
+    expect(parseConfig(json, "c.json", {}).providers[0]?.appId).toBe("Iv23liABC");
+  });
+
+  it.each([
+    ["a missing key file", provider().replace(keyFile, "/nope/app.pem"), "providers[0].privateKeyFile: no such file '/nope/app.pem'"],
+    ["an unknown key", provider("    owner: acme\n"), "providers[0].owner: unknown key; remove it or fix its spelling"],
+    ["an unknown top-level key", `refreshbefore: 5m\n${provider()}`, "refreshbefore: unknown key"],
+    ["a bad duration", `refreshBefore: soon\n${provider()}`, "refreshBefore: 'soon' is not a duration; write it like 30s, 10m or 1h"],
+    ["an unknown type", "providers:\n  - name: a\n    type: gitlab-ish\n", "providers[0].type"],
+    ["a wrong type", provider().replace("appId: 12345", "appId: [1]"), "providers[0].appId"],
+    ["http to a remote host", provider("    gitUrl: http://github.example\n"), "providers[0].gitUrl: 'http://github.example' uses http://"],
+    ["a gitUrl with a path", provider("    gitUrl: https://github.com/acme\n"), "providers[0].gitUrl: 'https://github.com/acme' must be scheme://host[:port] without a path"],
+    ["credentials in a URL", provider("    apiUrl: https://u:p@api.github.com\n"), "providers[0].apiUrl: 'https://u:p@api.github.com' holds credentials"],
+    ["no providers", "providers: []\n", "providers: must list at least one provider"],
+    ["both appId and clientId", provider("    clientId: Iv23liX\n"), "set exactly one of appId and clientId"],
+    ["an unset key variable", provider().replace(`privateKeyFile: ${keyFile}`, "privateKeyEnv: APP_KEY"), "providers[0].privateKeyEnv: environment variable APP_KEY is not set"],
+  ])("rejects %s with a message naming the key", (_name, yaml, expected) => {
+    const found = problems(yaml);
+    expect(found.length).toBeGreaterThan(0);
+    expect(found.join("\n")).toContain(expected);
+  });
+
+  it("reports duplicate names and overlapping owners", () => {
+    const yaml = `providers:\n${[1, 2].map(() => `  - name: acme\n    type: github-app\n    appId: 1\n    privateKeyFile: ${keyFile}\n    owners: [acme]\n`).join("")}`;
+    const found = problems(yaml).join("\n");
+    expect(found).toContain("providers[1].name: 'acme' is already used by providers[0]");
+    expect(found).toContain("providers[1].owners: 'acme' on https://github.com is already served");
+  });
+
+  it("never echoes key material from a malformed PEM", () => {
+    const bad = join(dir, "bad.pem");
+    writeFileSync(bad, "-----BEGIN RSA PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END RSA PRIVATE KEY-----\n");
+    const found = problems(provider().replace(keyFile, bad)).join("\n");
+    expect(found).toContain("providers[0].privateKeyFile: not a PEM private key");
+    expect(found).not.toContain("SECRETSECRET");
+  });
+
+  it("accepts a key from an environment variable with flattened newlines", () => {
+    const yaml = provider().replace(`privateKeyFile: ${keyFile}`, "privateKeyEnv: APP_KEY");
+    const config = parseConfig(yaml, "c.yaml", { APP_KEY: key.privateKey.replace(/\n/g, "\\n") });
+    expect(config.providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+  });
+
+  it("warns when the key file is readable by others", () => {
+    const open = join(dir, "open.pem");
+    writeFileSync(open, key.privateKey);
+    chmodSync(open, 0o644);
+    expect(parseConfig(provider().replace(keyFile, open), "c.yaml", {}).warnings.join()).toContain("chmod 600");
+  });
+
+  it("lists every problem at once", () => {
+    expect(problems(`refreshBefore: x\nstateDir: relative\n${provider("    owners: []\n")}`).length).toBeGreaterThanOrEqual(3);
+  });
+});
+
+describe("parseDuration", () => {
+  it.each([
+    ["10m", 600_000],
+    ["1h30m", 5_400_000],
+    ["500ms", 500],
+    ["90", 90_000],
+    [45, 45_000],
+  ] as const)("%s", (input, ms) => expect(parseDuration(input)).toBe(ms));
+
+  it.each(["", "10 minutes", "m", "-5s", "1x"])("rejects %j", (input) => expect(parseDuration(input)).toBeUndefined());
+});

@@ -1,0 +1,158 @@
+import { PassThrough } from "node:stream";
+import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { TokenSlot } from "../../../src/daemon/token-slot.ts";
+import { ProviderError } from "../../../src/errors/keeper-error.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { Redactor } from "../../../src/log/redact.ts";
+import type { MintedToken, TokenProvider } from "../../../src/providers/token-provider.ts";
+import { TokenStore } from "../../../src/store/token-store.ts";
+import { FakeClock } from "../../support/fake-clock.ts";
+import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
+
+const HOUR = 3_600_000;
+const MIN = 60_000;
+
+class ScriptedProvider implements TokenProvider {
+  readonly config = { name: "p", type: "github-app", gitOrigin: "https://github.com", owners: ["acme"] };
+  mints = 0;
+  failWith: Error | undefined;
+  lifetimeMs = HOUR;
+  gate: Promise<void> | undefined;
+  constructor(private readonly clock: FakeClock) {}
+  async initialOwners() {
+    return ["acme"];
+  }
+  servedOwners() {
+    return ["acme"];
+  }
+  async mint(): Promise<MintedToken> {
+    this.mints++;
+    if (this.gate) await this.gate;
+    if (this.failWith) throw this.failWith;
+    return { token: `tok-${this.mints}-${"x".repeat(20)}`, expiresAt: new Date(this.clock.now() + this.lifetimeMs), username: "x-access-token" };
+  }
+}
+
+function setup() {
+  const clock = new FakeClock();
+  const store = new TokenStore(tempDir());
+  store.init();
+  const logStream = new PassThrough();
+  let log = "";
+  logStream.on("data", (c: Buffer) => (log += c.toString()));
+  const redactor = new Redactor();
+  const provider = new ScriptedProvider(clock);
+  const slot = new TokenSlot(
+    provider,
+    "acme",
+    { refreshBeforeMs: 10 * MIN, retryMinMs: 1_000, retryMaxMs: 60_000, remintIntervalMs: 5_000 },
+    { store, clock, log: createLogger({ redactor, format: "json", stream: logStream }), redactor, limit: (t) => t(), onChange: () => {} },
+  );
+  return { clock, store, provider, slot, logText: () => log };
+}
+
+describe("TokenSlot", () => {
+  let t: ReturnType<typeof setup>;
+  beforeEach(() => {
+    t = setup();
+  });
+  afterAll(removeTempDirs);
+
+  it("mints at start and again before refreshBefore, from expires_at, not a fixed interval", async () => {
+    t.clock.randomValue = 0;
+    await t.slot.start("start");
+    const first = t.store.readToken("p", "acme");
+    expect(first?.token).toBe(`tok-1-${"x".repeat(20)}`);
+    expect((first!.expires - first!.refreshAt) * 1000).toBe(10 * MIN);
+    await t.clock.advance(50 * MIN - 1_000);
+    expect(t.provider.mints).toBe(1);
+    await t.clock.advance(1_000);
+    expect(t.provider.mints).toBe(2);
+    // A source that now issues 6-second tokens is refreshed after 3 seconds.
+    t.provider.lifetimeMs = 6_000;
+    await t.clock.advance(60 * MIN);
+    const current = t.store.readToken("p", "acme")!;
+    expect(current.expires * 1000 - t.clock.now()).toBeGreaterThan(2_000);
+  });
+
+  it("keeps serving the current token while the source fails, backs off, then recovers", async () => {
+    await t.slot.start("start");
+    const good = t.store.readToken("p", "acme")!.token;
+    t.provider.failWith = new ProviderError("HTTP 502", { transient: true });
+    await t.clock.advance(51 * MIN);
+    expect(t.slot.failing).toBe(true);
+    expect(t.store.readToken("p", "acme")?.token).toBe(good);
+    const mintsWhileFailing = t.provider.mints;
+    await t.clock.advance(3 * MIN);
+    // Backoff: about 1+2+4+8+16+32+60+60 s; far fewer tries than one a second.
+    expect(t.provider.mints - mintsWhileFailing).toBeLessThan(10);
+    expect(t.slot.status().lastError).toContain("HTTP 502");
+    t.provider.failWith = undefined;
+    await t.clock.advance(2 * MIN);
+    expect(t.slot.failing).toBe(false);
+    expect(t.store.readToken("p", "acme")?.token).not.toBe(good);
+    expect(t.logText()).toContain("token source recovered");
+  });
+
+  it("removes a token when it expires and the source is still failing", async () => {
+    await t.slot.start("start");
+    t.provider.failWith = new ProviderError("down", { transient: true });
+    await t.clock.advance(HOUR + 1_000);
+    expect(t.store.readToken("p", "acme")).toBeUndefined();
+  });
+
+  it("re-mints once for many refusals of the same token, and not for an older one", async () => {
+    await t.slot.start("start");
+    await t.clock.advance(10_000);
+    const serial = t.store.readToken("p", "acme")!.serial;
+    t.provider.mints = 0;
+    await Promise.all(Array.from({ length: 20 }, () => t.slot.refused(serial)));
+    expect(t.provider.mints).toBe(1);
+    await t.slot.refused(serial);
+    expect(t.provider.mints).toBe(1);
+  });
+
+  it("spaces re-mints on refusal by remintInterval however often the host refuses", async () => {
+    await t.slot.start("start");
+    const serial = t.store.readToken("p", "acme")!.serial;
+    const done = t.slot.refused(serial);
+    expect(t.provider.mints).toBe(1);
+    await t.clock.advance(4_000);
+    expect(t.provider.mints).toBe(1);
+    await t.clock.advance(1_000);
+    await done;
+    expect(t.provider.mints).toBe(2);
+  });
+
+  it("answers a token request during backoff with the last error instead of minting", async () => {
+    t.provider.failWith = new ProviderError("HTTP 503", { transient: true });
+    await expect(t.slot.start("start")).rejects.toThrow("HTTP 503");
+    const mints = t.provider.mints;
+    await expect(t.slot.ensureFresh()).rejects.toThrow("HTTP 503");
+    expect(t.provider.mints).toBe(mints);
+  });
+
+  it("shares one in-flight mint between concurrent asks", async () => {
+    let open!: () => void;
+    t.provider.gate = new Promise((r) => (open = r));
+    const asks = [t.slot.ensureFresh(), t.slot.ensureFresh(), t.slot.mint("refresh")];
+    open();
+    await Promise.all(asks);
+    expect(t.provider.mints).toBe(1);
+  });
+
+  it("resumes a fresh token left by an earlier run instead of minting", async () => {
+    await t.slot.start("start");
+    const again = new TokenSlot(t.provider, "acme", { refreshBeforeMs: 10 * MIN, retryMinMs: 1_000, retryMaxMs: 60_000, remintIntervalMs: 5_000 }, {
+      store: t.store,
+      clock: t.clock,
+      log: createLogger({ redactor: new Redactor(), format: "json", stream: new PassThrough() }),
+      redactor: new Redactor(),
+      limit: (f) => f(),
+      onChange: () => {},
+    });
+    await again.start("start");
+    expect(t.provider.mints).toBe(1);
+    expect(again.status().fingerprint).toBe(t.slot.status().fingerprint);
+  });
+});
