@@ -19,19 +19,18 @@ say() {
   printf 'git-token-keeper: %s\n' "$*" >&2
 }
 
-# Runs the real git with the caller's global options (the first gtk_globals arguments of
-# "$@") followed by one command's own arguments.
-git_with_globals() {
-  gtk_count=$1
-  shift
+# Lists remote URLs and extra headers as `git config --get-regexp` prints them, read the way
+# the command will read them: with the caller's global options (-C, -c, --git-dir …), which
+# are the first gtk_globals arguments of "$@".
+scan_config() {
   gtk_all=$#
   gtk_i=0
   for gtk_a do
-    [ "$gtk_i" -lt "$gtk_count" ] && set -- "$@" "$gtk_a"
+    [ "$gtk_i" -lt "$gtk_globals" ] && set -- "$@" "$gtk_a"
     gtk_i=$((gtk_i + 1))
   done
   shift "$gtk_all"
-  "$gtk_real_git" "$@"
+  "$gtk_real_git" "$@" config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$'
 }
 
 # Prints "key<TAB>value" config entries that neutralise stale credentials for configured
@@ -99,7 +98,7 @@ neutralise_stale_credentials() {
     fi
     case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
   done >"$gtk_tmp/scan"
-  git_with_globals "$gtk_globals" "$@" config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$' >>"$gtk_tmp/scan" 2>/dev/null
+  scan_config "$@" >>"$gtk_tmp/scan" 2>/dev/null
   awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp/scan" >"$gtk_tmp/config" || return 0
   rm -f "$gtk_tmp/scan"
   gtk_tab=$(printf '\t')

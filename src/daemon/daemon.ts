@@ -50,7 +50,8 @@ export class Daemon {
     this.#clock = options.clock ?? systemClock;
     this.store = new TokenStore(options.stateDir);
     this.#limit = limitConcurrency(options.config.mintConcurrency);
-    this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r), options.log);
+    // The status file is current by the time a requester sees its request done.
+    this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r).finally(() => this.#writeStatus()), options.log);
     const providers = options.providers ?? options.config.providers.map(createProvider);
     for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
   }

@@ -1,19 +1,20 @@
 import { ProviderError } from "./keeper-error.ts";
 
-const TRANSIENT_NETWORK_CODES = new Set([
-  "ECONNREFUSED",
-  "ECONNRESET",
-  "ETIMEDOUT",
-  "EPIPE",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "UND_ERR_CONNECT_TIMEOUT",
-  "UND_ERR_HEADERS_TIMEOUT",
-  "UND_ERR_BODY_TIMEOUT",
-  "UND_ERR_SOCKET",
-  "UND_ERR_CLOSED",
+// Network failures worth retrying, with the words a person reads in `status`.
+const TRANSIENT_NETWORK_CODES = new Map([
+  ["ECONNREFUSED", "connection refused"],
+  ["ECONNRESET", "connection reset"],
+  ["ETIMEDOUT", "timed out"],
+  ["EPIPE", "connection reset"],
+  ["ENOTFOUND", "host not found"],
+  ["EAI_AGAIN", "DNS lookup failed"],
+  ["EHOSTUNREACH", "host unreachable"],
+  ["ENETUNREACH", "network unreachable"],
+  ["UND_ERR_CONNECT_TIMEOUT", "connect timed out"],
+  ["UND_ERR_HEADERS_TIMEOUT", "timed out waiting for the response"],
+  ["UND_ERR_BODY_TIMEOUT", "timed out reading the response"],
+  ["UND_ERR_SOCKET", "connection reset"],
+  ["UND_ERR_CLOSED", "connection closed"],
 ]);
 
 /** HTTP statuses worth retrying soon: the service is busy or briefly broken. */
@@ -57,7 +58,7 @@ export function classifyFailure(error: unknown, what: string, nowMs: number, hin
   const code = networkCode(error);
   const http = error as HttpLikeError;
   if (code || (http.status !== undefined && http.response === undefined && http.status >= 500)) {
-    const reason = code ?? (http.message || "network error");
+    const reason = code ? `${TRANSIENT_NETWORK_CODES.get(code)} (${code})` : http.message || "network error";
     return new ProviderError(`${what}: ${reason}`, { cause: error, transient: true });
   }
   if (typeof http.status === "number") {

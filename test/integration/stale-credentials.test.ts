@@ -1,0 +1,101 @@
+import { chmodSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+/**
+ * Other tools leave credentials behind that win over a credential helper: a user:token in
+ * the remote URL, an Authorization extra header (actions/checkout), an askpass script
+ * (the Jenkins git client). Each test shows plain git failing and the shim succeeding.
+ */
+describe("stale credentials left by other tools", () => {
+  let world: World;
+  let stale: string;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+    stale = world.github.issueToken("acme");
+    world.github.revokeAll();
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  async function cloneWithStaleUrl(): Promise<string> {
+    const work = tempDir();
+    const app = join(work, "app");
+    // The clone itself runs through the shim: the stale user:token URL argument is rewritten.
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app").replace("http://", `http://x-access-token:${stale}@`), app], work));
+    return app;
+  }
+
+  async function commitSomething(app: string, name: string): Promise<void> {
+    writeFileSync(join(app, name), `${name}\n`);
+    await must(world.git(["add", name], app));
+    await must(world.git(["commit", "-q", "-m", name], app));
+  }
+
+  it("a user:token in the remote URL: plain git fails, the shim pushes", async () => {
+    const app = await cloneWithStaleUrl();
+    await commitSomething(app, "url.txt");
+    const plain = await world.git(["push", "-q", "origin", "HEAD:main"], app, { shim: false });
+    expect(plain.exitCode).toBe(128);
+    expect(plain.stderr).toContain("Authentication failed");
+    await must(world.git(["push", "-q", "origin", "HEAD:main"], app));
+    const cfg = await must(world.git(["config", "--get", "remote.origin.url"], app));
+    // The shim never rewrites .git/config; the stale URL is the caller's and stays as it was.
+    expect(cfg.stdout.trim()).toContain(stale);
+  });
+
+  it("an Authorization extra header like actions/checkout persists: plain git fails, the shim fetches", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`;
+    await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, header], app, { shim: false }));
+    await must(world.git(["config", "--add", `http.${world.gitUrl}/.extraheader`, "X-Trace: keep-me"], app, { shim: false }));
+    const plain = await world.git(["fetch", "-q", "origin"], app, { shim: false });
+    expect(plain.exitCode).toBe(128);
+    const before = world.server.seen.length;
+    await must(world.git(["fetch", "origin"], app));
+    const sent = world.server.seen.slice(before).map((s) => s.authorization ?? "");
+    expect(sent.some((a) => a.toLowerCase().startsWith("basic"))).toBe(true);
+    expect(sent.join(" ")).not.toContain(Buffer.from(`x-access-token:${stale}`).toString("base64"));
+  });
+
+  it("a more specific extra header for one owner is neutralised too", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    const header = `Authorization: basic ${Buffer.from(`x:${stale}`).toString("base64")}`;
+    await must(world.git(["config", `http.${world.gitUrl}/acme/.extraheader`, header], app, { shim: false }));
+    expect((await world.git(["fetch", "-q", "origin"], app, { shim: false })).exitCode).toBe(128);
+    await must(world.git(["fetch", "-q", "origin"], app));
+  });
+
+  it("an askpass script serving a stale token, as the Jenkins git client sets: plain git fails, the shim fetches", async () => {
+    const work = tempDir();
+    const askpass = join(work, "askpass.sh");
+    writeFileSync(askpass, `#!/bin/sh\ncase "$1" in Username*) echo x-access-token ;; *) echo '${stale}' ;; esac\n`);
+    chmodSync(askpass, 0o700);
+    const env = { GIT_ASKPASS: askpass, GIT_TERMINAL_PROMPT: "false" };
+    const url = world.repoUrl("acme/app");
+    // What the Jenkins git client runs for every checkout.
+    const jenkinsFetch = (dir: string, shim: boolean) =>
+      world.git(["fetch", "--tags", "--force", "--progress", "--", url, "+refs/heads/*:refs/remotes/origin/*"], dir, { env, shim });
+    const plainDir = join(work, "plain");
+    await must(world.git(["init", "-q", plainDir], work, { shim: false }));
+    const plain = await jenkinsFetch(plainDir, false);
+    expect(plain.exitCode).toBe(128);
+    expect(plain.stderr).toContain("Authentication failed");
+    const keptDir = join(work, "kept");
+    await must(world.git(["init", "-q", keptDir], work));
+    await must(jenkinsFetch(keptDir, true));
+    const sha = (await must(world.git(["rev-parse", "refs/remotes/origin/main"], keptDir))).stdout.trim();
+    await must(world.git(["checkout", "-q", "-f", sha], keptDir));
+  });
+});
