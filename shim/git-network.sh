@@ -98,7 +98,7 @@ neutralise_stale_credentials() {
     fi
     case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
   done >"$gtk_tmp/scan"
-  scan_config "$@" >>"$gtk_tmp/scan" 2>/dev/null
+  scan_config "$@" </dev/null >>"$gtk_tmp/scan" 2>/dev/null
   awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp/scan" >"$gtk_tmp/config" || return 0
   rm -f "$gtk_tmp/scan"
   gtk_tab=$(printf '\t')
