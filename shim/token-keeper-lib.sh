@@ -79,10 +79,11 @@ gtk_normal_host() {
   esac
 }
 
-# True when the daemon whose pid is in the state dir is alive.
+# True when the daemon whose pid is in the state dir is alive. kill -0 fails with EPERM for a
+# daemon running as another user (the shared-group layout); /proc still shows it there.
 gtk_daemon_alive() {
   [ -r "$gtk_dir/daemon.pid" ] || return 1
   IFS= read -r gtk_pid <"$gtk_dir/daemon.pid" || return 1
   case $gtk_pid in '' | *[!0-9]*) return 1 ;; esac
-  kill -0 "$gtk_pid" 2>/dev/null
+  kill -0 "$gtk_pid" 2>/dev/null || [ -d "/proc/$gtk_pid" ]
 }

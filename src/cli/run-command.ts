@@ -1,6 +1,7 @@
 import { configPath, loadConfig } from "../config/load-config.ts";
 import { stateDirPath } from "../config/state-dir-path.ts";
 import { Daemon } from "../daemon/daemon.ts";
+import { notifySystemd } from "../daemon/systemd-notify.ts";
 import { ConfigError, describeError, KeeperError } from "../errors/keeper-error.ts";
 import { createLogger, type LogFormat, type LogLevel } from "../log/logger.ts";
 import { Redactor } from "../log/redact.ts";
@@ -26,7 +27,7 @@ export async function runCommand(options: {
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     log.info("stopping", { signal });
-    stopping ??= daemon.stop();
+    stopping ??= notifySystemd({ STOPPING: "1" }, log).then(() => daemon.stop());
   };
   const exited = new Promise<number>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
@@ -45,5 +46,6 @@ export async function runCommand(options: {
     return 1;
   }
   log.info("ready", { healthy: daemon.healthy });
+  await notifySystemd({ READY: "1", STATUS: daemon.healthy ? "tokens minted" : "running; some tokens failing, see status" }, log);
   return exited;
 }

@@ -42,8 +42,16 @@ export const githubAppSchema = z.strictObject({
 
 export const providerSchema = z.discriminatedUnion("type", [githubAppSchema]);
 
+const metricsSchema = z.strictObject({
+  listen: z
+    .string()
+    .regex(/^(unix:\/.+|(127\.\d+\.\d+\.\d+|localhost|\[::1\]):\d{1,5})$/, "must be 127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/absolute/path (metrics stay on this machine)"),
+});
+
 export const configSchema = z.strictObject({
   stateDir: z.string().startsWith("/", "must be an absolute path").optional(),
+  stateGroup: z.union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$|^\d+$/, "must be a group name or id"), z.number().int().nonnegative()]).optional(),
+  metrics: metricsSchema.optional(),
   refreshBefore: duration.default(600_000),
   retryMin: duration.default(1_000),
   retryMax: duration.default(60_000),

@@ -26,6 +26,10 @@ export type ProviderConfig = GitHubAppProviderConfig;
 export interface KeeperConfig {
   source: string;
   stateDir: string | undefined;
+  /** The shared group of the group layout (tokens 0640, requests 0770); undefined: private. */
+  stateGid: number | undefined;
+  /** Where to serve Prometheus metrics and /healthz: `host:port` on loopback or `unix:/path`. */
+  metricsListen: string | undefined;
   refreshBeforeMs: number;
   retryMinMs: number;
   retryMaxMs: number;

@@ -5,7 +5,9 @@ import { parseDocument } from "yaml";
 import { ConfigError } from "../errors/keeper-error.ts";
 import { configSchema, githubAppSchema, PROVIDER_TYPES, type RawConfig, type RawGitHubAppProvider } from "./config-schema.ts";
 import { formatIssues } from "./format-issues.ts";
+import { expandEnv } from "./expand-env.ts";
 import { parseOrigin } from "./git-url.ts";
+import { resolveGroup } from "./resolve-group.ts";
 import type { GitHubAppProviderConfig, KeeperConfig, ProviderConfig } from "./keeper-config.ts";
 
 export const DEFAULT_CONFIG_PATH = "/etc/git-token-keeper/config.yaml";
@@ -46,10 +48,17 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   const providers = result.data.providers.map((raw, i) => buildProvider(raw, `providers[${i}]`, env, problems, warnings));
   checkAcrossProviders(result.data, providers, problems);
   if (result.data.retryMin > result.data.retryMax) problems.push("retryMin: must not be larger than retryMax");
+  let stateGid: number | undefined;
+  if (result.data.stateGroup !== undefined) {
+    stateGid = resolveGroup(result.data.stateGroup);
+    if (stateGid === undefined) problems.push(`stateGroup: no group '${result.data.stateGroup}' on this machine; create it (groupadd) or give its id`);
+  }
   if (problems.length > 0) throw new ConfigError(problems.map((l) => `${source}: ${l}`));
   return {
     source,
     stateDir: result.data.stateDir,
+    stateGid,
+    metricsListen: result.data.metrics?.listen,
     refreshBeforeMs: result.data.refreshBefore,
     retryMinMs: result.data.retryMin,
     retryMaxMs: result.data.retryMax,
@@ -71,8 +80,8 @@ function buildProvider(
   if ((raw.appId === undefined) === (raw.clientId === undefined)) {
     problems.push(`${at}: set exactly one of appId and clientId (the GitHub App's settings page shows both)`);
   }
-  if ((raw.privateKeyFile === undefined) === (raw.privateKeyEnv === undefined)) {
-    problems.push(`${at}: set exactly one of privateKeyFile and privateKeyEnv`);
+  if (raw.privateKeyFile !== undefined && raw.privateKeyEnv !== undefined) {
+    problems.push(`${at}: set only one of privateKeyFile and privateKeyEnv`);
   }
   const privateKey = readPrivateKey(raw, at, env, problems, warnings);
   const git = parseOrigin(raw.gitUrl, { allowPath: false });
@@ -103,9 +112,21 @@ function readPrivateKey(
 ): string | undefined {
   let pem: string;
   let key: string;
-  if (raw.privateKeyFile !== undefined) {
+  // Neither given: systemd's LoadCredential=<name>.pem puts it here.
+  const fromCredentials = env.CREDENTIALS_DIRECTORY ? `\${CREDENTIALS_DIRECTORY}/${raw.name}.pem` : undefined;
+  const keyFile = raw.privateKeyFile ?? (raw.privateKeyEnv === undefined ? fromCredentials : undefined);
+  if (keyFile === undefined && raw.privateKeyEnv === undefined) {
+    problems.push(`${at}: set privateKeyFile or privateKeyEnv (or, under systemd, LoadCredential=${raw.name}.pem:/path/to/key)`);
+    return undefined;
+  }
+  if (keyFile !== undefined) {
     key = `${at}.privateKeyFile`;
-    const file = raw.privateKeyFile;
+    const expanded = expandEnv(keyFile, env);
+    if (expanded.missing.length) {
+      problems.push(`${key}: '${keyFile}' uses ${expanded.missing.map((n) => `\${${n}}`).join(", ")}, which is not set; under systemd use LoadCredential=, elsewhere write the path`);
+      return undefined;
+    }
+    const file = expanded.value;
     try {
       pem = readFileSync(file, "utf8");
       const mode = statSync(file).mode;

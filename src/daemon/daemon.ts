@@ -48,10 +48,13 @@ export class Daemon {
   constructor(options: DaemonOptions) {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
-    this.store = new TokenStore(options.stateDir);
+    this.store = new TokenStore(options.stateDir, options.config.stateGid);
     this.#limit = limitConcurrency(options.config.mintConcurrency);
     // The status file is current by the time a requester sees its request done.
-    this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r).finally(() => this.#writeStatus()), options.log);
+    this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r).finally(() => this.#writeStatus()), options.log, {
+      mode: this.store.fileMode,
+      gid: this.store.gid,
+    });
     const providers = options.providers ?? options.config.providers.map(createProvider);
     for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
   }

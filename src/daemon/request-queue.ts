@@ -34,12 +34,16 @@ export class RequestQueue {
   readonly #dir: string;
   readonly #handle: (request: KeeperRequest) => Promise<void>;
   readonly #log: Logger;
+  readonly #fileMode: number;
+  readonly #gid: number | undefined;
   readonly #busy = new Set<string>();
   #watcher: FSWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(dir: string, handle: (request: KeeperRequest) => Promise<void>, log: Logger) {
+  constructor(dir: string, handle: (request: KeeperRequest) => Promise<void>, log: Logger, file: { mode: number; gid: number | undefined }) {
     this.#dir = dir;
+    this.#fileMode = file.mode;
+    this.#gid = file.gid;
     this.#handle = handle;
     this.#log = log;
   }
@@ -94,7 +98,7 @@ export class RequestQueue {
         () => undefined,
         (error: unknown) => {
           try {
-            writeFileAtomic(`${file}.failed`, `${describeError(error).replace(/\s+/g, " ").slice(0, 500)}\n`);
+            writeFileAtomic(`${file}.failed`, `${describeError(error).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
           } catch {
             // The requester still sees its request gone and reports a generic failure.
           }

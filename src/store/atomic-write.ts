@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 
@@ -7,11 +7,13 @@ import { StoreError } from "../errors/keeper-error.ts";
  * Writes a file whole or not at all: a temp file (0600, created exclusively) in the same
  * directory, synced, then renamed over the target. A reader sees the old file or the new one.
  */
-export function writeFileAtomic(path: string, data: string, mode = 0o600): void {
+export function writeFileAtomic(path: string, data: string, mode = 0o600, gid?: number): void {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
   let fd: number | undefined;
   try {
     fd = openSync(temp, "wx", mode);
+    // The shared group of the group layout, whatever this process's primary group is.
+    if (gid !== undefined) fchownSync(fd, -1, gid);
     writeSync(fd, data);
     fsyncSync(fd);
     closeSync(fd);

@@ -1,14 +1,36 @@
-import { lstatSync, mkdirSync } from "node:fs";
+import { chmodSync, chownSync, lstatSync, mkdirSync } from "node:fs";
 import { StoreError } from "../errors/keeper-error.ts";
 
 /**
- * Creates the directory 0700 if missing, then refuses it unless it is a real directory (not
- * a symlink), owned by this user, and closed to group and others: a state dir that someone
- * else prepared (a shared /tmp attack) could read or swap tokens.
+ * Who may read the state dir besides its owner. `private`: nobody (0700, files 0600). `group`:
+ * members of one group read tokens (0750, files 0640) and write requests (0770), the layout for
+ * a keeper that runs as its own user beside a CI runner's user.
  */
-export function ensurePrivateDir(path: string, uid = process.getuid?.() ?? 0): void {
+export interface DirAccess {
+  uid: number;
+  /** The shared group's id, for the group layout. */
+  gid?: number | undefined;
+  /** Whether the group may create files here (the requests folder). */
+  groupWrite?: boolean;
+}
+
+export function currentAccess(gid?: number): DirAccess {
+  return { uid: process.getuid?.() ?? 0, gid };
+}
+
+/**
+ * Creates the directory if missing, then refuses it unless it is a real directory (not a
+ * symlink), owned by this user, and closed to others (and to the group, unless it is the
+ * configured shared group): a state dir that someone else prepared (a shared /tmp attack)
+ * could read or swap tokens.
+ */
+export function ensurePrivateDir(path: string, access: DirAccess | number = currentAccess()): void {
+  const { uid, gid, groupWrite } = typeof access === "number" ? { uid: access, gid: undefined, groupWrite: false } : access;
+  const wanted = gid === undefined ? 0o700 : groupWrite ? 0o770 : 0o750;
+  let created = false;
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
+    created = true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code !== "EEXIST") {
@@ -18,7 +40,7 @@ export function ensurePrivateDir(path: string, uid = process.getuid?.() ?? 0): v
       });
     }
   }
-  const stat = lstatSync(path);
+  let stat = lstatSync(path);
   if (stat.isSymbolicLink()) {
     throw new StoreError(`state dir '${path}' is a symlink; refusing it`, {
       hint: "remove the symlink and let the daemon create the directory itself",
@@ -32,9 +54,25 @@ export function ensurePrivateDir(path: string, uid = process.getuid?.() ?? 0): v
       hint: "remove it, or run the daemon as its owner",
     });
   }
-  if (stat.mode & 0o077) {
-    throw new StoreError(`state dir '${path}' is open to group or others (mode ${(stat.mode & 0o777).toString(8)})`, {
-      hint: `run chmod 700 '${path}'`,
+  if (gid !== undefined && (created || stat.gid !== gid || (stat.mode & 0o777) !== wanted)) {
+    // Our own directory: give it the shared group's layout (systemd's RuntimeDirectory= may
+    // have made it 0755 or left the group as the user's).
+    try {
+      if (stat.gid !== gid) chownSync(path, uid, gid);
+      chmodSync(path, wanted);
+    } catch (error) {
+      throw new StoreError(`cannot give state dir '${path}' to group ${gid}: ${(error as NodeJS.ErrnoException).code}`, {
+        cause: error,
+        hint: "run the daemon with that group as its primary or supplementary group (systemd: Group= or SupplementaryGroups=)",
+      });
+    }
+    stat = lstatSync(path);
+  }
+  const mode = stat.mode & 0o777;
+  const allowed = gid === undefined ? 0o700 : wanted;
+  if (mode & ~allowed) {
+    throw new StoreError(`state dir '${path}' is open to ${gid === undefined ? "group or others" : "others"} (mode ${mode.toString(8)})`, {
+      hint: gid === undefined ? `run chmod 700 '${path}', or set stateGroup to share it with one group` : `run chmod ${wanted.toString(8)} '${path}'`,
     });
   }
 }

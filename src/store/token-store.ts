@@ -2,7 +2,7 @@ import { readdirSync, readFileSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
-import { ensurePrivateDir } from "./state-dir.ts";
+import { currentAccess, ensurePrivateDir, type DirAccess } from "./state-dir.ts";
 import { formatTokenRecord, parseTokenRecord, type TokenRecord } from "./token-file.ts";
 
 /** One line of the routes file: which provider serves which owners of which git origin. */
@@ -24,18 +24,30 @@ export class TokenStore {
   readonly dir: string;
   readonly requestsDir: string;
   readonly tokensDir: string;
+  readonly #access: DirAccess;
 
-  constructor(dir: string) {
+  /** `gid`: share tokens (read) and requests (write) with this group; else private to the user. */
+  constructor(dir: string, gid?: number) {
     this.dir = dir;
+    this.#access = currentAccess(gid);
     this.tokensDir = join(dir, "tokens");
     this.requestsDir = join(dir, "requests");
   }
 
   /** Creates or checks the directory tree; throws StoreError when it is not private. */
   init(): void {
-    ensurePrivateDir(this.dir);
-    ensurePrivateDir(this.tokensDir);
-    ensurePrivateDir(this.requestsDir);
+    ensurePrivateDir(this.dir, this.#access);
+    ensurePrivateDir(this.tokensDir, this.#access);
+    ensurePrivateDir(this.requestsDir, { ...this.#access, groupWrite: true });
+  }
+
+  /** Files are 0600, or 0640 in the shared group's layout. */
+  get fileMode(): number {
+    return this.#access.gid === undefined ? 0o600 : 0o640;
+  }
+
+  get gid(): number | undefined {
+    return this.#access.gid;
   }
 
   tokenPath(provider: string, owner: string): string {
@@ -101,13 +113,14 @@ export class TokenStore {
 
   // A deleted state dir is recreated (and checked again) once before giving up.
   #write(dir: string, name: string, data: string): void {
+    const { gid } = this.#access;
     try {
-      writeFileAtomic(join(dir, name), data);
+      writeFileAtomic(join(dir, name), data, this.fileMode, gid);
     } catch (error) {
       if (!(error instanceof StoreError) || !(error.cause as NodeJS.ErrnoException | undefined)?.code?.startsWith("ENOENT")) throw error;
       this.init();
-      ensurePrivateDir(dir);
-      writeFileAtomic(join(dir, name), data);
+      ensurePrivateDir(dir, this.#access);
+      writeFileAtomic(join(dir, name), data, this.fileMode, gid);
     }
   }
 }

@@ -65,7 +65,7 @@ export class World {
     };
   }
 
-  async startKeeper(config: Record<string, unknown> = {}, options: { waitReady?: boolean } = {}): Promise<KeeperProcess> {
+  async startKeeper(config: Record<string, unknown> = {}, options: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<KeeperProcess> {
     this.keeper = await KeeperProcess.start({
       dir: this.dir,
       stateDir: this.stateDir,
