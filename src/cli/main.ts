@@ -3,6 +3,8 @@ import { parseArgs } from "node:util";
 import { describeError } from "../errors/keeper-error.ts";
 import { isLogLevel, type LogFormat } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
+import { doctorCommand } from "./doctor-command.ts";
+import { installShimCommand } from "./install-shim-command.ts";
 import { refreshCommand } from "./refresh-command.ts";
 import { runCommand } from "./run-command.ts";
 import { shimPathCommand } from "./shim-path-command.ts";
@@ -18,6 +20,9 @@ commands:
   refresh [--provider NAME]
                          make the running daemon re-mint now
   shim-path              print the folder holding the git shim and credential helper
+  install-shim DIR       copy the shim and helper into DIR (a volume shared with build containers)
+  doctor [--repo URL]    check the install (PATH, git version, state dir, daemon, minting,
+                         clock, stale credentials; --repo: an ls-remote through the shim)
   version                print the version
 
 The config is --config, else $GIT_TOKEN_KEEPER_CONFIG, else /etc/git-token-keeper/config.yaml.
@@ -27,6 +32,7 @@ const OPTIONS = {
   config: { type: "string" },
   json: { type: "boolean" },
   provider: { type: "string" },
+  repo: { type: "string" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -37,6 +43,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   status: ["config", "json"],
   refresh: ["config", "provider"],
   "shim-path": [],
+  "install-shim": [],
+  doctor: ["config", "repo"],
   version: [],
 };
 
@@ -60,7 +68,8 @@ export async function main(argv: string[]): Promise<number> {
   }
   const allowed = ALLOWED[command];
   if (!allowed) return fail(`unknown command '${command}'`);
-  if (positionals.length > 1) return fail(`'${command}' takes no argument '${positionals[1]}'`);
+  const maxPositionals = command === "install-shim" ? 2 : 1;
+  if (positionals.length > maxPositionals) return fail(`'${command}' takes no argument '${positionals[maxPositionals]}'`);
   const extra = Object.keys(values).find((k) => !allowed.includes(k));
   if (extra) return fail(`'${command}' takes no --${extra}`);
   const logFormat = values["log-format"];
@@ -78,6 +87,10 @@ export async function main(argv: string[]): Promise<number> {
       return refreshCommand({ config: values.config, provider: values.provider });
     case "shim-path":
       return shimPathCommand();
+    case "install-shim":
+      return installShimCommand(positionals[1]);
+    case "doctor":
+      return doctorCommand({ config: values.config, repo: values.repo });
     default:
       process.stdout.write(`${VERSION}\n`);
       return 0;

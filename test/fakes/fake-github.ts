@@ -126,7 +126,8 @@ export class FakeGitHub {
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
       this.requests.push({ method: req.method ?? "", path, status });
-      res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
+      const date = this.clockOffsetMs ? { date: new Date(Date.now() + this.clockOffsetMs).toUTCString() } : {};
+      res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...date, ...headers });
       res.end(typeof data === "string" ? data : JSON.stringify(data));
     };
     const fault = this.#faults[0];

@@ -1,0 +1,39 @@
+import { dirname } from "node:path";
+import { configPath } from "../config/load-config.ts";
+import { checkClockSkew } from "../doctor/clock-skew-check.ts";
+import type { CheckResult } from "../doctor/doctor-check.ts";
+import { gitsOnPath, isShimDir } from "../doctor/find-git.ts";
+import { checkLsRemote } from "../doctor/ls-remote-check.ts";
+import { checkRealGit, checkShimOnPath } from "../doctor/path-checks.ts";
+import { readContext } from "../doctor/read-context.ts";
+import { checkStaleCredentials } from "../doctor/stale-credential-check.ts";
+import { checkDaemon, checkStateDir } from "../doctor/state-checks.ts";
+import { cliStateDir } from "./daemon-state.ts";
+import { shimDir } from "./shim-path-command.ts";
+
+const MARK = { ok: "ok  ", warn: "warn", fail: "FAIL", skip: "skip" } as const;
+
+/** `doctor [--repo URL]`: what goes wrong in real installs, each with its fix; exit 1 on any failure. */
+export async function doctorCommand(options: { config?: string | undefined; repo?: string | undefined; env?: NodeJS.ProcessEnv }): Promise<number> {
+  const env = options.env ?? process.env;
+  const ctx = readContext({ env, cwd: process.cwd(), stateDir: cliStateDir(options.config, env), configFile: configPath(options.config, env), repo: options.repo });
+  const shim = shimDir();
+  const realGit = env.GIT_TOKEN_KEEPER_REAL_GIT || gitsOnPath(env.PATH).find((g) => !isShimDir(dirname(g))) || "git";
+  const results: CheckResult[] = [
+    checkShimOnPath(ctx, shim),
+    await checkRealGit(ctx),
+    ...checkStateDir(ctx),
+    ...checkDaemon(ctx),
+    ...(await checkClockSkew(ctx)),
+    await checkLsRemote(ctx, shim),
+    ...(await checkStaleCredentials(ctx, realGit)),
+  ];
+  for (const r of results) {
+    process.stdout.write(`${MARK[r.level]}  ${r.what}\n`);
+    if (r.fix && r.level !== "ok") process.stdout.write(`      fix: ${r.fix}\n`);
+  }
+  const failed = results.filter((r) => r.level === "fail").length;
+  const warned = results.filter((r) => r.level === "warn").length;
+  process.stdout.write(`\n${failed ? `${failed} failed` : "nothing failed"}, ${warned} warning(s)\n`);
+  return failed ? 1 : 0;
+}

@@ -1,0 +1,60 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import type { CheckResult, DoctorContext } from "./doctor-check.ts";
+
+function originOf(url: string): { origin: string; userinfo: string } | undefined {
+  try {
+    const u = new URL(url);
+    if (u.protocol !== "https:" && u.protocol !== "http:") return undefined;
+    return { origin: `${u.protocol}//${u.host}`, userinfo: u.password ? `${u.username}:***` : u.username };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Credentials that other tools left for a configured host. The shim overrides each of them, but
+ * plain git (a step that bypasses PATH, another shell) would still use them.
+ */
+export async function checkStaleCredentials(ctx: DoctorContext, git: string): Promise<CheckResult[]> {
+  const results: CheckResult[] = [];
+  const configured = new Set(ctx.origins);
+  const r = await execa(git, ["config", "--get-regexp", "^(remote\\..*\\.(url|pushurl)|http\\..*\\.extraheader|credential\\..*helper)$"], {
+    cwd: ctx.cwd,
+    reject: false,
+    env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" },
+  });
+  for (const line of String(r.stdout).split("\n").filter(Boolean)) {
+    const space = line.indexOf(" ");
+    const key = space < 0 ? line : line.slice(0, space);
+    const value = space < 0 ? "" : line.slice(space + 1);
+    if (/^remote\..*\.(url|pushurl)$/.test(key)) {
+      const o = originOf(value);
+      if (o && configured.has(o.origin) && o.userinfo.includes(":")) {
+        results.push({ level: "warn", what: `${key} holds a password (${o.userinfo}@${new URL(value).host}); the shim overrides it`, fix: `git remote set-url ${key.split(".")[1]} ${o.origin}${new URL(value).pathname}` });
+      }
+    } else if (/^http\..*extraheader$/.test(key) && /^\s*authorization\s*:/i.test(value)) {
+      const url = key.slice(5, -12);
+      const o = url ? originOf(url) : undefined;
+      if (!url || (o && configured.has(o.origin))) {
+        results.push({ level: "warn", what: `${key} sends an Authorization header (actions/checkout persists one); the shim resets it`, fix: `git config --unset-all ${key} (or persist-credentials: false in actions/checkout)` });
+      }
+    } else if (/^credential\./.test(key) && /(^|[\s/-])(store|cache)(\s|$)/.test(value)) {
+      results.push({ level: "warn", what: `${key}=${value} keeps old tokens; the shim skips it for configured hosts`, fix: `git config --unset ${key} (and remove stale lines from ~/.git-credentials)` });
+    }
+  }
+  const stored = join(ctx.env.HOME ?? "", ".git-credentials");
+  try {
+    for (const line of readFileSync(stored, "utf8").split("\n")) {
+      const o = originOf(line.trim());
+      if (o && configured.has(o.origin)) {
+        results.push({ level: "warn", what: `${stored} holds a credential for ${o.origin}`, fix: `remove that line from ${stored}` });
+      }
+    }
+  } catch {
+    // No stored credentials.
+  }
+  if (results.length === 0) results.push({ level: "ok", what: "no stale credentials for configured hosts in git config or ~/.git-credentials" });
+  return results;
+}
