@@ -218,6 +218,8 @@ while :; do
     exit "$gtk_rc"
   fi
   gtk_attempt=$((gtk_attempt + 1))
+  # Counted by the daemon for its metrics: an empty file, no wait, no extra exec.
+  : >"$gtk_dir/requests/retried+$gtk_class++0+s$$n$gtk_attempt" 2>/dev/null
   if [ "$gtk_class" = auth ]; then
     say "$gtk_fail_url refused the token; retrying with a new one ($gtk_attempt/$gtk_retries)"
   else

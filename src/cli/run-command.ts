@@ -2,6 +2,8 @@ import { configPath, loadConfig } from "../config/load-config.ts";
 import { stateDirPath } from "../config/state-dir-path.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import { notifySystemd } from "../daemon/systemd-notify.ts";
+import { KeeperMetrics } from "../metrics/keeper-metrics.ts";
+import { startMetricsServer } from "../metrics/metrics-server.ts";
 import { ConfigError, describeError, KeeperError } from "../errors/keeper-error.ts";
 import { createLogger, type LogFormat, type LogLevel } from "../log/logger.ts";
 import { Redactor } from "../log/redact.ts";
@@ -23,7 +25,14 @@ export async function runCommand(options: {
     return 2;
   }
   for (const warning of config.warnings) log.warn(warning);
-  const daemon = new Daemon({ config, stateDir: stateDirPath(config.stateDir), log, redactor });
+  let metrics: KeeperMetrics | undefined;
+  const daemon: Daemon = new Daemon({
+    config,
+    stateDir: stateDirPath(config.stateDir),
+    log,
+    redactor,
+    metrics: config.metricsListen ? (metrics = new KeeperMetrics(() => daemon.tokenExpiries())) : undefined,
+  });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
     log.info("stopping", { signal });
@@ -44,6 +53,17 @@ export async function runCommand(options: {
     log.error(describeError(error));
     await daemon.stop().catch(() => undefined);
     return 1;
+  }
+  if (metrics && config.metricsListen) {
+    try {
+      const server = await startMetricsServer(config.metricsListen, metrics.registry, () => daemon.problem);
+      server.unref();
+      log.info("serving metrics", { listen: config.metricsListen });
+    } catch (error) {
+      log.error(`cannot serve metrics on ${config.metricsListen}: ${describeError(error)}`);
+      await daemon.stop();
+      return 1;
+    }
   }
   log.info("ready", { healthy: daemon.healthy });
   await notifySystemd({ READY: "1", STATUS: daemon.healthy ? "tokens minted" : "running; some tokens failing, see status" }, log);

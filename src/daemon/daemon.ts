@@ -6,6 +6,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
 import { createProvider } from "../providers/provider-registry.ts";
 import { serves, type TokenProvider } from "../providers/token-provider.ts";
+import { noMetrics, type MetricsSink } from "../metrics/keeper-metrics.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { limitConcurrency } from "./limit-concurrency.ts";
@@ -21,6 +22,7 @@ export interface DaemonOptions {
   clock?: Clock;
   /** Built from the config when not given. */
   providers?: TokenProvider[];
+  metrics?: MetricsSink;
 }
 
 const HEARTBEAT_MS = 10_000;
@@ -95,6 +97,19 @@ export class Daemon {
     this.#options.log.info("daemon stopped");
   }
 
+  /** Token expiries for the metrics. */
+  tokenExpiries(): { provider: string; owner: string; expiresAt: string | null }[] {
+    return [...this.#slots.values()].map((s) => s.status());
+  }
+
+  /** Why the daemon is unhealthy (for /healthz), or undefined. */
+  get problem(): string | undefined {
+    const provider = [...this.#providers.values()].find((p) => p.error);
+    if (provider) return `provider ${provider.provider.config.name}: ${provider.error}`;
+    const slot = [...this.#slots.values()].find((s) => s.failing);
+    return slot ? `${slot.name}: ${slot.status().lastError}` : undefined;
+  }
+
   /** Healthy when every provider found its owners and no token is failing to mint. */
   get healthy(): boolean {
     return [...this.#providers.values()].every((p) => !p.error) && [...this.#slots.values()].every((s) => !s.failing);
@@ -140,6 +155,7 @@ export class Daemon {
         redactor,
         limit: this.#limit,
         onChange: () => this.#scheduleStatus(),
+        metrics: this.#options.metrics ?? noMetrics,
       });
       this.#slots.set(key, slot);
     }
@@ -148,6 +164,10 @@ export class Daemon {
 
   async #handle(request: KeeperRequest): Promise<void> {
     const { log } = this.#options;
+    if (request.kind === "retried") {
+      (this.#options.metrics ?? noMetrics).shimRetried(request.provider);
+      return;
+    }
     if (request.kind === "refresh") {
       log.info("refresh requested", { provider: request.provider });
       const slots = [...this.#slots.values()].filter((s) => request.provider === "*" || s.provider.config.name === request.provider);

@@ -9,18 +9,20 @@ import { writeFileAtomic } from "../store/atomic-write.ts";
  * A request from the shim, helper or CLI. Plain sh cannot write a file atomically without an
  * extra exec, so the whole request is in the file's name and the file itself is empty:
  *   <kind>+<provider>+<owner>+<serial>+<unique>
+ * `retried` is the shim's note that it ran a command again (auth or transient, in the provider
+ * field), for the metrics; nobody waits for it.
  * The daemon deletes the file when done; on failure it first writes `<name>.failed` holding
  * one line that says why, for the requester to print.
  */
 export interface KeeperRequest {
-  kind: "mint" | "remint" | "refresh";
+  kind: "mint" | "remint" | "refresh" | "retried";
   provider: string;
   owner: string;
   serial: number;
   file: string;
 }
 
-const NAME = /^(mint|remint|refresh)\+([A-Za-z0-9_*-]{1,63})\+([a-z0-9._-]{0,100})\+(\d{1,12})\+([A-Za-z0-9._-]{1,64})$/;
+const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+([a-z0-9._-]{0,100})\+(\d{1,12})\+([A-Za-z0-9._-]{1,64})$/;
 const FAILED_TTL_MS = 60_000;
 
 export function parseRequestName(name: string): Omit<KeeperRequest, "file"> | undefined {

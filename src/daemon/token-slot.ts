@@ -1,5 +1,6 @@
 import { describeError, ProviderError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
+import type { MetricsSink } from "../metrics/keeper-metrics.ts";
 import { fingerprint, type Redactor } from "../log/redact.ts";
 import type { TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
@@ -22,6 +23,7 @@ export interface SlotDeps {
   /** Bounds concurrent calls to token APIs across all slots. */
   limit: <T>(task: () => Promise<T>) => Promise<T>;
   onChange: () => void;
+  metrics: MetricsSink;
 }
 
 export interface SlotStatus {
@@ -129,6 +131,7 @@ export class TokenSlot {
     if (this.#pendingRemint) return this.#pendingRemint;
     const lastMintMs = (this.#current?.mintedAt ?? 0) * 1000;
     const wait = lastMintMs + this.#options.remintIntervalMs - this.#deps.clock.now();
+    this.#deps.metrics.refused(this.provider.config.name, this.owner);
     this.#deps.log.info("host refused the token; re-minting", {
       slot: this.name,
       serial,
@@ -197,6 +200,7 @@ export class TokenSlot {
       this.#previousToken = this.#current?.token;
       this.#adopt(record);
       this.#mints++;
+      this.#deps.metrics.minted(this.provider.config.name, this.owner, reason);
       const recovered = this.#failures > 0;
       this.#failures = 0;
       this.#lastError = undefined;
@@ -217,6 +221,7 @@ export class TokenSlot {
       const retryAfterMs = error instanceof ProviderError ? error.retryAfterMs : undefined;
       const transient = !(error instanceof ProviderError) || error.transient;
       this.#lastError = { message: describeError(error), retryAfterMs };
+      this.#deps.metrics.mintFailed(this.provider.config.name, this.owner, transient);
       const delay = backoffDelay(transient ? this.#failures : Number.MAX_SAFE_INTEGER, {
         minMs: this.#options.retryMinMs,
         maxMs: this.#options.retryMaxMs,

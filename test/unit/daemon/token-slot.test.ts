@@ -3,6 +3,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { TokenSlot } from "../../../src/daemon/token-slot.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createLogger } from "../../../src/log/logger.ts";
+import { noMetrics } from "../../../src/metrics/keeper-metrics.ts";
 import { Redactor } from "../../../src/log/redact.ts";
 import type { MintedToken, TokenProvider } from "../../../src/providers/token-provider.ts";
 import { TokenStore } from "../../../src/store/token-store.ts";
@@ -46,7 +47,7 @@ function setup() {
     provider,
     "acme",
     { refreshBeforeMs: 10 * MIN, retryMinMs: 1_000, retryMaxMs: 60_000, remintIntervalMs: 5_000 },
-    { store, clock, log: createLogger({ redactor, format: "json", stream: logStream }), redactor, limit: (t) => t(), onChange: () => {} },
+    { store, clock, log: createLogger({ redactor, format: "json", stream: logStream }), redactor, limit: (t) => t(), onChange: () => {}, metrics: noMetrics },
   );
   return { clock, store, provider, slot, logText: () => log };
 }
@@ -150,6 +151,7 @@ describe("TokenSlot", () => {
       redactor: new Redactor(),
       limit: (f) => f(),
       onChange: () => {},
+      metrics: noMetrics,
     });
     await again.start("start");
     expect(t.provider.mints).toBe(1);
