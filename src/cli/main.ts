@@ -4,6 +4,7 @@ import { describeError } from "../errors/keeper-error.ts";
 import { isLogLevel, type LogFormat } from "../log/logger.ts";
 import { VERSION } from "../version.ts";
 import { doctorCommand } from "./doctor-command.ts";
+import { installCommand } from "./install-command.ts";
 import { installShimCommand } from "./install-shim-command.ts";
 import { refreshCommand } from "./refresh-command.ts";
 import { runCommand } from "./run-command.ts";
@@ -21,6 +22,9 @@ commands:
                          make the running daemon re-mint now
   shim-path              print the folder holding the git shim and credential helper
   install-shim DIR       copy the shim and helper into DIR (a volume shared with build containers)
+  install --runner github|gitlab|jenkins [--prefix DIR] [--runner-dir DIR] [--dry-run]
+                         the non-root install steps for a runner's user: shim, user unit,
+                         runner env files; prints what it changes (--dry-run: only prints)
   doctor [--repo URL]    check the install (PATH, git version, state dir, daemon, minting,
                          clock, stale credentials; --repo: an ls-remote through the shim)
   version                print the version
@@ -33,6 +37,10 @@ const OPTIONS = {
   json: { type: "boolean" },
   provider: { type: "string" },
   repo: { type: "string" },
+  runner: { type: "string" },
+  prefix: { type: "string" },
+  "runner-dir": { type: "string" },
+  "dry-run": { type: "boolean" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -45,6 +53,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   "shim-path": [],
   "install-shim": [],
   doctor: ["config", "repo"],
+  install: ["runner", "prefix", "runner-dir", "dry-run"],
   version: [],
 };
 
@@ -89,6 +98,8 @@ export async function main(argv: string[]): Promise<number> {
       return shimPathCommand();
     case "install-shim":
       return installShimCommand(positionals[1]);
+    case "install":
+      return installCommand({ runner: values.runner, prefix: values.prefix, runnerDir: values["runner-dir"], dryRun: values["dry-run"] });
     case "doctor":
       return doctorCommand({ config: values.config, repo: values.repo });
     default:
