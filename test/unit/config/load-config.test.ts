@@ -88,6 +88,25 @@ describe("config", () => {
     expect(parseConfig(provider().replace(keyFile, open), "c.yaml", {}).warnings.join()).toContain("chmod 600");
   });
 
+  it("finds the key in systemd's credentials directory by provider name, or through ${CREDENTIALS_DIRECTORY}", () => {
+    const credentials = tempDir();
+    writeFileSync(join(credentials, "acme.pem"), key.privateKey, { mode: 0o600 });
+    const byName = provider().replace(`    privateKeyFile: ${keyFile}\n`, "");
+    expect(parseConfig(byName, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+    expect(problems(byName).join()).toContain("set privateKeyFile or privateKeyEnv (or, under systemd, LoadCredential=acme.pem:/path/to/key)");
+    const expanded = provider().replace(keyFile, "${CREDENTIALS_DIRECTORY}/acme.pem");
+    expect(parseConfig(expanded, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+    expect(problems(expanded).join()).toContain("uses ${CREDENTIALS_DIRECTORY}, which is not set");
+  });
+
+  it("accepts stateGroup by name or id and metrics on loopback only", () => {
+    expect(parseConfig(`stateGroup: root\n${provider()}`, "c.yaml", {}).stateGid).toBe(0);
+    expect(parseConfig(`stateGroup: 1000\n${provider()}`, "c.yaml", {}).stateGid).toBe(1000);
+    expect(problems(`stateGroup: no-such-group-here\n${provider()}`).join()).toContain("stateGroup: no group 'no-such-group-here'");
+    expect(parseConfig(`metrics: {listen: "127.0.0.1:9464"}\n${provider()}`, "c.yaml", {}).metricsListen).toBe("127.0.0.1:9464");
+    expect(problems(`metrics: {listen: "0.0.0.0:9464"}\n${provider()}`).join()).toContain("metrics.listen: must be 127.0.0.1:PORT");
+  });
+
   it("lists every problem at once", () => {
     expect(problems(`refreshBefore: x\nstateDir: relative\n${provider("    owners: []\n")}`).length).toBeGreaterThanOrEqual(3);
   });
