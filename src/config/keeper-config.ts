@@ -1,4 +1,8 @@
+import type { RawAzureDevOpsProvider, RawExecProvider, RawFileProvider, RawGitLabProvider, RawHttpProvider } from "./config-schema.ts";
 import type { GitOrigin } from "./git-url.ts";
+
+/** How often to mint when a token says nothing of its expiry. */
+export type RefreshEvery = { ms: number } | { cron: string };
 
 /** Settings shared by every provider. */
 export interface ProviderBase {
@@ -6,8 +10,15 @@ export interface ProviderBase {
   type: string;
   /** `scheme://host[:port]` the tokens are for. */
   gitOrigin: GitOrigin;
-  /** Owners to mint at start and the only ones served; undefined serves any owner. */
+  /** Lower-case owners (first path segment) served; undefined serves any owner. */
   owners: string[] | undefined;
+  /** Lower-case path prefix served, with leading and trailing slash (`/` for all). */
+  pathPrefix: string;
+  /** One token per owner (GitHub App installations) or one token for everything it serves. */
+  perOwner: boolean;
+  refreshEvery: RefreshEvery | undefined;
+  /** The git username sent with the token, where the source does not say. */
+  username: string;
 }
 
 export interface GitHubAppProviderConfig extends ProviderBase {
@@ -20,7 +31,21 @@ export interface GitHubAppProviderConfig extends ProviderBase {
   permissions: Record<string, string> | undefined;
 }
 
-export type ProviderConfig = GitHubAppProviderConfig;
+type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl">;
+
+export type AzureDevOpsProviderConfig = ProviderBase & { type: "azure-devops" } & Specific<RawAzureDevOpsProvider>;
+export type GitLabProviderConfig = ProviderBase & { type: "gitlab"; apiBase: string } & Specific<RawGitLabProvider>;
+export type ExecProviderConfig = ProviderBase & { type: "exec" } & Specific<RawExecProvider>;
+export type HttpProviderConfig = ProviderBase & { type: "http" } & Specific<RawHttpProvider>;
+export type FileProviderConfig = ProviderBase & { type: "file" } & Specific<RawFileProvider>;
+
+export type ProviderConfig =
+  | GitHubAppProviderConfig
+  | AzureDevOpsProviderConfig
+  | GitLabProviderConfig
+  | ExecProviderConfig
+  | HttpProviderConfig
+  | FileProviderConfig;
 
 /** The validated configuration: everything a daemon needs, nothing left to check. */
 export interface KeeperConfig {

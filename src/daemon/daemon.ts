@@ -5,7 +5,7 @@ import { describeError, ProviderError, StoreError } from "../errors/keeper-error
 import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
 import { createProvider } from "../providers/provider-registry.ts";
-import { serves, type TokenProvider } from "../providers/token-provider.ts";
+import { serves, SHARED_SCOPE, type TokenProvider } from "../providers/token-provider.ts";
 import { noMetrics, type MetricsSink } from "../metrics/keeper-metrics.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
@@ -57,7 +57,7 @@ export class Daemon {
       mode: this.store.fileMode,
       gid: this.store.gid,
     });
-    const providers = options.providers ?? options.config.providers.map(createProvider);
+    const providers = options.providers ?? options.config.providers.map((p) => createProvider(p, options.log));
     for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
   }
 
@@ -137,9 +137,10 @@ export class Daemon {
       return;
     }
     this.#writeRoutes();
+    await provider.watch?.(() => void this.#slot(provider, SHARED_SCOPE).mint("source changed").catch(() => undefined));
     // Owners minted on first use by an earlier run are resumed as well.
     const resumed = this.store.listOwners(provider.config.name).filter((o) => serves(provider, o));
-    const all = [...new Set([...owners, ...resumed])];
+    const all = provider.config.perOwner ? [...new Set([...owners, ...resumed])] : [SHARED_SCOPE];
     await Promise.allSettled(all.map((owner) => this.#slot(provider, owner).start("start")));
   }
 
@@ -181,7 +182,7 @@ export class Daemon {
     }
     const state = this.#providers.get(request.provider);
     if (!state || !serves(state.provider, request.owner)) {
-      throw new ProviderError(`provider '${request.provider}' does not serve owner '${request.owner}'`, {
+      throw new ProviderError(`provider '${request.provider}' does not serve '${request.owner}'`, {
         transient: false,
         hint: "add the owner to the provider's owners: list",
       });
@@ -214,6 +215,8 @@ export class Daemon {
     return [...this.#providers.values()].map(({ provider }) => ({
       origin: provider.config.gitOrigin,
       provider: provider.config.name,
+      pathPrefix: provider.config.pathPrefix,
+      perOwner: provider.config.perOwner,
       owners: provider.servedOwners(),
     }));
   }

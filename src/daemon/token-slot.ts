@@ -2,7 +2,8 @@ import { describeError, ProviderError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MetricsSink } from "../metrics/keeper-metrics.ts";
 import { fingerprint, type Redactor } from "../log/redact.ts";
-import type { TokenProvider } from "../providers/token-provider.ts";
+import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.ts";
+import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { TokenRecord } from "../store/token-file.ts";
 import type { Clock } from "./clock.ts";
@@ -41,7 +42,7 @@ export interface SlotStatus {
   nextAttempt: string | null;
 }
 
-type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "retry";
+type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "retry" | "source changed" | "reload";
 
 const toIso = (seconds: number | undefined) => (seconds === undefined ? null : new Date(seconds * 1000).toISOString());
 
@@ -179,19 +180,21 @@ export class TokenSlot {
       const minted = await this.provider.mint(this.owner);
       if (this.#stopped) return;
       const now = clock.now();
-      const expiresMs = minted.expiresAt.getTime();
-      if (!(expiresMs > now)) {
-        throw new ProviderError(`the token source returned a token that expires at ${minted.expiresAt.toISOString()}, before now`, {
-          transient: true,
-          hint: "check this machine's clock against the token source's",
-        });
+      const { expiresMs, refreshAtMs } = this.#schedule(minted, now);
+      if (!(refreshAtMs > now)) {
+        throw new ProviderError(
+          expiresMs > now
+            ? `the token source returned a token that expires at ${new Date(expiresMs).toISOString()}, too soon to serve (a cached token?)`
+            : `the token source returned a token that expired at ${new Date(expiresMs).toISOString()}`,
+          { transient: true, hint: "check this machine's clock against the token source's, and the source's token lifetime" },
+        );
       }
       redactor.addSecret(minted.token);
       const record: TokenRecord = {
         token: minted.token,
-        username: minted.username,
+        username: minted.username ?? this.provider.config.username,
         expires: Math.floor(expiresMs / 1000),
-        refreshAt: Math.floor(refreshAt(now, expiresMs, this.#options.refreshBeforeMs, clock.random()) / 1000),
+        refreshAt: Math.floor(refreshAtMs / 1000),
         mintedAt: Math.floor(now / 1000),
         serial: Math.max(this.#current?.serial ?? 0, lastSerial ?? 0) + 1,
       };
@@ -210,7 +213,7 @@ export class TokenSlot {
         reason,
         fingerprint: fingerprint(minted.token),
         serial: record.serial,
-        expiresAt: minted.expiresAt.toISOString(),
+        expiresAt: new Date(expiresMs).toISOString(),
         refreshAt: new Date(record.refreshAt * 1000).toISOString(),
         tookMs: now - started,
       });
@@ -244,6 +247,24 @@ export class TokenSlot {
     } finally {
       this.#deps.onChange();
     }
+  }
+
+  // From the token's own expiry (the source's, else its JWT exp), else from refreshEvery.
+  #schedule(minted: MintedToken, now: number): { expiresMs: number; refreshAtMs: number } {
+    const expiresAt = minted.expiresAt ?? jwtExpiry(minted.token);
+    if (expiresAt) {
+      const expiresMs = expiresAt.getTime();
+      return { expiresMs, refreshAtMs: refreshAt(now, expiresMs, this.#options.refreshBeforeMs, this.#deps.clock.random()) };
+    }
+    const every = this.provider.config.refreshEvery;
+    if (!every) {
+      throw new ProviderError("the token source said nothing of the token's expiry, and it is not a JWT", {
+        transient: false,
+        hint: "set refreshEvery on this provider (a duration such as 30m, or a cron expression)",
+      });
+    }
+    const { refreshAt: at, expiresAt: soft } = scheduleFromRefreshEvery(every, now);
+    return { expiresMs: soft, refreshAtMs: at };
   }
 
   #adopt(record: TokenRecord): void {

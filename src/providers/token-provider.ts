@@ -3,27 +3,34 @@ import type { ProviderBase } from "../config/keeper-config.ts";
 /** A token as a source hands it out. */
 export interface MintedToken {
   token: string;
-  expiresAt: Date;
-  /** The username git must send with the token. */
-  username: string;
+  /** When the source says; else the JWT's exp, else the provider's refreshEvery decides. */
+  expiresAt?: Date | undefined;
+  /** The username git must send, when the source says; else the provider's `username`. */
+  username?: string | undefined;
 }
+
+/** The scope of providers with one token for everything they serve (`perOwner: false`). */
+export const SHARED_SCOPE = "shared";
 
 /**
  * A token source. Providers only mint: scheduling, backoff, coalescing, re-mint on refusal,
- * redaction and storage are the daemon's, shared by all of them.
+ * redaction and storage are the daemon's, shared by all of them. See docs/providers.md.
  */
 export interface TokenProvider {
   readonly config: ProviderBase;
-  /** Owners to mint when the daemon starts (may ask the source, e.g. an installation's account). */
+  /** Owners to mint when the daemon starts (per-owner providers; may ask the source). */
   initialOwners(): Promise<string[]>;
   /** Lower-case owners it may hand tokens out for (none yet, before initialOwners learned them), or undefined for any owner. */
   servedOwners(): string[] | undefined;
-  /** Mints a new token for an owner; throws a ProviderError. */
-  mint(owner: string): Promise<MintedToken>;
+  /** Mints a new token for an owner, or for SHARED_SCOPE; throws a ProviderError. */
+  mint(scope: string): Promise<MintedToken>;
+  /** For sources that change by themselves (a watched file): call onChange to republish. */
+  watch?(onChange: () => void): Promise<void>;
   dispose?(): Promise<void>;
 }
 
 export function serves(provider: TokenProvider, owner: string): boolean {
+  if (!provider.config.perOwner) return owner === SHARED_SCOPE;
   const owners = provider.servedOwners();
   return owners === undefined || owners.includes(owner);
 }

@@ -5,17 +5,21 @@ import { writeFileAtomic } from "./atomic-write.ts";
 import { currentAccess, ensurePrivateDir, type DirAccess } from "./state-dir.ts";
 import { formatTokenRecord, parseTokenRecord, type TokenRecord } from "./token-file.ts";
 
-/** One line of the routes file: which provider serves which owners of which git origin. */
+/** One line of the routes file: which provider serves which paths and owners of which git origin. */
 export interface Route {
   origin: string;
   provider: string;
+  /** Lower-case path prefix with leading and trailing slash. */
+  pathPrefix: string;
+  /** One token per owner, or one shared token (file `shared`). */
+  perOwner: boolean;
   /** Lower-case owners, or undefined for any owner. */
   owners: string[] | undefined;
 }
 
 /**
  * The state directory, the only place tokens are written:
- *   routes                     origin, provider, owners; read by the shim on every call
+ *   routes                     origin, provider, path prefix, owner|shared, owners; read by the shim and helper
  *   tokens/<provider>/<owner>  the current token (TokenRecord)
  *   requests/                  files the helper drops to ask for a mint (see request-queue.ts)
  *   status.json, daemon.pid    for `git-token-keeper status` and the helper's liveness check
@@ -91,7 +95,9 @@ export class TokenStore {
   }
 
   writeRoutes(routes: readonly Route[]): void {
-    const lines = routes.map((r) => `${r.origin} ${r.provider} ${r.owners ? r.owners.join(",") || "-" : "*"}`);
+    const lines = routes.map(
+      (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
+    );
     this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
   }
 

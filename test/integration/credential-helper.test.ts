@@ -22,7 +22,7 @@ function layState(dir: string, options: { pid: number; expires?: number }): void
   mkdirSync(join(dir, "tokens", "gh"), { recursive: true, mode: 0o700 });
   mkdirSync(join(dir, "tokens", "local"), { recursive: true });
   mkdirSync(join(dir, "requests"), { recursive: true });
-  writeFileSync(join(dir, "routes"), "https://github.com gh acme,globex\nhttp://127.0.0.1:8080 local *\n");
+  writeFileSync(join(dir, "routes"), "https://github.com gh / owner acme,globex\nhttp://127.0.0.1:8080 local / owner *\n");
   writeFileSync(join(dir, "daemon.pid"), `${options.pid}\n`);
   const expires = options.expires ?? now + 3600;
   for (const [owner, provider] of [["acme", "gh"], ["globex", "gh"], ["anyone", "local"]] as const) {
@@ -184,7 +184,7 @@ for (const shell of shellsToTest() as ShellName[]) {
       const r = helper(shim, down, "get", "protocol=https\nhost=github.com\npath=acme/app\n");
       expect(r.stdout).toBe("quit=1\n");
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
-      expect(r.stderr).toContain("git-token-keeper: the token for https://github.com/acme expired and the daemon is not running; start it with 'git-token-keeper run'");
+      expect(r.stderr).toContain("git-token-keeper: the token for https://github.com/acme/app expired and the daemon is not running; start it with 'git-token-keeper run'");
     });
   });
 }
@@ -196,11 +196,11 @@ describe("helper error through git", () => {
     try {
       const state = join(tempDir(), "expired");
       layState(state, { pid: 999_999, expires: now - 10 });
-      writeFileSync(join(state, "routes"), `${server.url} gh acme\n`);
+      writeFileSync(join(state, "routes"), `${server.url} gh / owner acme\n`);
       const home = tempDir();
       const r = await runGit(["ls-remote", `${server.url}/acme/app.git`], { cwd: home, home, shimDir: SHIM_DIR, stateDir: state });
       expect(r.exitCode).toBe(128);
-      expect(r.stderr).toContain(`git-token-keeper: the token for ${server.url}/acme expired and the daemon is not running`);
+      expect(r.stderr).toContain(`git-token-keeper: the token for ${server.url}/acme/app.git expired and the daemon is not running`);
       expect(r.stderr).toContain("told us to quit");
       expect(r.stderr).not.toContain("retrying");
       // git asked only the keeper's helper, and nothing was sent with a password.

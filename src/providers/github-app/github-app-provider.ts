@@ -91,7 +91,7 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
           ...(config.repositories ? { repositoryNames: config.repositories } : {}),
           ...(config.permissions ? { permissions: config.permissions } : {}),
         });
-        return { token: result.token, expiresAt: new Date(result.expiresAt), username: "x-access-token" } satisfies MintedToken;
+        return { token: result.token, expiresAt: new Date(result.expiresAt) } satisfies MintedToken;
       } catch (error) {
         throw classifyFailure(
           error,

@@ -1,0 +1,47 @@
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { dirname } from "node:path";
+import { expandEnv } from "./expand-env.ts";
+
+/**
+ * Checks a file the daemon will read (a key, a secret, a token): expands `${VAR}`, and reports
+ * a missing or unreadable file as a problem naming the key. Returns the expanded path.
+ */
+export function checkReadableFile(file: string, key: string, env: NodeJS.ProcessEnv, problems: string[], warnings?: string[]): string | undefined {
+  const expanded = expandEnv(file, env);
+  if (expanded.missing.length) {
+    problems.push(`${key}: '${file}' uses ${expanded.missing.map((n) => `\${${n}}`).join(", ")}, which is not set; under systemd use LoadCredential=, elsewhere write the path`);
+    return undefined;
+  }
+  try {
+    readFileSync(expanded.value);
+    const mode = statSync(expanded.value).mode;
+    if (warnings && mode & 0o077) {
+      warnings.push(`${key}: '${expanded.value}' is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`);
+    }
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied (the daemon's user must be able to read it)" : code === "EISDIR" ? "is a directory" : String(code);
+    problems.push(`${key}: ${why} '${expanded.value}'`);
+    return undefined;
+  }
+  return expanded.value;
+}
+
+/** A file the daemon will write later (a rotated token): its folder must exist. */
+export function checkWritableLocation(file: string, key: string, env: NodeJS.ProcessEnv, problems: string[]): string | undefined {
+  const expanded = expandEnv(file, env);
+  if (expanded.missing.length) {
+    problems.push(`${key}: '${file}' uses ${expanded.missing.map((n) => `\${${n}}`).join(", ")}, which is not set`);
+    return undefined;
+  }
+  if (!expanded.value.startsWith("/")) {
+    problems.push(`${key}: '${file}' must be an absolute path`);
+    return undefined;
+  }
+  if (!existsSync(dirname(expanded.value))) {
+    problems.push(`${key}: folder '${dirname(expanded.value)}' does not exist; create it (0700, owned by the daemon's user)`);
+    return undefined;
+  }
+  return expanded.value;
+}

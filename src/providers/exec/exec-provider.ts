@@ -1,0 +1,69 @@
+import { execa } from "execa";
+import type { ExecProviderConfig } from "../../config/keeper-config.ts";
+import { ProviderError } from "../../errors/keeper-error.ts";
+import type { Logger } from "../../log/logger.ts";
+import { expiryFromFields } from "../token-expiry.ts";
+import type { MintedToken, TokenProvider } from "../token-provider.ts";
+
+const ALWAYS_PASSED = ["PATH", "HOME", "LANG", "TZ"];
+
+/** Reads what a token command printed: a bare token, or JSON {token, expires_at|expires_in, username}. */
+export function parseTokenOutput(stdout: string, now: number): MintedToken {
+  const text = stdout.trim();
+  if (text.startsWith("{")) {
+    let data: Record<string, unknown>;
+    try {
+      data = JSON.parse(text) as Record<string, unknown>;
+    } catch {
+      throw new ProviderError("the token command printed malformed JSON", { transient: true });
+    }
+    if (typeof data.token !== "string" || !data.token) throw new ProviderError("the token command's JSON has no \"token\" string", { transient: false });
+    return { token: data.token, expiresAt: expiryFromFields(data, now), username: typeof data.username === "string" ? data.username : undefined };
+  }
+  const lines = text.split("\n").filter(Boolean);
+  if (lines.length !== 1 || /\s/.test(lines[0] ?? "")) {
+    throw new ProviderError(`the token command printed ${lines.length === 0 ? "nothing" : "more than one token-like line"}`, {
+      transient: false,
+      hint: "print only the token, or JSON {\"token\": …, \"expires_in\": …}",
+    });
+  }
+  return { token: lines[0] as string };
+}
+
+/**
+ * Runs a command that prints a token (a Vault CLI, an STS client, a script). No shell unless
+ * asked, a timeout, and a minimal environment plus an allow-list; stderr goes to the log
+ * (redacted); a non-zero exit is a failed mint with the command's last stderr line.
+ */
+export function createExecProvider(config: ExecProviderConfig, log: Logger, env: NodeJS.ProcessEnv = process.env, now: () => number = Date.now): TokenProvider {
+  const childEnv = Object.fromEntries([...ALWAYS_PASSED, ...config.env].flatMap((k) => (env[k] === undefined ? [] : [[k, env[k] as string]])));
+  const [file, ...args] = typeof config.command === "string" ? [config.command] : config.command;
+  return {
+    config,
+    async initialOwners() {
+      return [];
+    },
+    servedOwners() {
+      return config.owners;
+    },
+    async mint() {
+      const result = await execa(file as string, args, {
+        shell: config.shell,
+        timeout: config.timeout,
+        env: childEnv,
+        extendEnv: false,
+        reject: false,
+        stdin: "ignore",
+        stripFinalNewline: true,
+      });
+      const stderr = String(result.stderr ?? "").trim();
+      if (stderr) log.debug("token command stderr", { provider: config.name, stderr });
+      if (result.timedOut) throw new ProviderError(`the token command timed out after ${config.timeout} ms`, { transient: true });
+      if (result.failed || result.exitCode !== 0) {
+        const last = stderr.split("\n").pop() || result.shortMessage || "no message";
+        throw new ProviderError(`the token command exited with ${result.exitCode ?? result.signal}: ${last}`, { transient: true });
+      }
+      return parseTokenOutput(String(result.stdout), now());
+    },
+  };
+}

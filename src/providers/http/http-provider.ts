@@ -1,0 +1,96 @@
+import { readFileSync } from "node:fs";
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type { HttpProviderConfig } from "../../config/keeper-config.ts";
+import { classifyFailure } from "../../errors/classify-failure.ts";
+import { ProviderError } from "../../errors/keeper-error.ts";
+import { VERSION } from "../../version.ts";
+import { expiryFromFields } from "../token-expiry.ts";
+import { atPath } from "../token-json.ts";
+import type { MintedToken, TokenProvider } from "../token-provider.ts";
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+function send(config: HttpProviderConfig): Promise<Answer> {
+  const url = new URL(config.url);
+  const headers: Record<string, string> = { accept: "application/json", "user-agent": `git-token-keeper/${VERSION}`, ...config.headers };
+  // Read at every mint: the credential file may be rotated by something else.
+  if (config.bearerTokenFile) headers.authorization = `Bearer ${readFileSync(config.bearerTokenFile, "utf8").trim()}`;
+  let body: string | undefined;
+  if (config.method === "POST" && config.body !== undefined) {
+    body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
+    headers["content-type"] ??= typeof config.body === "string" ? "text/plain" : "application/json";
+  }
+  const tls = {
+    ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}),
+    ...(config.certFile ? { cert: readFileSync(config.certFile) } : {}),
+    ...(config.keyFile ? { key: readFileSync(config.keyFile) } : {}),
+  };
+  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: config.method, headers, timeout: config.timeout, ...tls }, (res) => {
+      let text = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => {
+        text += c;
+        if (text.length > 1_000_000) req.destroy(new Error("answer larger than 1 MB"));
+      });
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+      res.on("error", reject);
+    });
+    req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The token-service pattern: GET or POST a URL, take the token and its expiry from JSON paths. */
+export function createHttpProvider(config: HttpProviderConfig, now: () => number = Date.now): TokenProvider {
+  const what = `asking ${new URL(config.url).origin} for a token`;
+  return {
+    config,
+    async initialOwners() {
+      return [];
+    },
+    servedOwners() {
+      return config.owners;
+    },
+    async mint(): Promise<MintedToken> {
+      let answer: Answer;
+      try {
+        answer = await send(config);
+      } catch (error) {
+        throw classifyFailure(error, what, now());
+      }
+      let data: unknown;
+      try {
+        data = JSON.parse(answer.body);
+      } catch {
+        data = undefined;
+      }
+      if (answer.status < 200 || answer.status >= 300) {
+        const message = (data && typeof data === "object" && (atPath(data, "message") ?? atPath(data, "error"))) || "";
+        const flat = Object.fromEntries(Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v]));
+        throw classifyFailure(Object.assign(new Error(String(message)), { status: answer.status, response: { headers: flat, data: { message: String(message) } } }), what, now());
+      }
+      if (data === undefined) throw new ProviderError(`${what}: the answer is not JSON`, { transient: true });
+      const token = atPath(data, config.tokenPath);
+      if (typeof token !== "string" || !token) {
+        throw new ProviderError(`${what}: no token at '${config.tokenPath}' in the answer`, { transient: false, hint: "set tokenPath to where the service puts the token" });
+      }
+      const expiresAt = expiryFromFields(
+        {
+          expires_at: config.expiresAtPath ? atPath(data, config.expiresAtPath) : undefined,
+          expires_in: config.expiresInPath ? atPath(data, config.expiresInPath) : undefined,
+        },
+        now(),
+      );
+      const username = config.usernamePath ? atPath(data, config.usernamePath) : undefined;
+      return { token, expiresAt, username: typeof username === "string" ? username : undefined };
+    },
+  };
+}

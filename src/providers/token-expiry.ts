@@ -1,0 +1,40 @@
+import { createTask } from "node-cron";
+import type { RefreshEvery } from "../config/keeper-config.ts";
+
+/** The `exp` claim of a JWT, or undefined for anything that is not one. */
+export function jwtExpiry(token: string): Date | undefined {
+  const parts = token.split(".");
+  if (parts.length !== 3 || !parts[1]) return undefined;
+  try {
+    const exp = (JSON.parse(Buffer.from(parts[1], "base64url").toString("utf8")) as { exp?: unknown }).exp;
+    return typeof exp === "number" && Number.isFinite(exp) ? new Date(exp * 1000) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Expiry from the fields token services use: `expires_at` (a date or epoch seconds),
+ * `expires_on` (epoch seconds, Azure), `expires_in` (seconds from now).
+ */
+export function expiryFromFields(fields: { expires_at?: unknown; expires_on?: unknown; expires_in?: unknown }, now: number): Date | undefined {
+  const at = fields.expires_at ?? fields.expires_on;
+  if (typeof at === "number" || (typeof at === "string" && /^\d+$/.test(at))) return new Date(Number(at) * 1000);
+  if (typeof at === "string" && !Number.isNaN(Date.parse(at))) return new Date(Date.parse(at));
+  const inSeconds = fields.expires_in;
+  if (typeof inSeconds === "number" || (typeof inSeconds === "string" && /^\d+$/.test(inSeconds))) return new Date(now + Number(inSeconds) * 1000);
+  return undefined;
+}
+
+/**
+ * When to mint again for a token whose expiry nobody knows: after `refreshEvery`, or at the next
+ * cron time. The token is kept until the tick after that, so a slow mint never leaves a gap.
+ */
+export function scheduleFromRefreshEvery(every: RefreshEvery, now: number): { refreshAt: number; expiresAt: number } {
+  if ("ms" in every) return { refreshAt: now + every.ms, expiresAt: now + 2 * every.ms };
+  const task = createTask(every.cron, () => undefined);
+  const [next, after] = task.getNextRuns(2).map((d) => d.getTime());
+  void task.destroy();
+  const refreshAt = next ?? now + 3_600_000;
+  return { refreshAt, expiresAt: after ?? refreshAt + 3_600_000 };
+}
