@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { describeError, ProviderError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MetricsSink } from "../metrics/keeper-metrics.ts";
@@ -68,7 +69,10 @@ export class TokenSlot {
   #pendingRemint: Promise<void> | undefined;
   #stopped = false;
 
+  readonly #configHash: string;
+
   constructor(provider: TokenProvider, owner: string, options: SlotOptions, deps: SlotDeps) {
+    this.#configHash = createHash("sha256").update(JSON.stringify(provider.config)).digest("hex").slice(0, 16);
     this.provider = provider;
     this.owner = owner;
     this.#options = options;
@@ -87,7 +91,7 @@ export class TokenSlot {
   start(reason: MintReason): Promise<void> {
     const saved = this.#deps.store.readToken(this.provider.config.name, this.owner);
     const now = this.#deps.clock.now();
-    if (saved && saved.refreshAt * 1000 > now) {
+    if (saved && saved.refreshAt * 1000 > now && saved.config === this.#configHash) {
       this.#adopt(saved);
       this.#deps.log.info("resumed token from state dir", { slot: this.name, fingerprint: fingerprint(saved.token) });
       this.#scheduleRefresh();
@@ -197,6 +201,7 @@ export class TokenSlot {
         refreshAt: Math.floor(refreshAtMs / 1000),
         mintedAt: Math.floor(now / 1000),
         serial: Math.max(this.#current?.serial ?? 0, lastSerial ?? 0) + 1,
+        config: this.#configHash,
       };
       store.writeToken(this.provider.config.name, this.owner, record);
       if (this.#previousToken) redactor.forgetSecret(this.#previousToken);

@@ -9,11 +9,14 @@ export interface TokenRecord {
   mintedAt: number;
   /** Grows by one with every mint of this scope; the helper quotes it when a token is refused. */
   serial: number;
+  /** Fingerprint of the provider's settings: a token is resumed after a restart only under the same ones. */
+  config?: string | undefined;
 }
 
 export function formatTokenRecord(r: TokenRecord): string {
   if (/[\r\n]/.test(r.token) || /[\r\n]/.test(r.username)) throw new Error("token or username holds a line break");
-  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n`;
+  const config = r.config ? `config=${r.config}\n` : "";
+  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${config}`;
 }
 
 export function parseTokenRecord(text: string): TokenRecord | undefined {
@@ -27,5 +30,5 @@ export function parseTokenRecord(text: string): TokenRecord | undefined {
   const numbers = ["expires", "refresh_at", "minted", "serial"].map((k) => Number(fields.get(k)));
   if (!token || !username || numbers.some((n) => !Number.isFinite(n))) return undefined;
   const [expires, refreshAt, mintedAt, serial] = numbers as [number, number, number, number];
-  return { token, username, expires, refreshAt, mintedAt, serial };
+  return { token, username, expires, refreshAt, mintedAt, serial, config: fields.get("config") };
 }

@@ -2,6 +2,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { FakeGitHub, type FakeInstallation } from "../fakes/fake-github.ts";
 import { GitHttpServer } from "../fakes/git-http-server.ts";
+import { TokenLedger } from "../fakes/token-ledger.ts";
 import { generateAppKey } from "./app-key.ts";
 import { KeeperProcess } from "./keeper-process.ts";
 import { runGit, SHIM_DIR, type GitOptions, type GitResult } from "./run-git.ts";
@@ -18,6 +19,8 @@ export class World {
   readonly stateDir = join(this.dir, "state");
   readonly keyFile = join(this.dir, "app.pem");
   readonly github: FakeGitHub;
+  /** Tokens issued by the other fake sources (Entra ID, GitLab, token services). */
+  readonly ledger = new TokenLedger();
   readonly server: GitHttpServer;
   keeper: KeeperProcess | undefined;
   shimDir: string = SHIM_DIR;
@@ -27,7 +30,7 @@ export class World {
     writeFileSync(this.keyFile, key.privateKey, { mode: 0o600 });
     mkdirSync(this.home, { recursive: true });
     this.github = new FakeGitHub({ appId: 4242, publicKey: key.publicKey, installations, tokenLifetimeMs });
-    this.server = new GitHttpServer(join(this.dir, "repos"), (password, owner, repo) => this.github.accepts(password, owner, repo));
+    this.server = new GitHttpServer(join(this.dir, "repos"), (password, owner, repo) => this.github.accepts(password, owner, repo) || this.ledger.accepts(password, owner));
   }
 
   static async create(options: { tokenLifetimeMs?: number; installations?: FakeInstallation[] } = {}): Promise<World> {
@@ -66,6 +69,8 @@ export class World {
   }
 
   async startKeeper(config: Record<string, unknown> = {}, options: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<KeeperProcess> {
+    // Fields set to undefined (to drop a default) are left out of the written config.
+    config = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
     this.keeper = await KeeperProcess.start({
       dir: this.dir,
       stateDir: this.stateDir,

@@ -76,7 +76,9 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
     const token = data.token;
     if (typeof token !== "string") throw new ProviderError("GitLab's rotate answer has no token", { transient: true });
     writeFileAtomic(config.tokenFile ?? "", `${token}\n`);
-    const expiresAt = typeof data.expires_at === "string" ? new Date(`${data.expires_at.slice(0, 10)}T00:00:00Z`) : undefined;
+    // GitLab answers a date (the token stops working at its start, UTC); take a full time as is.
+    const at = typeof data.expires_at === "string" ? data.expires_at : undefined;
+    const expiresAt = at ? new Date(/^\d{4}-\d{2}-\d{2}$/.test(at) ? `${at}T00:00:00Z` : at) : undefined;
     return { token, expiresAt };
   }
 

@@ -7,7 +7,7 @@ import { TokenStore } from "../../../src/store/token-store.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
 
 afterAll(removeTempDirs);
-const record = { token: "t0k3n-value", username: "x-access-token", expires: 2_000, refreshAt: 1_500, mintedAt: 1_000, serial: 3 };
+const record = { token: "t0k3n-value", username: "x-access-token", expires: 2_000, refreshAt: 1_500, mintedAt: 1_000, serial: 3, config: "abc123" };
 
 describe("state dir", () => {
   it("is created 0700 with token files 0600", () => {

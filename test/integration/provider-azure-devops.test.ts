@@ -1,0 +1,84 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { FakeEntra } from "../fakes/fake-entra.ts";
+import { exerciseProvider } from "../support/provider-scenario.ts";
+import { removeTempDirs } from "../support/temp-dir.ts";
+import { makeTestCa } from "../support/test-ca.ts";
+import { World } from "../support/world.ts";
+
+const LIFETIME_MS = 4_000;
+
+describe("azure-devops provider against a local Entra ID", () => {
+  let world: World;
+  let entra: FakeEntra;
+  let caFile: string;
+
+  beforeAll(async () => {
+    world = await World.create();
+    const ca = makeTestCa();
+    caFile = ca.caFile;
+    entra = new FakeEntra(world.ledger, LIFETIME_MS, ca);
+    await entra.start();
+  });
+
+  afterEach(async () => {
+    await world.keeper?.stop();
+  });
+
+  afterAll(async () => {
+    await entra.stop();
+    await world.close();
+    removeTempDirs();
+  });
+
+  const provider = (extra: Record<string, unknown>) => ({ name: "ado", type: "azure-devops", gitUrl: world.gitUrl, organizations: ["acme"], ...extra });
+
+  it("managed identity (IDENTITY_ENDPOINT on loopback): mints, refreshes, re-mints on refusal", async () => {
+    await world.startKeeper({ providers: [provider({ credential: "managed-identity" })] }, { env: { IDENTITY_ENDPOINT: entra.identityEndpoint, IDENTITY_HEADER: entra.identityHeader } });
+    await exerciseProvider(world, { lifetimeMs: LIFETIME_MS, revoke: () => world.ledger.revokeAll() });
+    expect(entra.requests.filter((r) => r.grant === "managed-identity").length).toBeGreaterThanOrEqual(3);
+    // Organisations are owners: another one is not served.
+    const other = await world.git(["ls-remote", world.repoUrl("globex/tools")], world.dir);
+    expect(other.exitCode).toBe(128);
+  });
+
+  it("client secret against an HTTPS authority with a private CA", async () => {
+    const secretFile = join(world.dir, "client-secret");
+    writeFileSync(secretFile, `${entra.clientSecret}\n`, { mode: 0o600 });
+    await world.startKeeper(
+      { providers: [provider({ credential: "client-secret", tenantId: entra.tenantId, clientId: entra.clientId, clientSecretFile: secretFile, authorityHost: entra.authorityHost, instanceDiscovery: false })] },
+      { env: { NODE_EXTRA_CA_CERTS: caFile } },
+    );
+    await exerciseProvider(world, { lifetimeMs: LIFETIME_MS, revoke: () => world.ledger.revokeAll() });
+    expect(entra.requests.some((r) => r.grant === "client_credentials" && r.assertion === undefined)).toBe(true);
+  });
+
+  it("workload identity re-reads the federated token file at every mint", async () => {
+    const tokenFile = join(world.dir, "federated-token");
+    entra.federatedToken = "projected-sa-token-1";
+    writeFileSync(tokenFile, entra.federatedToken);
+    await world.startKeeper(
+      { providers: [provider({ credential: "workload-identity", tenantId: entra.tenantId, clientId: entra.clientId, federatedTokenFile: tokenFile, authorityHost: entra.authorityHost, instanceDiscovery: false })] },
+      { env: { NODE_EXTRA_CA_CERTS: caFile } },
+    );
+    // The kubelet rotates the projected token; the old one is no longer accepted.
+    entra.federatedToken = "projected-sa-token-2";
+    writeFileSync(tokenFile, entra.federatedToken);
+    await exerciseProvider(world, { lifetimeMs: LIFETIME_MS, revoke: () => world.ledger.revokeAll() });
+    const assertions = entra.requests.filter((r) => r.assertion).map((r) => r.assertion);
+    expect(assertions).toContain("projected-sa-token-1");
+    expect(assertions).toContain("projected-sa-token-2");
+  });
+
+  it("a wrong client secret is a failure with its reason in status, not a crash", async () => {
+    const secretFile = join(world.dir, "wrong-secret");
+    writeFileSync(secretFile, "not-the-secret", { mode: 0o600 });
+    const keeper = await world.startKeeper(
+      { providers: [provider({ credential: "client-secret", tenantId: entra.tenantId, clientId: entra.clientId, clientSecretFile: secretFile, authorityHost: entra.authorityHost, instanceDiscovery: false })] },
+      { env: { NODE_EXTRA_CA_CERTS: caFile } },
+    );
+    await keeper.waitForLog(/mint failed/);
+    expect(keeper.log).toContain("AADSTS7000215");
+  });
+});

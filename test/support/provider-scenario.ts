@@ -1,0 +1,27 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { expect } from "vitest";
+import { tempDir } from "./temp-dir.ts";
+import { must, type World } from "./world.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * What every provider must do end to end: serve a clone through the shim, refresh before
+ * expiry (a push after the first token's life still works), and re-mint when the host refuses
+ * (every token revoked, the next fetch succeeds through the shim's retry).
+ */
+export async function exerciseProvider(world: World, options: { repo?: string; lifetimeMs: number; revoke: () => void }): Promise<string> {
+  const work = tempDir();
+  const app = join(work, "app");
+  await must(world.git(["clone", "-q", world.repoUrl(options.repo ?? "acme/app"), app], work));
+  await sleep(options.lifetimeMs + 500);
+  writeFileSync(join(app, `${Date.now()}.txt`), "x\n");
+  await must(world.git(["add", "."], app));
+  await must(world.git(["commit", "-q", "-m", "later"], app));
+  await must(world.git(["push", "-q", "origin", "HEAD:main"], app));
+  options.revoke();
+  const fetch = await must(world.git(["fetch", "origin"], app));
+  expect(fetch.stderr).toContain("retrying with a new one");
+  return app;
+}
