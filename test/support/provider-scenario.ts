@@ -11,7 +11,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * expiry (a push after the first token's life still works), and re-mint when the host refuses
  * (every token revoked, the next fetch succeeds through the shim's retry).
  */
-export async function exerciseProvider(world: World, options: { repo?: string; lifetimeMs: number; revoke: () => void }): Promise<string> {
+export async function exerciseProvider(world: World, options: { repo?: string; lifetimeMs: number; revoke?: () => void }): Promise<string> {
   const work = tempDir();
   const app = join(work, "app");
   await must(world.git(["clone", "-q", world.repoUrl(options.repo ?? "acme/app"), app], work));
@@ -20,8 +20,10 @@ export async function exerciseProvider(world: World, options: { repo?: string; l
   await must(world.git(["add", "."], app));
   await must(world.git(["commit", "-q", "-m", "later"], app));
   await must(world.git(["push", "-q", "origin", "HEAD:main"], app));
-  options.revoke();
-  const fetch = await must(world.git(["fetch", "origin"], app));
-  expect(fetch.stderr).toContain("retrying with a new one");
+  if (options.revoke) {
+    options.revoke();
+    const fetch = await must(world.git(["fetch", "origin"], app));
+    expect(fetch.stderr).toContain("retrying with a new one");
+  }
   return app;
 }

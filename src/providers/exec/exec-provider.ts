@@ -2,6 +2,7 @@ import { execa } from "execa";
 import type { ExecProviderConfig } from "../../config/keeper-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { Logger } from "../../log/logger.ts";
+import { fingerprint } from "../../log/redact.ts";
 import { expiryFromFields } from "../token-expiry.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 
@@ -57,13 +58,16 @@ export function createExecProvider(config: ExecProviderConfig, log: Logger, env:
         stripFinalNewline: true,
       });
       const stderr = String(result.stderr ?? "").trim();
-      if (stderr) log.debug("token command stderr", { provider: config.name, stderr });
       if (result.timedOut) throw new ProviderError(`the token command timed out after ${config.timeout} ms`, { transient: true });
       if (result.failed || result.exitCode !== 0) {
+        if (stderr) log.warn("token command stderr", { provider: config.name, stderr });
         const last = stderr.split("\n").pop() || result.shortMessage || "no message";
         throw new ProviderError(`the token command exited with ${result.exitCode ?? result.signal}: ${last}`, { transient: true });
       }
-      return parseTokenOutput(String(result.stdout), now());
+      const minted = parseTokenOutput(String(result.stdout), now());
+      // Logged only once the token is known, so that a command echoing it never leaks it.
+      if (stderr) log.info("token command stderr", { provider: config.name, stderr: stderr.split(minted.token).join(`[redacted ${fingerprint(minted.token)}]`) });
+      return minted;
     },
   };
 }
