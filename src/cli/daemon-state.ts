@@ -14,6 +14,7 @@ export interface StatusFile {
   startedAt: string;
   updatedAt: string;
   healthy: boolean;
+  lastReload: { at: string; ok: boolean; error: string | null } | null;
   providers: { name: string; type: string; gitUrl: string; owners: string[] | null; error: string | null }[];
   tokens: {
     provider: string;

@@ -5,7 +5,9 @@ import { notifySystemd } from "../daemon/systemd-notify.ts";
 import { KeeperMetrics } from "../metrics/keeper-metrics.ts";
 import { startMetricsServer } from "../metrics/metrics-server.ts";
 import { ConfigError, describeError, KeeperError } from "../errors/keeper-error.ts";
-import { createLogger, type LogFormat, type LogLevel } from "../log/logger.ts";
+import { basename, dirname } from "node:path";
+import { watch } from "chokidar";
+import { createLogger, type LogFormat, type Logger, type LogLevel } from "../log/logger.ts";
 import { Redactor } from "../log/redact.ts";
 
 /** `run [--config FILE]`: the daemon in the foreground until SIGTERM or SIGINT. */
@@ -16,9 +18,10 @@ export async function runCommand(options: {
 }): Promise<number> {
   const redactor = new Redactor();
   const log = createLogger({ redactor, format: options.logFormat, level: options.logLevel });
+  const file = configPath(options.config);
   let config;
   try {
-    config = loadConfig(configPath(options.config));
+    config = loadConfig(file);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     for (const problem of error.problems) process.stderr.write(`git-token-keeper: ${redactor.redact(problem)}\n`);
@@ -65,7 +68,44 @@ export async function runCommand(options: {
       return 1;
     }
   }
+  const stopWatching = watchConfig(file, daemon, log, redactor);
+  void exited.then(() => stopWatching());
   log.info("ready", { healthy: daemon.healthy });
   await notifySystemd({ READY: "1", STATUS: daemon.healthy ? "tokens minted" : "running; some tokens failing, see status" }, log);
   return exited;
+}
+
+/**
+ * Reloads on SIGHUP and when the file changes (chokidar, on the folder so that an editor's or a
+ * ConfigMap's rename counts). The new file is validated whole first; an invalid one is
+ * rejected and the running config stays.
+ */
+function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor): () => Promise<void> {
+  let running: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  const reload = (why: string) => {
+    running = running.then(async () => {
+      log.info("reloading config", { why });
+      let next;
+      try {
+        next = loadConfig(file);
+      } catch (error) {
+        daemon.reloadRejected(error instanceof ConfigError ? error.problems.map((p) => redactor.redact(p)) : [describeError(error)]);
+        return;
+      }
+      for (const warning of next.warnings) log.warn(warning);
+      await daemon.reload(next);
+    });
+  };
+  process.on("SIGHUP", () => reload("SIGHUP"));
+  const watcher = watch(dirname(file), { depth: 0, ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 } });
+  watcher.on("all", (_event, path) => {
+    if (basename(path) !== basename(file) && !basename(path).startsWith("..")) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => reload("config file changed"), 100);
+  });
+  return async () => {
+    clearTimeout(timer);
+    await watcher.close();
+  };
 }

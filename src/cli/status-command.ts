@@ -36,5 +36,8 @@ export function statusCommand(options: { config?: string | undefined; json?: boo
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   for (const row of rows) process.stdout.write(`${row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")}\n`);
   if (status.tokens.length === 0 && providerErrors.length === 0) process.stdout.write("(no tokens yet: owners are minted on first use)\n");
+  if (status.lastReload && !status.lastReload.ok) {
+    process.stdout.write(`config reload rejected at ${status.lastReload.at}; the previous config keeps running: ${status.lastReload.error}\n`);
+  }
   return healthy ? 0 : 1;
 }

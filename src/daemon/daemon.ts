@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { KeeperConfig } from "../config/keeper-config.ts";
+import type { KeeperConfig, ProviderConfig } from "../config/keeper-config.ts";
 import { describeError, ProviderError, StoreError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
@@ -31,6 +31,14 @@ interface ProviderState {
   provider: TokenProvider;
   /** Why the owners to serve could not be found yet (installation lookup failing). */
   error: string | undefined;
+  /** Set when a reload dropped or replaced it: its pending retries do nothing. */
+  retired?: boolean;
+}
+
+/** What makes two provider settings the same for a reload: everything, timing included. */
+function settingsKey(provider: ProviderConfig, config: KeeperConfig): string {
+  const { refreshBeforeMs, retryMinMs, retryMaxMs, remintIntervalMs } = config;
+  return JSON.stringify({ provider, refreshBeforeMs, retryMinMs, retryMaxMs, remintIntervalMs });
 }
 
 /** The long-running keeper: one TokenSlot per provider and owner, a request queue, the status file. */
@@ -44,11 +52,14 @@ export class Daemon {
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
   readonly #startedAt = new Date();
   #heartbeat: NodeJS.Timeout | undefined;
+  #config: KeeperConfig;
+  #lastReload: { at: string; ok: boolean; error: string | null } | null = null;
   #statusPending = false;
   #stopping = false;
 
   constructor(options: DaemonOptions) {
     this.#options = options;
+    this.#config = options.config;
     this.#clock = options.clock ?? systemClock;
     this.store = new TokenStore(options.stateDir, options.config.stateGid);
     this.#limit = limitConcurrency(options.config.mintConcurrency);
@@ -115,6 +126,61 @@ export class Daemon {
     return [...this.#providers.values()].every((p) => !p.error) && [...this.#slots.values()].every((s) => !s.failing);
   }
 
+  /**
+   * Applies a new, already validated config: providers whose settings did not change keep
+   * their tokens; removed ones are stopped and their tokens deleted; new and changed ones start.
+   */
+  async reload(next: KeeperConfig): Promise<void> {
+    const { log } = this.#options;
+    const previous = this.#config;
+    for (const [key, label] of [["stateDir", "stateDir"], ["stateGid", "stateGroup"], ["metricsListen", "metrics"]] as const) {
+      if (JSON.stringify(previous[key]) !== JSON.stringify(next[key])) log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
+    }
+    const before = new Map(previous.providers.map((p) => [p.name, settingsKey(p, previous)]));
+    const after = new Map(next.providers.map((p) => [p.name, settingsKey(p, next)]));
+    this.#config = next;
+    const removed = [...before.keys()].filter((n) => !after.has(n));
+    const changed = next.providers.filter((p) => before.get(p.name) !== after.get(p.name));
+    for (const name of [...removed, ...changed.map((p) => p.name)]) await this.#retire(name, removed.includes(name));
+    const started = changed.map((config) => {
+      const state: ProviderState = { provider: createProvider(config, log), error: undefined };
+      this.#providers.set(config.name, state);
+      return state;
+    });
+    this.#writeRoutes();
+    this.#lastReload = { at: new Date(this.#clock.now()).toISOString(), ok: true, error: null };
+    log.info("config reloaded", {
+      config: next.source,
+      unchanged: next.providers.filter((p) => !changed.includes(p)).map((p) => p.name),
+      started: changed.map((p) => p.name),
+      removed,
+    });
+    await Promise.allSettled(started.map((state) => this.#startProvider(state)));
+    this.#writeStatus();
+  }
+
+  /** A reload whose file did not validate: the old config keeps running, and status says why. */
+  reloadRejected(problems: readonly string[]): void {
+    this.#lastReload = { at: new Date(this.#clock.now()).toISOString(), ok: false, error: problems.join("; ") };
+    this.#options.log.error("config reload rejected; the previous config keeps running", { problems });
+    this.#writeStatus();
+  }
+
+  async #retire(name: string, deleteTokens: boolean): Promise<void> {
+    const state = this.#providers.get(name);
+    if (!state) return;
+    state.retired = true;
+    for (const [key, slot] of this.#slots) {
+      if (slot.provider === state.provider) {
+        slot.stop();
+        this.#slots.delete(key);
+      }
+    }
+    await state.provider.dispose?.();
+    this.#providers.delete(name);
+    if (deleteTokens) this.store.pruneProviders(new Set(this.#providers.keys()));
+  }
+
   async #startProvider(state: ProviderState, attempt = 1): Promise<void> {
     const { provider } = state;
     let owners: string[];
@@ -122,18 +188,18 @@ export class Daemon {
       owners = await provider.initialOwners();
       state.error = undefined;
     } catch (error) {
-      if (this.#stopping) return;
+      if (this.#stopping || state.retired) return;
       state.error = describeError(error);
       const transient = !(error instanceof ProviderError) || error.transient;
       const delay = backoffDelay(transient ? attempt : Number.MAX_SAFE_INTEGER, {
-        minMs: this.#options.config.retryMinMs,
-        maxMs: this.#options.config.retryMaxMs,
+        minMs: this.#config.retryMinMs,
+        maxMs: this.#config.retryMaxMs,
         random: this.#clock.random(),
         retryAfterMs: error instanceof ProviderError ? error.retryAfterMs : undefined,
       });
       this.#options.log.warn("cannot find the owners to serve", { provider: provider.config.name, error: state.error, retryInMs: Math.round(delay) });
       this.#scheduleStatus();
-      this.#clock.setTimeout(() => void this.#startProvider(state, attempt + 1), delay);
+      this.#clock.setTimeout(() => void (state.retired ? undefined : this.#startProvider(state, attempt + 1)), delay);
       return;
     }
     this.#writeRoutes();
@@ -148,8 +214,8 @@ export class Daemon {
     const key = `${provider.config.name}/${owner}`;
     let slot = this.#slots.get(key);
     if (!slot) {
-      const { config, log, redactor } = this.#options;
-      slot = new TokenSlot(provider, owner, config, {
+      const { log, redactor } = this.#options;
+      slot = new TokenSlot(provider, owner, this.#config, {
         store: this.store,
         clock: this.#clock,
         log,
@@ -260,7 +326,8 @@ export class Daemon {
       pid: process.pid,
       startedAt: this.#startedAt.toISOString(),
       updatedAt: new Date(this.#clock.now()).toISOString(),
-      config: this.#options.config.source,
+      config: this.#config.source,
+      lastReload: this.#lastReload,
       healthy: this.healthy,
       providers: [...this.#providers.values()].map(({ provider, error }) => ({
         name: provider.config.name,

@@ -67,6 +67,25 @@ describe("config", () => {
     expect(found).toContain("providers[1].owners: 'acme' on https://github.com is already served");
   });
 
+  it("rejects two providers serving any owner under the same path of one host, and accepts distinct prefixes", () => {
+    const exec = (extra: string) => `  - name: s${extra.length}\n    type: exec\n    gitUrl: https://github.com\n    command: [token-cmd]\n${extra}`;
+    const ambiguous = `${provider()}${exec("")}`;
+    expect(problems(ambiguous).join()).toContain("providers[1]: providers[0] (acme) already serves any owner under https://github.com");
+    expect(problems(`${provider()}${exec("    pathPrefix: /globex/\n")}`)).toEqual([]);
+    expect(problems(`${provider()}${exec("    pathPrefix: /globex/\n    owners: [globex]\n")}`).join()).toContain("set owners or pathPrefix, not both");
+  });
+
+  it("names the keys of the provider type in an unknown-key message", () => {
+    expect(problems("providers:\n  - name: f\n    type: file\n    gitUrl: https://h\n    path: /x\n    pth: 1\n").join()).toContain("known keys: name, owners, pathPrefix, refreshEvery, username, type, gitUrl, path, format");
+  });
+
+  it("accepts refreshEvery as a duration or a cron expression, and nothing else", () => {
+    const file = (every: string) => `providers:\n  - name: f\n    type: file\n    gitUrl: https://h\n    path: /tmp/x\n    refreshEvery: "${every}"\n`;
+    expect(parseConfig(file("30m"), "c", {}).providers[0]?.refreshEvery).toEqual({ ms: 1_800_000 });
+    expect(parseConfig(file("*/30 * * * *"), "c", {}).providers[0]?.refreshEvery).toEqual({ cron: "*/30 * * * *" });
+    expect(problems(file("often")).join()).toContain("is neither a duration (30m) nor a cron expression");
+  });
+
   it("never echoes key material from a malformed PEM", () => {
     const bad = join(dir, "bad.pem");
     writeFileSync(bad, "-----BEGIN RSA PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END RSA PRIVATE KEY-----\n");
