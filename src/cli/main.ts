@@ -10,6 +10,7 @@ import { refreshCommand } from "./refresh-command.ts";
 import { runCommand } from "./run-command.ts";
 import { shimPathCommand } from "./shim-path-command.ts";
 import { statusCommand } from "./status-command.ts";
+import { execCommand, tokenCommand } from "./token-command.ts";
 
 const USAGE = `usage: git-token-keeper <command> [options]
 
@@ -25,6 +26,10 @@ commands:
   install --runner github|gitlab|jenkins [--prefix DIR] [--runner-dir DIR] [--dry-run]
                          the non-root install steps for a runner's user: shim, user unit,
                          runner env files; prints what it changes (--dry-run: only prints)
+  token --url URL        print the current token for a URL (for gh, curl, publishers)
+  exec --url URL [--env NAME] -- CMD [ARG…]
+                         run a command with the token in NAME (default GH_TOKEN for GitHub
+                         Apps, GITLAB_TOKEN for GitLab): the only way a token enters an environment
   doctor [--repo URL]    check the install (PATH, git version, state dir, daemon, minting,
                          clock, stale credentials; --repo: an ls-remote through the shim)
   version                print the version
@@ -38,6 +43,8 @@ const OPTIONS = {
   provider: { type: "string" },
   repo: { type: "string" },
   runner: { type: "string" },
+  url: { type: "string" },
+  env: { type: "string" },
   prefix: { type: "string" },
   "runner-dir": { type: "string" },
   "dry-run": { type: "boolean" },
@@ -54,6 +61,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   "install-shim": [],
   doctor: ["config", "repo"],
   install: ["runner", "prefix", "runner-dir", "dry-run"],
+  token: ["config", "url"],
+  exec: ["config", "url", "env"],
   version: [],
 };
 
@@ -63,9 +72,12 @@ function fail(message: string): number {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // Everything after `--` belongs to the command `exec` runs.
+  const dashes = argv.indexOf("--");
+  const trailing = dashes >= 0 ? argv.slice(dashes + 1) : [];
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: dashes >= 0 ? argv.slice(0, dashes) : argv, options: OPTIONS, allowPositionals: true, strict: true });
   } catch (error) {
     return fail(describeError(error));
   }
@@ -78,6 +90,7 @@ export async function main(argv: string[]): Promise<number> {
   const allowed = ALLOWED[command];
   if (!allowed) return fail(`unknown command '${command}'`);
   const maxPositionals = command === "install-shim" ? 2 : 1;
+  if (trailing.length > 0 && command !== "exec") return fail(`'${command}' takes no command after --`);
   if (positionals.length > maxPositionals) return fail(`'${command}' takes no argument '${positionals[maxPositionals]}'`);
   const extra = Object.keys(values).find((k) => !allowed.includes(k));
   if (extra) return fail(`'${command}' takes no --${extra}`);
@@ -100,6 +113,10 @@ export async function main(argv: string[]): Promise<number> {
       return installShimCommand(positionals[1]);
     case "install":
       return installCommand({ runner: values.runner, prefix: values.prefix, runnerDir: values["runner-dir"], dryRun: values["dry-run"] });
+    case "token":
+      return tokenCommand({ url: values.url, config: values.config });
+    case "exec":
+      return execCommand({ url: values.url, env: values.env, config: values.config, command: trailing });
     case "doctor":
       return doctorCommand({ config: values.config, repo: values.repo });
     default:

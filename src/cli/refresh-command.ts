@@ -1,6 +1,4 @@
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
+import { requestFromDaemon } from "./daemon-request.ts";
 import { cliStateDir, daemonDown, readStatusFile } from "./daemon-state.ts";
 
 /** `refresh [--provider NAME]`: asks the running daemon to re-mint now and waits for it. */
@@ -16,21 +14,9 @@ export async function refreshCommand(options: { config?: string | undefined; pro
     process.stderr.write(`git-token-keeper: --provider: '${provider}' is not a provider name\n`);
     return 2;
   }
-  const file = join(stateDir, "requests", `refresh+${provider}++0+cli${process.pid}`);
-  writeFileSync(file, "", { mode: 0o600 });
-  const deadline = Date.now() + (options.timeoutMs ?? 120_000);
-  while (existsSync(file)) {
-    if (Date.now() > deadline) {
-      rmSync(file, { force: true });
-      process.stderr.write("git-token-keeper: the daemon did not finish the refresh in time; see its log\n");
-      return 1;
-    }
-    await sleep(50);
-  }
-  if (existsSync(`${file}.failed`)) {
-    const reason = readFileSync(`${file}.failed`, "utf8").trim();
-    rmSync(`${file}.failed`, { force: true });
-    process.stderr.write(`git-token-keeper: refresh failed: ${reason}\n`);
+  const failure = await requestFromDaemon(stateDir, "refresh", provider, "", options.timeoutMs ?? 120_000);
+  if (failure) {
+    process.stderr.write(`git-token-keeper: refresh failed: ${failure}\n`);
     return 1;
   }
   process.stdout.write(`git-token-keeper: refreshed ${provider === "*" ? "every provider" : `provider '${provider}'`}\n`);
