@@ -34,3 +34,11 @@ export function serves(provider: TokenProvider, owner: string): boolean {
   const owners = provider.servedOwners();
   return owners === undefined || owners.includes(owner);
 }
+
+/** A provider with one token for everything it serves: only how to mint (and watch) differs. */
+export function sharedTokenProvider(
+  config: ProviderBase,
+  parts: Pick<TokenProvider, "mint" | "watch" | "dispose">,
+): TokenProvider {
+  return { config, initialOwners: async () => [], servedOwners: () => config.owners, ...parts };
+}

@@ -38,13 +38,13 @@ describe("Kubernetes manifests", () => {
 
   it("the validator bites: a broken pod is rejected", () => {
     const [pod] = manifests("build-pod.yaml");
-    const broken = structuredClone(pod!) as { spec: { containers: { image: unknown }[] } };
+    const broken = structuredClone(pod!) as unknown as { spec: { containers: { image: unknown }[] } };
     broken.spec.containers[0]!.image = 42;
     expect(() => validate(broken as unknown as Manifest)).toThrow();
   });
 
   it.each(["build-pod.yaml", "jenkins-pod-template.yaml"])("%s runs the keeper as a native sidecar sharing an in-memory state dir", (file) => {
-    const [pod] = manifests(file) as { spec: { initContainers: C[]; containers: C[]; volumes: { name: string; emptyDir?: { medium?: string } }[]; securityContext: { fsGroup: number } } }[];
+    const [pod] = manifests(file) as unknown as { spec: { initContainers: C[]; containers: C[]; volumes: { name: string; emptyDir?: { medium?: string } }[]; securityContext: { fsGroup: number } } }[];
     const spec = pod!.spec;
     const sidecar = spec.initContainers.find((c) => c.name === "git-token-keeper")!;
     expect(sidecar.restartPolicy).toBe("Always");

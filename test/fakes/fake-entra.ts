@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
+import { readText, sendJson } from "./http-helpers.ts";
 import type { TokenLedger } from "./token-ledger.ts";
 
 export const AZURE_DEVOPS_SCOPE = "499b84ac-1321-427f-aa17-267ca6975798/.default";
@@ -57,10 +58,10 @@ export class FakeEntra {
   async #managedIdentity(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://x");
     this.requests.push({ path: url.pathname, grant: "managed-identity" });
-    if (req.headers["x-identity-header"] !== this.identityHeader) return json(res, 401, { error: "unauthorized", error_description: "bad X-IDENTITY-HEADER" });
-    if (url.searchParams.get("resource") !== AZURE_DEVOPS_SCOPE.replace("/.default", "")) return json(res, 400, { error: "invalid_resource" });
+    if (req.headers["x-identity-header"] !== this.identityHeader) return sendJson(res, 401, { error: "unauthorized", error_description: "bad X-IDENTITY-HEADER" });
+    if (url.searchParams.get("resource") !== AZURE_DEVOPS_SCOPE.replace("/.default", "")) return sendJson(res, 400, { error: "invalid_resource" });
     const t = this.#issue();
-    json(res, 200, { access_token: t.access_token, expires_on: String(t.expires_on), resource: url.searchParams.get("resource"), token_type: "Bearer" });
+    sendJson(res, 200, { access_token: t.access_token, expires_on: String(t.expires_on), resource: url.searchParams.get("resource"), token_type: "Bearer" });
   }
 
   async #oauth(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -69,7 +70,7 @@ export class FakeEntra {
     const base = `${this.authorityHost}/${tenant}`;
     if (url.pathname.endsWith("/.well-known/openid-configuration")) {
       this.requests.push({ path: url.pathname });
-      return json(res, 200, {
+      return sendJson(res, 200, {
         token_endpoint: `${base}/oauth2/v2.0/token`,
         authorization_endpoint: `${base}/oauth2/v2.0/authorize`,
         end_session_endpoint: `${base}/oauth2/v2.0/logout`,
@@ -80,33 +81,19 @@ export class FakeEntra {
       });
     }
     if (req.method === "POST" && url.pathname === `/${tenant}/oauth2/v2.0/token`) {
-      const form = new URLSearchParams(await body(req));
+      const form = new URLSearchParams(await readText(req));
       const assertion = form.get("client_assertion") ?? undefined;
       this.requests.push({ path: url.pathname, grant: form.get("grant_type") ?? "", assertion });
-      if (form.get("client_id") !== this.clientId) return json(res, 400, { error: "unauthorized_client", error_description: "AADSTS700016: Application not found" });
-      if (form.get("scope")?.split(" ").includes(AZURE_DEVOPS_SCOPE) !== true) return json(res, 400, { error: "invalid_scope" });
+      if (form.get("client_id") !== this.clientId) return sendJson(res, 400, { error: "unauthorized_client", error_description: "AADSTS700016: Application not found" });
+      if (form.get("scope")?.split(" ").includes(AZURE_DEVOPS_SCOPE) !== true) return sendJson(res, 400, { error: "invalid_scope" });
       if (assertion !== undefined) {
-        if (assertion !== this.federatedToken) return json(res, 401, { error: "invalid_client", error_description: "AADSTS700024: Client assertion is not within its valid time range" });
+        if (assertion !== this.federatedToken) return sendJson(res, 401, { error: "invalid_client", error_description: "AADSTS700024: Client assertion is not within its valid time range" });
       } else if (form.get("client_secret") !== this.clientSecret) {
-        return json(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided" });
+        return sendJson(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided" });
       }
       const t = this.#issue();
-      return json(res, 200, { token_type: "Bearer", expires_in: t.expires_in, ext_expires_in: t.expires_in, access_token: t.access_token });
+      return sendJson(res, 200, { token_type: "Bearer", expires_in: t.expires_in, ext_expires_in: t.expires_in, access_token: t.access_token });
     }
-    json(res, 404, { error: "not_found" });
+    sendJson(res, 404, { error: "not_found" });
   }
 }
-
-function body(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let text = "";
-    req.on("data", (c: Buffer) => (text += c.toString()));
-    req.on("end", () => resolve(text));
-  });
-}
-
-function json(res: ServerResponse, status: number, data: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(data));
-}
-

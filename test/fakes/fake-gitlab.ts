@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { readText, sendJson } from "./http-helpers.ts";
 import type { TokenLedger } from "./token-ledger.ts";
 
 /**
@@ -50,12 +51,12 @@ export class FakeGitLab {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", this.url);
-    const form = new URLSearchParams(await body(req));
+    const form = new URLSearchParams(await readText(req));
     if (req.method === "POST" && url.pathname === "/oauth/token") {
       const presented = form.get("refresh_token") ?? "";
       const accepted = form.get("grant_type") === "refresh_token" && form.get("client_id") === this.clientId && this.liveRefreshTokens.has(presented);
       this.refreshLog.push({ presented, accepted });
-      if (!accepted) return json(res, 400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
+      if (!accepted) return sendJson(res, 400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
       this.liveRefreshTokens.delete(presented);
       const old = this.#accessForRefresh.get(presented);
       if (old) this.ledger.revoke(old);
@@ -63,32 +64,19 @@ export class FakeGitLab {
       const next = `rt-${randomBytes(16).toString("hex")}`;
       this.liveRefreshTokens.add(next);
       this.#accessForRefresh.set(next, access);
-      return json(res, 200, { access_token: access, token_type: "Bearer", expires_in: Math.round(this.tokenLifetimeMs / 1000), refresh_token: next, created_at: Math.floor(Date.now() / 1000) });
+      return sendJson(res, 200, { access_token: access, token_type: "Bearer", expires_in: Math.round(this.tokenLifetimeMs / 1000), refresh_token: next, created_at: Math.floor(Date.now() / 1000) });
     }
     const rotate = /^\/api\/v4\/(personal_access_tokens|projects\/[^/]+\/access_tokens|groups\/[^/]+\/access_tokens)\/self\/rotate$/.exec(url.pathname);
     if (req.method === "POST" && rotate) {
       const current = String(req.headers["private-token"] ?? "");
-      if (!this.ledger.accepts(current, "any")) return json(res, 401, { message: "401 Unauthorized" });
+      if (!this.ledger.accepts(current, "any")) return sendJson(res, 401, { message: "401 Unauthorized" });
       this.ledger.revoke(current);
       this.rotations++;
       const { token } = this.ledger.issue({ lifetimeMs: this.tokenLifetimeMs, prefix: "glpat-" });
       // GitLab answers a date; the fake's short-lived tokens need a precise time, which its
       // expires_at also carries (GitLab's date form is read the same way).
-      return json(res, 200, { id: this.rotations, token, expires_at: new Date(Date.now() + this.tokenLifetimeMs).toISOString(), active: true, revoked: false });
+      return sendJson(res, 200, { id: this.rotations, token, expires_at: new Date(Date.now() + this.tokenLifetimeMs).toISOString(), active: true, revoked: false });
     }
-    json(res, 404, { message: "404 Not Found" });
+    sendJson(res, 404, { message: "404 Not Found" });
   }
-}
-
-function body(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve) => {
-    let text = "";
-    req.on("data", (c: Buffer) => (text += c.toString()));
-    req.on("end", () => resolve(text));
-  });
-}
-
-function json(res: ServerResponse, status: number, data: unknown): void {
-  res.writeHead(status, { "content-type": "application/json" });
-  res.end(JSON.stringify(data));
 }

@@ -9,7 +9,7 @@ import {
 } from "@azure/identity";
 import type { AzureDevOpsProviderConfig } from "../../config/keeper-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
-import type { TokenProvider } from "../token-provider.ts";
+import { sharedTokenProvider, type TokenProvider } from "../token-provider.ts";
 
 /**
  * Entra ID tokens for Azure DevOps through @azure/identity. Git gets the token as the Basic
@@ -43,14 +43,7 @@ export function createAzureDevOpsProvider(config: AzureDevOpsProviderConfig, env
     }
   }
 
-  return {
-    config,
-    async initialOwners() {
-      return [];
-    },
-    servedOwners() {
-      return config.owners;
-    },
+  return sharedTokenProvider(config, {
     async mint() {
       let token;
       try {
@@ -68,5 +61,5 @@ export function createAzureDevOpsProvider(config: AzureDevOpsProviderConfig, env
       if (!token) throw new ProviderError("@azure/identity returned no token", { transient: true });
       return { token: token.token, expiresAt: new Date(token.expiresOnTimestamp) };
     },
-  };
+  });
 }

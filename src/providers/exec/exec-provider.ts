@@ -4,7 +4,7 @@ import { ProviderError } from "../../errors/keeper-error.ts";
 import type { Logger } from "../../log/logger.ts";
 import { fingerprint } from "../../log/redact.ts";
 import { expiryFromFields } from "../token-expiry.ts";
-import type { MintedToken, TokenProvider } from "../token-provider.ts";
+import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 const ALWAYS_PASSED = ["PATH", "HOME", "LANG", "TZ"];
 
@@ -39,14 +39,7 @@ export function parseTokenOutput(stdout: string, now: number): MintedToken {
 export function createExecProvider(config: ExecProviderConfig, log: Logger, env: NodeJS.ProcessEnv = process.env, now: () => number = Date.now): TokenProvider {
   const childEnv = Object.fromEntries([...ALWAYS_PASSED, ...config.env].flatMap((k) => (env[k] === undefined ? [] : [[k, env[k] as string]])));
   const [file, ...args] = typeof config.command === "string" ? [config.command] : config.command;
-  return {
-    config,
-    async initialOwners() {
-      return [];
-    },
-    servedOwners() {
-      return config.owners;
-    },
+  return sharedTokenProvider(config, {
     async mint() {
       const result = await execa(file as string, args, {
         shell: config.shell,
@@ -69,5 +62,5 @@ export function createExecProvider(config: ExecProviderConfig, log: Logger, env:
       if (stderr) log.info("token command stderr", { provider: config.name, stderr: stderr.split(minted.token).join(`[redacted ${fingerprint(minted.token)}]`) });
       return minted;
     },
-  };
+  });
 }

@@ -4,7 +4,7 @@ import { watch, type FSWatcher } from "chokidar";
 import type { FileProviderConfig } from "../../config/keeper-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { expiryFromFields, jwtExpiry } from "../token-expiry.ts";
-import type { MintedToken, TokenProvider } from "../token-provider.ts";
+import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 // A token whose file says nothing of its expiry is served until the file changes.
 const NO_EXPIRY_MS = 365 * 86_400_000;
@@ -16,14 +16,7 @@ const NO_EXPIRY_MS = 365 * 86_400_000;
  */
 export function createFileProvider(config: FileProviderConfig, now: () => number = Date.now): TokenProvider {
   let watcher: FSWatcher | undefined;
-  return {
-    config,
-    async initialOwners() {
-      return [];
-    },
-    servedOwners() {
-      return config.owners;
-    },
+  return sharedTokenProvider(config, {
     async mint(): Promise<MintedToken> {
       let text: string;
       try {
@@ -64,5 +57,5 @@ export function createFileProvider(config: FileProviderConfig, now: () => number
     async dispose() {
       await watcher?.close();
     },
-  };
+  });
 }

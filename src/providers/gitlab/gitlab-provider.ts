@@ -3,7 +3,7 @@ import type { GitLabProviderConfig } from "../../config/keeper-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { writeFileAtomic } from "../../store/atomic-write.ts";
-import type { MintedToken, TokenProvider } from "../token-provider.ts";
+import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 function readOne(file: string, what: string): string {
   try {
@@ -82,16 +82,9 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
     return { token, expiresAt };
   }
 
-  return {
-    config,
-    async initialOwners() {
-      return [];
-    },
-    servedOwners() {
-      return config.owners;
-    },
+  return sharedTokenProvider(config, {
     mint() {
       return config.grant === "refresh-token" ? refreshGrant() : selfRotate();
     },
-  };
+  });
 }

@@ -7,7 +7,7 @@ import { ProviderError } from "../../errors/keeper-error.ts";
 import { VERSION } from "../../version.ts";
 import { expiryFromFields } from "../token-expiry.ts";
 import { atPath } from "../token-json.ts";
-import type { MintedToken, TokenProvider } from "../token-provider.ts";
+import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 interface Answer {
   status: number;
@@ -51,14 +51,7 @@ function send(config: HttpProviderConfig): Promise<Answer> {
 /** The token-service pattern: GET or POST a URL, take the token and its expiry from JSON paths. */
 export function createHttpProvider(config: HttpProviderConfig, now: () => number = Date.now): TokenProvider {
   const what = `asking ${new URL(config.url).origin} for a token`;
-  return {
-    config,
-    async initialOwners() {
-      return [];
-    },
-    servedOwners() {
-      return config.owners;
-    },
+  return sharedTokenProvider(config, {
     async mint(): Promise<MintedToken> {
       let answer: Answer;
       try {
@@ -92,5 +85,5 @@ export function createHttpProvider(config: HttpProviderConfig, now: () => number
       const username = config.usernamePath ? atPath(data, config.usernamePath) : undefined;
       return { token, expiresAt, username: typeof username === "string" ? username : undefined };
     },
-  };
+  });
 }

@@ -1,6 +1,7 @@
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { GitHubAppProviderConfig } from "../../../src/config/keeper-config.ts";
 import { parseConfig } from "../../../src/config/load-config.ts";
 import { parseDuration } from "../../../src/config/duration.ts";
 import { ConfigError } from "../../../src/errors/keeper-error.ts";
@@ -28,7 +29,7 @@ const provider = (extra = "") => `providers:\n  - name: acme\n    type: github-a
 describe("config", () => {
   it("accepts the documented example with defaults filled in", () => {
     const config = parseConfig(`refreshBefore: 10m\n${provider("    owners: [Acme, globex]\n    permissions: {contents: write}\n")}`, "c.yaml", {});
-    const p = config.providers[0]!;
+    const p = config.providers[0] as GitHubAppProviderConfig;
     expect(config.refreshBeforeMs).toBe(600_000);
     expect(p.gitOrigin).toBe("https://github.com");
     expect(p.apiUrl).toBe("https://api.github.com");
@@ -38,7 +39,7 @@ describe("config", () => {
 
   it("accepts JSON, which is YAML", () => {
     const json = JSON.stringify({ providers: [{ name: "a", type: "github-app", clientId: "Iv23liABC", privateKeyFile: keyFile }] });
-    expect(parseConfig(json, "c.json", {}).providers[0]?.appId).toBe("Iv23liABC");
+    expect((parseConfig(json, "c.json", {}).providers[0] as GitHubAppProviderConfig).appId).toBe("Iv23liABC");
   });
 
   it.each([
@@ -97,7 +98,7 @@ describe("config", () => {
   it("accepts a key from an environment variable with flattened newlines", () => {
     const yaml = provider().replace(`privateKeyFile: ${keyFile}`, "privateKeyEnv: APP_KEY");
     const config = parseConfig(yaml, "c.yaml", { APP_KEY: key.privateKey.replace(/\n/g, "\\n") });
-    expect(config.providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+    expect((config.providers[0] as GitHubAppProviderConfig).privateKey).toContain("BEGIN PRIVATE KEY");
   });
 
   it("warns when the key file is readable by others", () => {
@@ -111,10 +112,10 @@ describe("config", () => {
     const credentials = tempDir();
     writeFileSync(join(credentials, "acme.pem"), key.privateKey, { mode: 0o600 });
     const byName = provider().replace(`    privateKeyFile: ${keyFile}\n`, "");
-    expect(parseConfig(byName, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+    expect((parseConfig(byName, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0] as GitHubAppProviderConfig).privateKey).toContain("BEGIN PRIVATE KEY");
     expect(problems(byName).join()).toContain("set privateKeyFile or privateKeyEnv (or, under systemd, LoadCredential=acme.pem:/path/to/key)");
     const expanded = provider().replace(keyFile, "${CREDENTIALS_DIRECTORY}/acme.pem");
-    expect(parseConfig(expanded, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0]?.privateKey).toContain("BEGIN PRIVATE KEY");
+    expect((parseConfig(expanded, "c.yaml", { CREDENTIALS_DIRECTORY: credentials }).providers[0] as GitHubAppProviderConfig).privateKey).toContain("BEGIN PRIVATE KEY");
     expect(problems(expanded).join()).toContain("uses ${CREDENTIALS_DIRECTORY}, which is not set");
   });
 
