@@ -59,7 +59,7 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
       const privateKey = readPrivateKey(raw, ctx);
       const apiUrl = url(raw.apiUrl, `${at}.apiUrl`, ctx);
       if (!b || !privateKey || !apiUrl || problems.length > before) return undefined;
-      return { ...b, type: "github-app", appId: (raw.appId ?? raw.clientId) as number | string, privateKey, apiUrl, installationId: raw.installationId, repositories: raw.repositories, permissions: raw.permissions };
+      return { ...b, type: "github-app", appId: (raw.appId ?? raw.clientId) as number | string, privateKey, apiUrl, installationId: raw.installationId, repositories: raw.repositories, permissions: raw.permissions, timeoutMs: raw.timeout };
     }
     case "azure-devops": {
       const b = base(raw, ctx, { gitUrl: "https://dev.azure.com", perOwner: false, username: "AzureDevOps" });

@@ -60,6 +60,8 @@ export const githubAppSchema = z.strictObject({
     .min(1)
     .optional(),
   permissions: z.record(z.string().regex(/^[a-z_]+$/), z.enum(["read", "write", "admin"])).optional(),
+  /** Per request to the GitHub API. */
+  timeout: duration.default(30_000),
 });
 
 export const azureDevOpsSchema = z.strictObject({

@@ -29,6 +29,7 @@ export interface GitHubAppProviderConfig extends ProviderBase {
   installationId: number | undefined;
   repositories: string[] | undefined;
   permissions: Record<string, string> | undefined;
+  timeoutMs: number;
 }
 
 type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl">;

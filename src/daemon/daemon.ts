@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { KeeperConfig, ProviderConfig } from "../config/keeper-config.ts";
 import { describeError, ProviderError, StoreError } from "../errors/keeper-error.ts";
@@ -77,6 +77,7 @@ export class Daemon {
     const { log, config } = this.#options;
     this.store.init();
     this.#refuseSecondDaemon();
+    this.store.removeLeftovers();
     this.store.writePid(process.pid);
     this.store.pruneProviders(new Set(this.#providers.keys()));
     this.#writeRoutes();
@@ -311,11 +312,16 @@ export class Daemon {
 
   #routesText = "";
 
+  // Routes change when an installation's account is learned; they and the pid file are also
+  // written again when someone emptied the state dir, so the shim and helper find them.
   #writeRoutesIfGrown(): void {
     const text = JSON.stringify(this.#routes());
-    if (text !== this.#routesText) {
+    const missing = !existsSync(join(this.store.dir, "routes")) || !existsSync(join(this.store.dir, "daemon.pid"));
+    if (text !== this.#routesText || missing) {
+      if (missing && this.#routesText) this.#options.log.warn("the state dir lost its routes or pid file; wrote them again", { stateDir: this.store.dir });
       this.#routesText = text;
       this.#writeRoutes();
+      this.store.writePid(process.pid);
     }
   }
 

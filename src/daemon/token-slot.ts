@@ -283,7 +283,11 @@ export class TokenSlot {
   #expire(serial: number): void {
     if (this.#current?.serial !== serial) return;
     this.#deps.log.warn("token expired before a new one could be minted; removed it", { slot: this.name });
-    this.#deps.store.removeToken(this.provider.config.name, this.owner);
+    try {
+      this.#deps.store.removeToken(this.provider.config.name, this.owner);
+    } catch (error) {
+      this.#deps.log.error("cannot remove the expired token file", { slot: this.name, error: describeError(error) });
+    }
     this.#current = undefined;
     this.#deps.onChange();
   }

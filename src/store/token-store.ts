@@ -45,6 +45,28 @@ export class TokenStore {
     ensurePrivateDir(this.requestsDir, { ...this.#access, groupWrite: true });
   }
 
+  /** Removes temp files a killed daemon left mid-write (never read: readers see only renamed files). */
+  removeLeftovers(): void {
+    const dirs = [this.dir, this.requestsDir, ...this.#providerDirs()];
+    for (const dir of dirs) {
+      let names: string[] = [];
+      try {
+        names = readdirSync(dir);
+      } catch {
+        continue;
+      }
+      for (const name of names) if (name.startsWith(".") && name.endsWith(".tmp")) rmSync(join(dir, name), { force: true });
+    }
+  }
+
+  #providerDirs(): string[] {
+    try {
+      return readdirSync(this.tokensDir).map((n) => join(this.tokensDir, n));
+    } catch {
+      return [];
+    }
+  }
+
   /** Files are 0600, or 0640 in the shared group's layout. */
   get fileMode(): number {
     return this.#access.gid === undefined ? 0o600 : 0o640;

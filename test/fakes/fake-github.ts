@@ -1,6 +1,7 @@
 import { randomBytes, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import { auditToken } from "../support/secrets-audit.ts";
 
 /**
  * A local stand-in for the GitHub REST API parts the keeper uses. Like the real one it checks
@@ -39,6 +40,8 @@ export class FakeGitHub {
   readonly tokens = new Map<string, IssuedToken>();
   readonly requests: { method: string; path: string; status: number }[] = [];
   mintCount = 0;
+  /** Whether tokens it mints join the secrets audit (off where a test hands one to a command on purpose). */
+  audit = true;
   /** Every Authorization header value the API saw (JWTs), for secret audits. */
   readonly jwts: string[] = [];
   #faults: Fault[] = [];
@@ -161,6 +164,7 @@ export class FakeGitHub {
         revoked: false,
         repositories: payload.repositories,
       });
+      if (this.audit) auditToken(token);
       return send(201, {
         token,
         expires_at: new Date(expiresAt).toISOString().replace(/\.\d{3}Z$/, "Z"),
@@ -209,7 +213,7 @@ export class FakeGitHub {
     if (String(payload.iss) !== String(this.appId)) return "Integration not found";
     const now = Math.floor((Date.now() + this.clockOffsetMs) / 1000);
     if (typeof payload.iat !== "number" || payload.iat > now + 60) {
-      return "'Issued at' claim ('iat') must be an Integer representing a time in the past";
+      return "'Issued at' claim ('iat') must be an Integer representing the time that the assertion was issued";
     }
     if (typeof payload.exp !== "number" || payload.exp <= now) {
       return "'Expiration time' claim ('exp') must be a numeric value representing the future time at which the assertion expires";

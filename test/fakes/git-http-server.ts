@@ -17,6 +17,8 @@ export interface SeenRequest {
 export class GitHttpServer {
   readonly root: string;
   readonly seen: SeenRequest[] = [];
+  /** Repositories (`owner/repo`) for which every credential is refused, as for an App without access. */
+  readonly refuse = new Set<string>();
   readonly #authorize: (password: string, owner: string, repo: string) => boolean;
   #faults: { status: number; count: number; match: RegExp | undefined }[] = [];
   #server: Server | undefined;
@@ -62,7 +64,7 @@ export class GitHttpServer {
     }
     const [, owner = "", repo = ""] = /^\/([^/]+)\/([^/]+)/.exec(path) ?? [];
     const password = basicPassword(req.headers.authorization);
-    if (password === undefined || !this.#authorize(password, owner, repo)) {
+    if (password === undefined || this.refuse.has(`${owner}/${repo.replace(/\.git$/, "")}`) || !this.#authorize(password, owner, repo)) {
       record(401);
       req.resume();
       res.writeHead(401, { "content-type": "text/plain", "www-authenticate": 'Basic realm="git-token-keeper test"' });

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { auditToken } from "../support/secrets-audit.ts";
 
 /**
  * Tokens the fake token sources (Entra ID, GitLab, a token service, a script) issued, for the
@@ -7,12 +8,15 @@ import { randomBytes } from "node:crypto";
 export class TokenLedger {
   readonly #tokens = new Map<string, { owner: string | undefined; expiresAt: number; revoked: boolean }>();
   readonly issued: string[] = [];
+  /** Whether issued tokens join the secrets audit. */
+  audit = true;
 
   issue(options: { lifetimeMs: number; owner?: string; prefix?: string; token?: string }): { token: string; expiresAt: number } {
     const token = options.token ?? `${options.prefix ?? "tok_"}${randomBytes(24).toString("base64url").replace(/[-_]/g, "x")}`;
     const expiresAt = Date.now() + options.lifetimeMs;
     this.#tokens.set(token, { owner: options.owner?.toLowerCase(), expiresAt, revoked: false });
     this.issued.push(token);
+    if (this.audit) auditToken(token);
     return { token, expiresAt };
   }
 

@@ -63,14 +63,14 @@ describe("exec, http and file providers", () => {
       const { token } = world.ledger.issue({ lifetimeMs: 60_000, prefix: "vault_" });
       const dir = join(volume, `..v${n}`);
       mkdirSync(dir);
-      writeFileSync(join(dir, "token"), `${token}\n`);
+      writeFileSync(join(dir, "token.secret"), `${token}\n`);
       symlinkSync(`..v${n}`, join(volume, "..data_tmp"));
       renameSync(join(volume, "..data_tmp"), join(volume, "..data"));
       return token;
     };
     const first = publish(1);
-    symlinkSync("..data/token", join(volume, "token"));
-    const keeper = await world.startKeeper({ providers: [{ name: "vault-file", type: "file", gitUrl: world.gitUrl, path: join(volume, "token") }] });
+    symlinkSync("..data/token.secret", join(volume, "token.secret"));
+    const keeper = await world.startKeeper({ providers: [{ name: "vault-file", type: "file", gitUrl: world.gitUrl, path: join(volume, "token.secret") }] });
     const work = tempDir();
     await must(world.git(["clone", "-q", world.repoUrl("acme/app"), join(work, "app")], work));
     world.ledger.revoke(first);

@@ -51,7 +51,7 @@ describe("gitlab provider against a local GitLab", () => {
   });
 
   it("self-rotation: each rotation revokes the old token and stores the new one", async () => {
-    const file = join(world.dir, "gitlab.token");
+    const file = join(world.dir, "gitlab-token.secret");
     writeFileSync(file, `${gitlab.firstAccessToken()}\n`, { mode: 0o600 });
     await world.startKeeper({ providers: [{ name: "gl-rotate", type: "gitlab", grant: "self-rotate", baseUrl: gitlab.url, gitUrl: world.gitUrl, tokenFile: file }] });
     // A revoked token cannot rotate itself: refusal is not exercised here, only the chain.

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { appendFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "./run-git.ts";
 
@@ -12,11 +12,14 @@ export class KeeperProcess {
   #log = "";
   readonly exited: Promise<number | null>;
 
-  private constructor(child: ChildProcess, stateDir: string) {
+  private constructor(child: ChildProcess, stateDir: string, logDir: string) {
     this.child = child;
     this.stateDir = stateDir;
+    const logFile = join(logDir, `keeper-${child.pid}.log`);
     child.stderr?.on("data", (chunk: Buffer) => {
       this.#log += chunk.toString("utf8");
+      // Kept on disk for the secrets audit, which searches every log for minted tokens.
+      appendFileSync(logFile, chunk);
     });
     child.stdout?.on("data", (chunk: Buffer) => {
       this.#log += chunk.toString("utf8");
@@ -31,7 +34,7 @@ export class KeeperProcess {
       env: { PATH: process.env.PATH, HOME: options.dir, GIT_TOKEN_KEEPER_DIR: options.stateDir, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    const keeper = new KeeperProcess(child, options.stateDir);
+    const keeper = new KeeperProcess(child, options.stateDir, options.dir);
     if (options.waitReady !== false) await keeper.waitForLog(/"message":"ready"/, 20_000);
     return keeper;
   }

@@ -1,6 +1,7 @@
 import { mkdtempSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { scanTree } from "./secrets-audit.ts";
 
 const made: string[] = [];
 
@@ -11,6 +12,10 @@ export function tempDir(prefix = "gtk-test-"): string {
   return dir;
 }
 
+/** Removes the folders, after the secrets audit has searched them for minted tokens. */
 export function removeTempDirs(): void {
-  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  for (const dir of made.splice(0)) {
+    scanTree(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }

@@ -33,7 +33,7 @@ export class World {
     this.server = new GitHttpServer(join(this.dir, "repos"), (password, owner, repo) => this.github.accepts(password, owner, repo) || this.ledger.accepts(password, owner));
   }
 
-  static async create(options: { tokenLifetimeMs?: number; installations?: FakeInstallation[] } = {}): Promise<World> {
+  static async create(options: { tokenLifetimeMs?: number; installations?: FakeInstallation[]; audit?: boolean } = {}): Promise<World> {
     const world = new World(
       options.installations ?? [
         { id: 11, login: "acme" },
@@ -41,6 +41,8 @@ export class World {
       ],
       options.tokenLifetimeMs ?? 3_600_000,
     );
+    world.github.audit = options.audit ?? true;
+    world.ledger.audit = options.audit ?? true;
     await world.github.start();
     await world.server.start();
     await world.#seedRepos();

@@ -12,13 +12,14 @@ export interface GitHubAppDeps {
   now?: () => number;
 }
 
-// The keeper decides when to mint; auth-app's cache would hand back a token for 59 minutes
-// from when it was cached, whatever its expires_at says.
+// The keeper decides when to mint: nothing may be cached. (auth-app's installation cache keeps
+// a token 59 minutes from when it was cached, whatever its expires_at says; the keeper does not
+// use it, and this empty cache makes sure nothing else does.)
 const NO_CACHE = { get: () => undefined, set: () => undefined };
 
 /** Mints GitHub App installation tokens, one installation per owner. */
 export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: GitHubAppDeps = {}): TokenProvider {
-  const timeoutMs = deps.timeoutMs ?? 30_000;
+  const timeoutMs = deps.timeoutMs ?? config.timeoutMs;
   const now = deps.now ?? Date.now;
   const request = octokitRequest.defaults({
     baseUrl: config.apiUrl,
@@ -84,14 +85,14 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     async mint(owner) {
       const installationId = await findInstallation(owner);
       try {
-        const result = await auth({
-          type: "installation",
-          installationId,
-          refresh: true,
-          ...(config.repositories ? { repositoryNames: config.repositories } : {}),
-          ...(config.permissions ? { permissions: config.permissions } : {}),
+        // Through the hooked request rather than auth({type: "installation"}): the hook signs
+        // with a fresh JWT and, on a 401 caused by clock skew, retries with the server's time.
+        const { data } = await appRequest("POST /app/installations/{installation_id}/access_tokens", {
+          installation_id: installationId,
+          ...(config.repositories ? { repositories: config.repositories } : {}),
+          ...(config.permissions ? { permissions: config.permissions as Record<string, "read" | "write"> } : {}),
         });
-        return { token: result.token, expiresAt: new Date(result.expiresAt) } satisfies MintedToken;
+        return { token: data.token, expiresAt: new Date(data.expires_at) } satisfies MintedToken;
       } catch (error) {
         throw classifyFailure(
           error,

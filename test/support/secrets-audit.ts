@@ -1,0 +1,82 @@
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Where a test run leaves what the audit and docs/reliability.md are made from. */
+export const RESULTS_DIR = fileURLToPath(new URL("../../test-results", import.meta.url));
+const MINTED = join(RESULTS_DIR, "minted-tokens.txt");
+const HITS = join(RESULTS_DIR, "audit-hits.jsonl");
+const SCANNED = join(RESULTS_DIR, "audit-scanned.txt");
+
+function ensureDir(): void {
+  mkdirSync(RESULTS_DIR, { recursive: true });
+}
+
+/** Records a token a fake source issued to the keeper: it must never show up anywhere else. */
+export function auditToken(token: string): void {
+  ensureDir();
+  appendFileSync(MINTED, `${token}\n`);
+}
+
+export function mintedTokens(): string[] {
+  try {
+    return readFileSync(MINTED, "utf8").split("\n").filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+export function recordHit(where: string, token: string): void {
+  ensureDir();
+  appendFileSync(HITS, `${JSON.stringify({ where, token: `${token.slice(0, 8)}…` })}\n`);
+}
+
+export function auditHits(): { where: string; token: string }[] {
+  try {
+    return readFileSync(HITS, "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l) as { where: string; token: string });
+  } catch {
+    return [];
+  }
+}
+
+export function scannedCount(): number {
+  try {
+    return readFileSync(SCANNED, "utf8").split("\n").filter(Boolean).reduce((n, l) => n + Number(l), 0);
+  } catch {
+    return 0;
+  }
+}
+
+// The state dir holds tokens by design; `*.secret` files are the tests' own credential stores
+// (a GitLab token file the keeper rotates).
+const EXEMPT = /(^|\/)state(\/|$)|\.secret$/;
+
+/**
+ * Searches every file under a folder (test repos, clones, keeper logs, .git/config) for the
+ * tokens minted so far; records each hit. Returns how many files it read.
+ */
+export function scanTree(dir: string): number {
+  const tokens = mintedTokens();
+  if (tokens.length === 0 || !existsSync(dir)) return 0;
+  let files = 0;
+  const walk = (path: string) => {
+    let stat;
+    try {
+      stat = statSync(path, { throwIfNoEntry: false });
+    } catch {
+      return;
+    }
+    if (!stat || EXEMPT.test(path)) return;
+    if (stat.isDirectory()) {
+      for (const name of readdirSync(path)) walk(join(path, name));
+    } else if (stat.isFile() && stat.size < 5_000_000) {
+      files++;
+      const text = readFileSync(path, "latin1");
+      for (const t of tokens) if (text.includes(t)) recordHit(path, t);
+    }
+  };
+  walk(dir);
+  ensureDir();
+  appendFileSync(SCANNED, `${files}\n`);
+  return files;
+}
