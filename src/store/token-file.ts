@@ -14,7 +14,9 @@ export interface TokenRecord {
 }
 
 export function formatTokenRecord(r: TokenRecord): string {
-  if (/[\r\n]/.test(r.token) || /[\r\n]/.test(r.username)) throw new Error("token or username holds a line break");
+  if (typeof r.token !== "string" || !r.token || /[\s]/.test(r.token) || /[\r\n]/.test(r.username)) {
+    throw new Error("a token must be one non-empty word, and a username one line");
+  }
   const config = r.config ? `config=${r.config}\n` : "";
   return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${config}`;
 }

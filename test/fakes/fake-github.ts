@@ -83,6 +83,10 @@ export class FakeGitHub {
     this.#faults.push({ status, count, headers, body });
   }
 
+  clearFaults(): void {
+    this.#faults = [];
+  }
+
   /** "reset": connections are accepted and dropped; "hang": requests never get an answer. */
   setMode(mode: "up" | "reset" | "hang"): void {
     this.#mode = mode;

@@ -78,13 +78,17 @@ describe("the daemon SIGKILLed at random moments", () => {
       let checked = 0;
       for (let round = 0; round < ROUNDS; round++) {
         const keeper = await KeeperProcess.start({ dir: tempDir(), stateDir: world.stateDir, config, waitReady: false });
-        await sleep(50 + Math.random() * 350);
+        // Killed anywhere from its first write (the pid file) to well into minting and rotating.
+        await keeper.waitForLog(/"message":"daemon started"/, 20_000);
+        await sleep(Math.random() * 400);
         await keeper.kill();
         checked += checkStateFiles(world.stateDir);
       }
       reading = false;
       await reader;
       expect(torn).toBe(0);
+      expect(checked).toBeGreaterThan(ROUNDS);
+      expect(reads).toBeGreaterThan(ROUNDS);
       // A last daemon starts on what the killed ones left, and git works.
       const keeper = await KeeperProcess.start({ dir: tempDir(), stateDir: world.stateDir, config });
       const work = tempDir();

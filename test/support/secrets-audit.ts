@@ -55,8 +55,7 @@ const EXEMPT = /(^|\/)state(\/|$)|\.secret$/;
  * Searches every file under a folder (test repos, clones, keeper logs, .git/config) for the
  * tokens minted so far; records each hit. Returns how many files it read.
  */
-export function scanTree(dir: string): number {
-  const tokens = mintedTokens();
+export function scanTree(dir: string, tokens = mintedTokens(), onHit: (where: string, token: string) => void = recordHit, record = true): number {
   if (tokens.length === 0 || !existsSync(dir)) return 0;
   let files = 0;
   const walk = (path: string) => {
@@ -72,11 +71,13 @@ export function scanTree(dir: string): number {
     } else if (stat.isFile() && stat.size < 5_000_000) {
       files++;
       const text = readFileSync(path, "latin1");
-      for (const t of tokens) if (text.includes(t)) recordHit(path, t);
+      for (const t of tokens) if (text.includes(t)) onHit(path, t);
     }
   };
   walk(dir);
-  ensureDir();
-  appendFileSync(SCANNED, `${files}\n`);
+  if (record) {
+    ensureDir();
+    appendFileSync(SCANNED, `${files}\n`);
+  }
   return files;
 }

@@ -92,6 +92,9 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
           ...(config.repositories ? { repositories: config.repositories } : {}),
           ...(config.permissions ? { permissions: config.permissions as Record<string, "read" | "write"> } : {}),
         });
+        if (typeof data?.token !== "string" || !data.token || Number.isNaN(Date.parse(data.expires_at))) {
+          throw new ProviderError("the GitHub API answered without a token and its expiry (malformed JSON?)", { transient: true });
+        }
         return { token: data.token, expiresAt: new Date(data.expires_at) } satisfies MintedToken;
       } catch (error) {
         throw classifyFailure(

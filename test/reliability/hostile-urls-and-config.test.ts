@@ -1,0 +1,133 @@
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect } from "vitest";
+import { GitHttpServer } from "../fakes/git-http-server.ts";
+import { generateAppKey } from "../support/app-key.ts";
+import { KeeperProcess } from "../support/keeper-process.ts";
+import { runCli } from "../support/run-cli.ts";
+import { mintedTokens } from "../support/secrets-audit.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { World } from "../support/world.ts";
+import { fileGroup, scenario } from "./scenario.ts";
+
+const group = `hostile URLs, config and state dirs (${fileGroup(import.meta.url)})`;
+
+describe("hostile URLs through the shim", () => {
+  let world: World;
+  let trap: GitHttpServer;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+    // A host on another loopback address and port that records every Authorization it gets.
+    trap = new GitHttpServer(join(world.dir, "repos"), () => false);
+    await trap.start();
+  });
+
+  afterAll(async () => {
+    await trap.stop();
+    await world.close();
+    removeTempDirs();
+  });
+
+  const origin = () => world.gitUrl.replace("http://", "");
+  const trapHost = () => trap.url.replace("http://", "");
+
+  scenario(group, "URLs that smuggle the configured host into userinfo, path or host name", "no token offered to any host but the configured one", async () => {
+    const urls = [
+      `http://${origin()}@${trapHost()}/acme/app.git`,
+      `http://${trapHost()}/${origin()}/acme/app.git`,
+      `http://x@${trapHost()}/acme/app.git`,
+      `${trap.url}/acme/app.git?host=${origin()}`,
+      // The same server under another name: not what was configured, so nothing is offered.
+      `http://localhost:${world.gitUrl.split(":").pop()}/acme/app.git`,
+    ];
+    const before = world.server.seen.length;
+    const work = tempDir();
+    for (const url of urls) {
+      const r = await world.git(["ls-remote", url], work);
+      expect(r.exitCode).not.toBe(0);
+    }
+    const minted = mintedTokens();
+    const offered = [...trap.seen, ...world.server.seen.slice(before)].map((s) => s.authorization ?? "").filter(Boolean);
+    const decoded = offered.map((a) => Buffer.from(a.replace(/^basic /i, ""), "base64").toString());
+    expect(decoded.filter((d) => minted.some((t) => d.includes(t)))).toEqual([]);
+    return `${urls.length} URLs; ${trap.seen.length} requests to the trap host; ${offered.length} Authorization headers in all, none with a minted token`;
+  });
+});
+
+describe("bad config and hostile state dirs", () => {
+  // Made at collection time but outside tempDir(), which the other describe's afterAll empties.
+  const dir = mkdtempSync(join(tmpdir(), "gtk-config-cases-"));
+  const keyFile = join(dir, "app.pem");
+  writeFileSync(keyFile, generateAppKey().privateKey, { mode: 0o600 });
+  const badPem = join(dir, "bad.pem");
+  writeFileSync(badPem, "-----BEGIN RSA PRIVATE KEY-----\nS3CRETKEYMATERIAL\n-----END RSA PRIVATE KEY-----\n", { mode: 0o600 });
+  const ok = { name: "acme", type: "github-app", appId: 1, privateKeyFile: keyFile };
+
+  afterAll(() => {
+    removeTempDirs();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const CASES: [string, unknown, string][] = [
+    ["wrong type", { providers: [{ ...ok, appId: [1] }] }, "providers[0].appId"],
+    ["missing key", { providers: [{ name: "acme", appId: 1, privateKeyFile: keyFile }] }, "providers[0].type"],
+    ["unknown key", { providers: [{ ...ok, colour: "blue" }] }, "providers[0].colour: unknown key"],
+    ["unknown top-level key", { providers: [ok], refreshbefore: "5m" }, "refreshbefore: unknown key"],
+    ["bad duration", { providers: [ok], refreshBefore: "soon" }, "refreshBefore: 'soon' is not a duration"],
+    ["bad URL", { providers: [{ ...ok, gitUrl: "github dot com" }] }, "providers[0].gitUrl: 'github dot com' is not a URL"],
+    ["http:// to a remote host", { providers: [{ ...ok, apiUrl: "http://api.github.com" }] }, "providers[0].apiUrl: 'http://api.github.com' uses http://"],
+    ["unreadable PEM", { providers: [{ ...ok, privateKeyFile: join(dir, "missing.pem") }] }, "providers[0].privateKeyFile: no such file"],
+    ["malformed PEM", { providers: [{ ...ok, privateKeyFile: badPem }] }, "providers[0].privateKeyFile: not a PEM private key"],
+    ["duplicate provider names", { providers: [ok, { ...ok, owners: ["x"] }] }, "providers[1].name: 'acme' is already used"],
+    ["unknown provider type", { providers: [{ ...ok, type: "bitbucket" }] }, "providers[0].type"],
+    ["no providers", { providers: [] }, "providers: must list at least one provider"],
+    ["not YAML", "providers: [unclosed", "keeper.yaml"],
+  ];
+
+  scenario(group, `${CASES.length} kinds of bad config (wrong type, missing and unknown keys, bad duration and URL, unreadable and malformed PEM, duplicate names …)`, "one message per problem naming the key and the fix, exit code 2, nothing half-started, no key material echoed", async () => {
+    const observed: string[] = [];
+    for (const [name, config, expected] of CASES) {
+      const caseDir = tempDir();
+      const file = join(caseDir, "keeper.yaml");
+      writeFileSync(file, typeof config === "string" ? config : JSON.stringify(config));
+      const state = join(caseDir, "state");
+      const r = await runCli(["run", "--config", file], { GIT_TOKEN_KEEPER_DIR: state });
+      expect(r.exitCode, name).toBe(2);
+      expect(r.stderr, name).toContain(expected);
+      expect(r.stderr).not.toContain("S3CRETKEYMATERIAL");
+      expect(r.stderr.trim().split("\n").every((l) => l.startsWith("git-token-keeper: "))).toBe(true);
+      expect(() => readdirSync(state), `${name}: state dir created`).toThrow();
+      observed.push(name);
+    }
+    return `${observed.length}/${CASES.length} exit 2 with the key named; no state dir created; no key material in any message`;
+  });
+
+  scenario(group, "state dir pre-created by another user, or replaced by a symlink (a shared /tmp attack)", "refused with the reason and the fix", async () => {
+    const theirs = join(tempDir(), "theirs");
+    mkdirSync(theirs, { mode: 0o700 });
+    chownSync(theirs, 12345, 12345);
+    const config = { providers: [{ ...ok, apiUrl: "http://127.0.0.1:1" }] };
+    const a = await KeeperProcess.start({ dir: tempDir(), stateDir: theirs, config, waitReady: false });
+    expect(await a.exited).toBe(1);
+    expect(a.log).toContain("belongs to uid 12345");
+    const base = tempDir();
+    mkdirSync(join(base, "real"), { mode: 0o700 });
+    symlinkSync(join(base, "real"), join(base, "link"));
+    const b = await KeeperProcess.start({ dir: tempDir(), stateDir: join(base, "link"), config, waitReady: false });
+    expect(await b.exited).toBe(1);
+    expect(b.log).toContain("is a symlink; refusing it");
+    return "exit 1: 'belongs to uid 12345, not to this user … refusing it'; exit 1: 'is a symlink; refusing it'";
+  });
+
+  scenario(group, "private key file readable by group or others", "a warning naming the file and chmod 600", async () => {
+    const open = join(tempDir(), "open.pem");
+    writeFileSync(open, generateAppKey().privateKey, { mode: 0o644 });
+    const keeper = await KeeperProcess.start({ dir: tempDir(), stateDir: join(tempDir(), "state"), config: { providers: [{ ...ok, privateKeyFile: open, apiUrl: "http://127.0.0.1:1" }] }, waitReady: false });
+    await keeper.waitForLog(/readable by group or others/);
+    await keeper.stop();
+    return "warn: providers[0].privateKeyFile: '…/open.pem' is readable by group or others (mode 644); run chmod 600 on it";
+  });
+});

@@ -1,0 +1,26 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { scanTree } from "../support/secrets-audit.ts";
+
+describe("the secrets audit's file scan", () => {
+  it("bites: finds a planted token in a .git/config and a log, and skips the state dir and *.secret files", () => {
+    const dir = mkdtempSync(join(tmpdir(), "gtk-audit-"));
+    try {
+      const token = "ghs_plantedPLANTEDplanted0123456789";
+      mkdirSync(join(dir, "clone", ".git"), { recursive: true });
+      writeFileSync(join(dir, "clone", ".git", "config"), `[remote "origin"]\n\turl = https://x:${token}@github.com/acme/app\n`);
+      writeFileSync(join(dir, "keeper-1.log"), `{"message":"minted ${token}"}\n`);
+      mkdirSync(join(dir, "state", "tokens"), { recursive: true });
+      writeFileSync(join(dir, "state", "tokens", "acme"), `token=${token}\n`);
+      writeFileSync(join(dir, "gitlab-token.secret"), `${token}\n`);
+      const hits: string[] = [];
+      const files = scanTree(dir, [token], (where) => hits.push(where), false);
+      expect(files).toBe(2);
+      expect(hits.sort()).toEqual([join(dir, "clone", ".git", "config"), join(dir, "keeper-1.log")]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
