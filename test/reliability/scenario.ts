@@ -4,6 +4,8 @@ import { it } from "vitest";
 import { RESULTS_DIR } from "../support/secrets-audit.ts";
 
 export interface ScenarioResult {
+  /** The test file, so that only a run of the whole suite rewrites the doc. */
+  file?: string;
   group: string;
   scenario: string;
   expected: string;
@@ -33,7 +35,7 @@ export function scenario(group: string, name: string, expected: string, run: () 
         observed = `FAILED: ${(error as Error).message.split("\n")[0]}`;
         throw error;
       } finally {
-        recordScenario({ group, scenario: name, expected, observed, pass });
+        recordScenario({ file: /\(([^)]+)\)$/.exec(group)?.[1], group, scenario: name, expected, observed, pass });
       }
     },
     timeout,
