@@ -316,7 +316,7 @@ export class Daemon {
   // written again when someone emptied the state dir, so the shim and helper find them.
   #writeRoutesIfGrown(): void {
     const text = JSON.stringify(this.#routes());
-    const missing = !existsSync(join(this.store.dir, "routes")) || !existsSync(join(this.store.dir, "daemon.pid"));
+    const missing = ["routes", "origins", "daemon.pid"].some((f) => !existsSync(join(this.store.dir, f)));
     if (text !== this.#routesText || missing) {
       if (missing && this.#routesText) this.#options.log.warn("the state dir lost its routes or pid file; wrote them again", { stateDir: this.store.dir });
       this.#routesText = text;

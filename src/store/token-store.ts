@@ -19,7 +19,8 @@ export interface Route {
 
 /**
  * The state directory, the only place tokens are written:
- *   routes                     origin, provider, path prefix, owner|shared, owners; read by the shim and helper
+ *   routes                     origin, provider, path prefix, owner|shared, owners; read by the helper
+ *   origins                    the distinct origins of routes; read by the shim on every git call
  *   tokens/<provider>/<owner>  the current token (TokenRecord)
  *   requests/                  files the helper drops to ask for a mint (see request-queue.ts)
  *   status.json, daemon.pid    for `git-token-keeper status` and the helper's liveness check
@@ -121,6 +122,8 @@ export class TokenStore {
       (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
     );
     this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
+    // The shim reads only this, on every git call: one line per host however many providers.
+    this.#write(this.dir, "origins", `${[...new Set(routes.map((r) => r.origin))].join("\n")}\n`);
   }
 
   writeStatus(status: unknown): void {

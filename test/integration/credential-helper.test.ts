@@ -197,6 +197,7 @@ describe("helper error through git", () => {
       const state = join(tempDir(), "expired");
       layState(state, { pid: 999_999, expires: now - 10 });
       writeFileSync(join(state, "routes"), `${server.url} gh / owner acme\n`);
+      writeFileSync(join(state, "origins"), `${server.url}\n`);
       const home = tempDir();
       const r = await runGit(["ls-remote", `${server.url}/acme/app.git`], { cwd: home, home, shimDir: SHIM_DIR, stateDir: state });
       expect(r.exitCode).toBe(128);

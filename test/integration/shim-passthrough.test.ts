@@ -32,6 +32,7 @@ for (const shell of shellsToTest()) {
       state = join(dir, "state");
       mkdirSync(join(state, "tokens", "gh"), { recursive: true, mode: 0o700 });
       writeFileSync(join(state, "routes"), "https://github.com gh / owner acme\n");
+      writeFileSync(join(state, "origins"), "https://github.com\n");
       writeFileSync(join(state, "daemon.pid"), `${process.pid}\n`);
       const t = Math.floor(Date.now() / 1000);
       writeFileSync(join(state, "tokens", "gh", "acme"), formatTokenRecord({ token: TOKEN, username: "x-access-token", expires: t + 3600, refreshAt: t + 3000, mintedAt: t, serial: 1 }));

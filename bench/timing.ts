@@ -1,0 +1,49 @@
+import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+
+export interface Variant {
+  name: string;
+  command: string;
+  args: string[];
+  options?: SpawnSyncOptions;
+}
+
+export interface Timed {
+  name: string;
+  medianMs: number;
+  p10Ms: number;
+  p90Ms: number;
+  runs: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.round((sorted.length - 1) * p)));
+  return sorted[i] as number;
+}
+
+/**
+ * Times each variant `runs` times after `warmup` untimed rounds, alternating the variants in a
+ * shuffled order every round so that drift on the machine hits all of them alike.
+ */
+export function timeAlternating(variants: Variant[], runs: number, warmup = 20): Timed[] {
+  const samples = variants.map(() => [] as number[]);
+  for (let round = -warmup; round < runs; round++) {
+    const order = variants.map((_, i) => i).sort(() => Math.random() - 0.5);
+    for (const i of order) {
+      const v = variants[i] as Variant;
+      const start = process.hrtime.bigint();
+      const r = spawnSync(v.command, v.args, { stdio: "ignore", ...v.options });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (r.status !== 0) throw new Error(`${v.name} failed (${r.status}): ${v.command} ${v.args.join(" ")}`);
+      if (round >= 0) samples[i]?.push(ms);
+    }
+  }
+  return variants.map((v, i) => {
+    const sorted = [...(samples[i] as number[])].sort((a, b) => a - b);
+    return { name: v.name, medianMs: percentile(sorted, 0.5), p10Ms: percentile(sorted, 0.1), p90Ms: percentile(sorted, 0.9), runs };
+  });
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return percentile(sorted, 0.5);
+}
