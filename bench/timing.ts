@@ -5,6 +5,8 @@ export interface Variant {
   command: string;
   args: string[];
   options?: SpawnSyncOptions;
+  /** Timed even when it exits non-zero (a helper with nothing to answer). */
+  allowFailure?: boolean;
 }
 
 export interface Timed {
@@ -33,7 +35,7 @@ export function timeAlternating(variants: Variant[], runs: number, warmup = 20):
       const start = process.hrtime.bigint();
       const r = spawnSync(v.command, v.args, { stdio: "ignore", ...v.options });
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (r.status !== 0) throw new Error(`${v.name} failed (${r.status}): ${v.command} ${v.args.join(" ")}`);
+      if (r.status !== 0 && !v.allowFailure) throw new Error(`${v.name} failed (${r.status}): ${v.command} ${v.args.join(" ")}`);
       if (round >= 0) samples[i]?.push(ms);
     }
   }
@@ -46,4 +48,28 @@ export function timeAlternating(variants: Variant[], runs: number, warmup = 20):
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return percentile(sorted, 0.5);
+}
+
+/** The same, with the processes awaited: for servers that live in this process. */
+export async function timeAlternatingAsync(variants: Variant[], runs: number, warmup = 5): Promise<Timed[]> {
+  const { spawn } = await import("node:child_process");
+  const samples = variants.map(() => [] as number[]);
+  for (let round = -warmup; round < runs; round++) {
+    const order = variants.map((_, i) => i).sort(() => Math.random() - 0.5);
+    for (const i of order) {
+      const v = variants[i] as Variant;
+      const start = process.hrtime.bigint();
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(v.command, v.args, { stdio: "ignore", cwd: v.options?.cwd, env: v.options?.env });
+        child.on("exit", (c) => resolve(c));
+      });
+      const ms = Number(process.hrtime.bigint() - start) / 1e6;
+      if (code !== 0 && !v.allowFailure) throw new Error(`${v.name} failed (${code}): ${v.command} ${v.args.join(" ")}`);
+      if (round >= 0) samples[i]?.push(ms);
+    }
+  }
+  return variants.map((v, i) => {
+    const sorted = [...(samples[i] as number[])].sort((a, b) => a - b);
+    return { name: v.name, medianMs: percentile(sorted, 0.5), p10Ms: percentile(sorted, 0.1), p90Ms: percentile(sorted, 0.9), runs };
+  });
 }

@@ -9,8 +9,15 @@ case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac
 GIT_TERMINAL_PROMPT=0
 export GIT_TERMINAL_PROMPT
 
-gtk_tmp=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
-trap 'rm -rf "$gtk_tmp"' EXIT
+# git's stderr is copied to a file beside the daemon's requests, named after this shell's pid;
+# the daemon removes it once the pid is gone, so the shim spends no exec on mktemp or rm.
+# Where the requests folder is not writable, a private temp folder instead.
+gtk_tmp=$gtk_dir/requests/.shim-$$
+if ! { printf "" >"$gtk_tmp.err"; } 2>/dev/null; then
+  gtk_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
+  trap 'rm -rf "$gtk_tmpdir"' EXIT
+  gtk_tmp=$gtk_tmpdir/shim
+fi
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -97,15 +104,13 @@ neutralise_stale_credentials() {
       continue
     fi
     case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
-  done >"$gtk_tmp/scan"
-  scan_config "$@" </dev/null >>"$gtk_tmp/scan" 2>/dev/null
-  awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp/scan" >"$gtk_tmp/config" || return 0
-  rm -f "$gtk_tmp/scan"
-  gtk_tab=$(printf '\t')
+  done >"$gtk_tmp.err"
+  scan_config "$@" </dev/null >>"$gtk_tmp.err" 2>/dev/null
+  awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp.err" >"$gtk_tmp.rc" || return 0
+  gtk_tab='	'
   while IFS= read -r gtk_line; do
     add_config "${gtk_line%%"$gtk_tab"*}" "${gtk_line#*"$gtk_tab"}"
-  done <"$gtk_tmp/config"
-  rm -f "$gtk_tmp/config"
+  done <"$gtk_tmp.rc"
   GIT_CONFIG_COUNT=$gtk_n
   export GIT_CONFIG_COUNT
 }
@@ -119,9 +124,9 @@ fi
 
 # Runs git once: stdout untouched, stderr streamed live and copied for classify_failure.
 run_git_once() {
-  { { "$gtk_real_git" "$@" 2>&1 1>&3 3>&-; printf '%s\n' "$?" >"$gtk_tmp/rc"; } | tee "$gtk_tmp/err" >&2; } 3>&1
+  { { "$gtk_real_git" "$@" 2>&1 1>&3 3>&-; printf '%s\n' "$?" >"$gtk_tmp.rc"; } | tee "$gtk_tmp.err" >&2; } 3>&1
   gtk_rc=1
-  IFS= read -r gtk_rc <"$gtk_tmp/rc" || gtk_rc=1
+  IFS= read -r gtk_rc <"$gtk_tmp.rc" || gtk_rc=1
 }
 
 # True when the URL's scheme://host[:port] is configured.
@@ -154,7 +159,7 @@ classify_failure() {
         gtk_class=transient
         ;;
     esac
-  done <"$gtk_tmp/err"
+  done <"$gtk_tmp.err"
 }
 
 # A push may run again only if running it twice changes nothing: deleting refs (--delete,
@@ -218,8 +223,9 @@ while :; do
     exit "$gtk_rc"
   fi
   gtk_attempt=$((gtk_attempt + 1))
-  # Counted by the daemon for its metrics: an empty file, no wait, no extra exec.
-  : >"$gtk_dir/requests/retried+$gtk_class++0+s$$n$gtk_attempt" 2>/dev/null
+  # Counted by the daemon for its metrics: an empty file, no wait, no extra exec. (printf, not
+  # `:`: a failed redirection on a special built-in would end the shell.)
+  { printf "" >"$gtk_dir/requests/retried+$gtk_class++0+s$$n$gtk_attempt"; } 2>/dev/null
   if [ "$gtk_class" = auth ]; then
     say "$gtk_fail_url refused the token; retrying with a new one ($gtk_attempt/$gtk_retries)"
   else

@@ -125,6 +125,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+// The daemon is mostly idle: V8's default young generation (16 MB semi-spaces) would hold
+// tens of MB it rarely needs. `run` replaces itself, same pid, with a small one.
+const LEAN_HEAP = "--max-semi-space-size=1";
+const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
+if (process.argv[2] === "run" && !process.execArgv.includes(LEAN_HEAP) && execve && !process.env.GIT_TOKEN_KEEPER_NO_REEXEC) {
+  execve(process.execPath, [process.execPath, LEAN_HEAP, ...process.execArgv, ...process.argv.slice(1)], process.env);
+}
+
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {

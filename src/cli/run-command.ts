@@ -2,8 +2,7 @@ import { configPath, loadConfig } from "../config/load-config.ts";
 import { stateDirPath } from "../config/state-dir-path.ts";
 import { Daemon } from "../daemon/daemon.ts";
 import { notifySystemd } from "../daemon/systemd-notify.ts";
-import { KeeperMetrics } from "../metrics/keeper-metrics.ts";
-import { startMetricsServer } from "../metrics/metrics-server.ts";
+import type { KeeperMetrics } from "../metrics/keeper-metrics.ts";
 import { ConfigError, describeError, KeeperError } from "../errors/keeper-error.ts";
 import { basename, dirname } from "node:path";
 import { watch } from "chokidar";
@@ -28,13 +27,15 @@ export async function runCommand(options: {
     return 2;
   }
   for (const warning of config.warnings) log.warn(warning);
+  // prom-client is loaded only when metrics are configured (about 20 MB resident).
   let metrics: KeeperMetrics | undefined;
+  const metricsModule = config.metricsListen ? await import("../metrics/keeper-metrics.ts") : undefined;
   const daemon: Daemon = new Daemon({
     config,
     stateDir: stateDirPath(config.stateDir),
     log,
     redactor,
-    metrics: config.metricsListen ? (metrics = new KeeperMetrics(() => daemon.tokenExpiries())) : undefined,
+    metrics: metricsModule ? (metrics = new metricsModule.KeeperMetrics(() => daemon.tokenExpiries())) : undefined,
   });
   let stopping: Promise<void> | undefined;
   const stop = (signal: string) => {
@@ -59,6 +60,7 @@ export async function runCommand(options: {
   }
   if (metrics && config.metricsListen) {
     try {
+      const { startMetricsServer } = await import("../metrics/metrics-server.ts");
       const server = await startMetricsServer(config.metricsListen, metrics.registry, () => daemon.problem);
       server.unref();
       log.info("serving metrics", { listen: config.metricsListen });

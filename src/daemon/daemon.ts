@@ -6,7 +6,7 @@ import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
 import { createProvider } from "../providers/provider-registry.ts";
 import { serves, SHARED_SCOPE, type TokenProvider } from "../providers/token-provider.ts";
-import { noMetrics, type MetricsSink } from "../metrics/keeper-metrics.ts";
+import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { limitConcurrency } from "./limit-concurrency.ts";

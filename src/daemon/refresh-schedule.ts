@@ -8,11 +8,14 @@ export function refreshMargin(lifetimeMs: number, refreshBeforeMs: number): numb
 
 /**
  * When to mint the next token: before the margin starts, moved earlier by up to a tenth of the
- * margin at random so many keepers sharing one App do not all mint at the same second.
+ * margin at random so many keepers sharing one App do not all mint at the same second. A token
+ * short enough for the half-life rule to bind is refreshed at exactly half its life: jitter
+ * there would only mean more than two mints per lifetime.
  */
 export function refreshAt(mintedAtMs: number, expiresAtMs: number, refreshBeforeMs: number, random: number): number {
   const margin = refreshMargin(expiresAtMs - mintedAtMs, refreshBeforeMs);
-  return expiresAtMs - margin - random * margin * 0.1;
+  const jitter = margin < refreshBeforeMs ? 0 : random * margin * 0.1;
+  return expiresAtMs - margin - jitter;
 }
 
 /**

@@ -73,7 +73,11 @@ export class RequestQueue {
     }
     const now = Date.now();
     for (const name of names) {
-      if (name.endsWith(".failed")) {
+      const shim = /^\.shim-(\d+)\./.exec(name);
+      if (shim) {
+        // A shim's stderr copy: gone with the shim.
+        if (!pidAlive(Number(shim[1]))) rmSync(join(this.#dir, name), { force: true });
+      } else if (name.endsWith(".failed")) {
         try {
           if (now - statSync(join(this.#dir, name)).mtimeMs > FAILED_TTL_MS) rmSync(join(this.#dir, name), { force: true });
         } catch {
@@ -110,5 +114,14 @@ export class RequestQueue {
         rmSync(file, { force: true });
         this.#busy.delete(name);
       });
+  }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
   }
 }

@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import type { Logger } from "../log/logger.ts";
 
 /**
@@ -10,6 +9,7 @@ export async function notifySystemd(fields: Record<string, string>, log: Logger,
   if (!env.NOTIFY_SOCKET) return;
   const args = [`--pid=${process.pid}`, ...Object.entries(fields).map(([k, v]) => `${k}=${v}`)];
   try {
+    const { execa } = await import("execa");
     await execa("systemd-notify", args, { timeout: 5_000, env: { NOTIFY_SOCKET: env.NOTIFY_SOCKET }, extendEnv: false });
   } catch (error) {
     log.warn("could not notify systemd", { error: (error as Error).message.split("\n")[0] });

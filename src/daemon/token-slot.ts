@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { describeError, ProviderError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
-import type { MetricsSink } from "../metrics/keeper-metrics.ts";
+import type { MetricsSink } from "../metrics/metrics-sink.ts";
 import { fingerprint, type Redactor } from "../log/redact.ts";
 import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.ts";
 import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";

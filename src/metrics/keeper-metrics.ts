@@ -1,19 +1,5 @@
 import { Counter, Gauge, Registry } from "prom-client";
-
-/** What the daemon counts; a no-op unless metrics are configured. */
-export interface MetricsSink {
-  minted(provider: string, owner: string, reason: string): void;
-  mintFailed(provider: string, owner: string, transient: boolean): void;
-  refused(provider: string, owner: string): void;
-  shimRetried(kind: string): void;
-}
-
-export const noMetrics: MetricsSink = {
-  minted: () => undefined,
-  mintFailed: () => undefined,
-  refused: () => undefined,
-  shimRetried: () => undefined,
-};
+import type { MetricsSink } from "./metrics-sink.ts";
 
 export interface TokenExpiry {
   provider: string;

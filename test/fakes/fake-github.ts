@@ -19,6 +19,7 @@ export interface IssuedToken {
   installationId: number;
   owner: string;
   expiresAt: number;
+  issuedAt: number;
   revoked: boolean;
   repositories: string[] | undefined;
 }
@@ -40,6 +41,9 @@ export class FakeGitHub {
   readonly tokens = new Map<string, IssuedToken>();
   readonly requests: { method: string; path: string; status: number }[] = [];
   mintCount = 0;
+  /** The most requests it was answering at once (the daemon bounds this by mintConcurrency). */
+  peakInFlight = 0;
+  #inFlight = 0;
   /** Whether tokens it mints join the secrets audit (off where a test hands one to a command on purpose). */
   audit = true;
   /** Every Authorization header value the API saw (JWTs), for secret audits. */
@@ -113,6 +117,7 @@ export class FakeGitHub {
       installationId: installation.id,
       owner: installation.login.toLowerCase(),
       expiresAt: Date.now() + this.tokenLifetimeMs,
+      issuedAt: Date.now(),
       revoked: false,
       repositories: undefined,
     });
@@ -129,6 +134,11 @@ export class FakeGitHub {
       return;
     }
     if (this.#mode === "hang") return;
+    this.#inFlight++;
+    this.peakInFlight = Math.max(this.peakInFlight, this.#inFlight);
+    res.on("close", () => this.#inFlight--);
+    // Like a real API: a moment per request, so concurrency shows.
+    await new Promise((r) => setTimeout(r, 2));
     const body = await readBody(req);
     const path = (req.url ?? "/").split("?")[0] ?? "/";
     const send = (status: number, data: unknown, headers: Record<string, string> = {}) => {
@@ -165,6 +175,7 @@ export class FakeGitHub {
         installationId: installation.id,
         owner: installation.login.toLowerCase(),
         expiresAt: expiresAt - this.clockOffsetMs,
+        issuedAt: Date.now(),
         revoked: false,
         repositories: payload.repositories,
       });

@@ -1,12 +1,5 @@
 import { readFileSync } from "node:fs";
-import {
-  ClientAssertionCredential,
-  ClientCertificateCredential,
-  ClientSecretCredential,
-  DefaultAzureCredential,
-  ManagedIdentityCredential,
-  type TokenCredential,
-} from "@azure/identity";
+import type { TokenCredential } from "@azure/identity";
 import type { AzureDevOpsProviderConfig } from "../../config/keeper-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { sharedTokenProvider, type TokenProvider } from "../token-provider.ts";
@@ -23,7 +16,16 @@ export function createAzureDevOpsProvider(config: AzureDevOpsProviderConfig, env
     disableInstanceDiscovery: !config.instanceDiscovery,
   };
 
-  function credential(): TokenCredential {
+  // @azure/identity is loaded on first use: it is heavy (about 40 MB resident), and most
+  // keepers never mint for Azure DevOps.
+  async function credential(): Promise<TokenCredential> {
+    const {
+      ClientAssertionCredential,
+      ClientCertificateCredential,
+      ClientSecretCredential,
+      DefaultAzureCredential,
+      ManagedIdentityCredential,
+    } = await import("@azure/identity");
     switch (config.credential) {
       case "managed-identity":
         return config.clientId ? new ManagedIdentityCredential({ clientId: config.clientId }) : new ManagedIdentityCredential();
@@ -47,7 +49,7 @@ export function createAzureDevOpsProvider(config: AzureDevOpsProviderConfig, env
     async mint() {
       let token;
       try {
-        token = await credential().getToken(config.scope);
+        token = await (await credential()).getToken(config.scope);
       } catch (error) {
         const message = (error as Error).message.split("\n")[0] ?? String(error);
         // @azure/identity retries transient failures itself; what reaches here is usually

@@ -1,4 +1,3 @@
-import { execa } from "execa";
 import type { ExecProviderConfig } from "../../config/keeper-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -41,6 +40,7 @@ export function createExecProvider(config: ExecProviderConfig, log: Logger, env:
   const [file, ...args] = typeof config.command === "string" ? [config.command] : config.command;
   return sharedTokenProvider(config, {
     async mint() {
+      const { execa } = await import("execa");
       const result = await execa(file as string, args, {
         shell: config.shell,
         timeout: config.timeout,

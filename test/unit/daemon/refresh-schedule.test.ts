@@ -14,6 +14,10 @@ describe("refresh schedule", () => {
     expect(refreshAt(1_000, 7_000, 10 * MIN, 0)).toBe(4_000);
   });
 
+  it("refreshes a short token at exactly half its life, jitter or not", () => {
+    expect(refreshAt(0, 6_000, 10 * MIN, 1)).toBe(3_000);
+  });
+
   it("jitter only moves the refresh earlier, by at most a tenth of the margin", () => {
     expect(refreshAt(0, 60 * MIN, 10 * MIN, 1)).toBe(49 * MIN);
     for (const r of [0, 0.3, 0.99]) {

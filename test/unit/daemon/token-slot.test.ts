@@ -3,7 +3,7 @@ import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { TokenSlot } from "../../../src/daemon/token-slot.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createLogger } from "../../../src/log/logger.ts";
-import { noMetrics } from "../../../src/metrics/keeper-metrics.ts";
+import { noMetrics } from "../../../src/metrics/metrics-sink.ts";
 import { Redactor } from "../../../src/log/redact.ts";
 import type { MintedToken, TokenProvider } from "../../../src/providers/token-provider.ts";
 import { TokenStore } from "../../../src/store/token-store.ts";

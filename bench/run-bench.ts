@@ -1,0 +1,127 @@
+// `npm run bench [-- --check] [-- --quick]`: what users pay for git-token-keeper, measured side by
+// side with plain git and the floors on this machine in one run. Writes a table to stdout,
+// every figure to bench-results/latest.json, and the table into docs/performance.md.
+// --check exits 1 when a target is missed; --quick runs fewer rounds (for trying things out).
+import { execFileSync } from "node:child_process";
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { cpus } from "node:os";
+import { fileURLToPath } from "node:url";
+import { removeTempDirs, tempDir } from "../test/support/temp-dir.ts";
+import { World } from "../test/support/world.ts";
+import { benchLocal } from "./local-bench.ts";
+import { benchRotation, benchScale } from "./load-bench.ts";
+import { benchNetwork } from "./network-bench.ts";
+import type { Timed } from "./timing.ts";
+
+const args = new Set(process.argv.slice(2));
+const quick = args.has("--quick");
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+interface Check {
+  what: string;
+  target: string;
+  measured: string;
+  ok: boolean;
+}
+
+const checks: Check[] = [];
+const check = (what: string, target: string, measured: string, ok: boolean) => checks.push({ what, target, measured, ok });
+const ms = (n: number) => `${n.toFixed(2)} ms`;
+const by = (list: Timed[], name: string) => list.find((t) => t.name === name)?.medianMs ?? Number.NaN;
+
+function table(title: string, rows: Timed[]): string {
+  const base = rows[0]?.medianMs ?? 0;
+  const lines = [`### ${title}`, "", "| variant | median | p10 | p90 | vs first row |", "| --- | --- | --- | --- | --- |"];
+  for (const r of rows) lines.push(`| ${r.name} | ${ms(r.medianMs)} | ${ms(r.p10Ms)} | ${ms(r.p90Ms)} | ${r.medianMs - base >= 0 ? "+" : ""}${ms(r.medianMs - base)} |`);
+  return `${lines.join("\n")}\n`;
+}
+
+async function main(): Promise<number> {
+  const dir = tempDir("gtk-bench-");
+  const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
+  log("1-2: local commands and credential helper");
+  const local = benchLocal(dir, quick ? { revParse: 100, status: 30, helper: 100 } : { revParse: 500, status: 120, helper: 400 });
+  for (const [name, list] of [["git rev-parse HEAD", local.revParse], ["git status (5,000 files)", local.status]] as const) {
+    for (const variant of ["shim, 1 provider", "shim, 50 providers, 1 host"]) {
+      const shim = by(list, variant);
+      const plain = by(list, "plain git");
+      const floor = by(list, "floor: exec git \"$@\"");
+      check(`${name}, ${variant}: over plain git`, "≤ 0.60 ms", ms(shim - plain), shim - plain <= 0.6);
+      check(`${name}, ${variant}: over the floor`, "≤ 0.15 ms", ms(shim - floor), shim - floor <= 0.15);
+    }
+  }
+  const helper = by(local.helper, "keeper helper, 1 provider");
+  const helperFloor = by(local.helper, "floor: sh helper printing a file");
+  check("helper get", "≤ 2 ms", ms(helper), helper <= 2);
+  check("helper get vs the floor helper", "≤ 1.5×", `${(helper / helperFloor).toFixed(2)}×`, helper <= 1.5 * helperFloor);
+
+  log("3-4: network commands and recovery");
+  const world = await World.create();
+  await world.startKeeper({ remintInterval: "1s" });
+  const network = await benchNetwork(world, quick ? 20 : 80);
+  await world.close();
+  for (const [name, list] of [["ls-remote", network.lsRemote], ["fetch", network.fetch]] as const) {
+    const plain = by(list, "plain git, token in URL");
+    const shim = by(list, "through the shim");
+    const allowed = Math.max(plain * 0.05, 3);
+    check(`git ${name} through the shim`, `≤ +5% or +3 ms (+${ms(allowed)})`, `+${ms(shim - plain)}`, shim - plain <= allowed);
+  }
+  check("push after every token is revoked", "< 1000 ms extra", `+${ms(network.recovery.extraMs)}`, network.recovery.extraMs < 1000);
+
+  log("5: rotation under load");
+  const load = await benchRotation(quick ? { processes: 16, seconds: 15, lifetimeMs: 5_000 } : { processes: 64, seconds: 60, lifetimeMs: 5_000 });
+  check(`${load.processes} concurrent git processes for ${load.seconds.toFixed(0)} s, ${load.tokenLifetimeS.toFixed(1)} s tokens: failures`, "0", String(load.failures), load.failures === 0);
+  check("mints per scope per token lifetime", "≤ 2", load.mintsPerScopePerLifetime.toFixed(2), load.mintsPerScopePerLifetime <= 2);
+
+  log("6: daemon scale");
+  const scale = [];
+  for (const n of [1, 100, 1000]) scale.push(await benchScale(n, n === 1000 ? (quick ? 10 : 60) : 0));
+  const big = scale[2]!;
+  check("1,000 installations: resident memory", "≤ 80 MB", `${big.rssMb.toFixed(1)} MB`, big.rssMb <= 80);
+  check("1,000 installations: CPU while idle", "< 0.5%", `${big.idleCpuPercent?.toFixed(2)}%`, (big.idleCpuPercent ?? 100) < 0.5);
+  for (const s of scale) check(`${s.installations} installations: peak concurrent API requests`, `≤ mintConcurrency (${s.mintConcurrency})`, String(s.peakConcurrentRequests), s.peakConcurrentRequests <= s.mintConcurrency);
+
+  const machine = {
+    cpu: cpus()[0]?.model ?? "unknown",
+    cores: cpus().length,
+    node: process.version,
+    git: execFileSync("git", ["--version"], { encoding: "utf8" }).trim(),
+    date: new Date().toISOString(),
+    quick,
+  };
+  const report = [
+    `Machine: ${machine.cpu}, ${machine.cores} cores; ${machine.git}; Node.js ${machine.node}; ${machine.date}${quick ? " (--quick)" : ""}.`,
+    "",
+    table("1. A local command: `git rev-parse HEAD`", local.revParse),
+    table("1. A local command: `git status` in a repository of 5,000 files", local.status),
+    table("2. Credential helper `get` for a configured host", local.helper),
+    table("3. `git ls-remote` against the local git server", network.lsRemote),
+    table("3. `git fetch` (nothing new) against the local git server", network.fetch),
+    `### 4. Recovery after every token is revoked\n\nNormal push ${ms(network.recovery.normalPushMs)}; push right after revocation ${ms(network.recovery.pushAfterRevocationMs)} (+${ms(network.recovery.extraMs)}).\n`,
+    `### 5. Rotation under load\n\n${load.processes} git processes in a loop for ${load.seconds.toFixed(1)} s with tokens that lived ${load.tokenLifetimeS.toFixed(2)} s: ${load.runs} runs, ${load.failures} failures, ${load.mintsPerScopePerLifetime.toFixed(2)} mints per scope per token lifetime.\n`,
+    `### 6. Daemon scale\n\n| installations | time to mint all at start | peak concurrent API requests | resident memory | CPU while idle |\n| --- | --- | --- | --- | --- |\n${scale.map((s) => `| ${s.installations} | ${s.startMs} ms | ${s.peakConcurrentRequests} (limit ${s.mintConcurrency}) | ${s.rssMb.toFixed(1)} MB | ${s.idleCpuPercent === null ? "-" : `${s.idleCpuPercent.toFixed(2)}%`} |`).join("\n")}\n`,
+    "### Targets\n",
+    "| what | target | measured | met |",
+    "| --- | --- | --- | --- |",
+    ...checks.map((c) => `| ${c.what} | ${c.target} | ${c.measured} | ${c.ok ? "yes" : "**no**"} |`),
+    "",
+  ].join("\n");
+  process.stdout.write(`${report}\n`);
+  mkdirSync(`${root}/bench-results`, { recursive: true });
+  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, load, scale, checks }, null, 2)}\n`);
+  if (!quick) {
+    const doc = `${root}/docs/performance.md`;
+    const text = readFileSync(doc, "utf8");
+    const marker = "<!-- bench results -->";
+    writeFileSync(doc, `${text.slice(0, text.indexOf(marker) + marker.length)}\n\n${report}`);
+  }
+  removeTempDirs();
+  const missed = checks.filter((c) => !c.ok);
+  if (missed.length) log(`missed: ${missed.map((c) => c.what).join("; ")}`);
+  return args.has("--check") && missed.length ? 1 : 0;
+}
+
+main().then((code) => process.exit(code), (error) => {
+  process.stderr.write(`bench: ${(error as Error).stack}\n`);
+  process.exit(2);
+});
