@@ -96,7 +96,8 @@ END {
   }
 }'
 
-neutralise_stale_credentials() {
+# URL arguments after the subcommand, as `arg URL` lines for the awk program.
+print_url_args() {
   gtk_skip_n=$((gtk_globals + 1))
   for gtk_a do
     if [ "$gtk_skip_n" -gt 0 ]; then
@@ -104,9 +105,12 @@ neutralise_stale_credentials() {
       continue
     fi
     case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
-  done >"$gtk_tmp.err"
-  scan_config "$@" </dev/null >>"$gtk_tmp.err" 2>/dev/null
-  awk -v origins="$gtk_origins" "$gtk_neutralise_awk" <"$gtk_tmp.err" >"$gtk_tmp.rc" || return 0
+  done
+}
+
+neutralise_stale_credentials() {
+  # git config and awk start together in one pipeline; no temp file, no extra exec.
+  { print_url_args "$@"; scan_config "$@" </dev/null 2>/dev/null; } | awk -v origins="$gtk_origins" "$gtk_neutralise_awk" >"$gtk_tmp.rc" || return 0
   gtk_tab='	'
   while IFS= read -r gtk_line; do
     add_config "${gtk_line%%"$gtk_tab"*}" "${gtk_line#*"$gtk_tab"}"

@@ -31,11 +31,20 @@ export interface StatusFile {
 const STALE_MS = 30_000;
 
 export function readStatusFile(stateDir: string): StatusFile | undefined {
+  let status: StatusFile;
   try {
-    return JSON.parse(readFileSync(join(stateDir, "status.json"), "utf8")) as StatusFile;
+    status = JSON.parse(readFileSync(join(stateDir, "status.json"), "utf8")) as StatusFile;
   } catch {
     return undefined;
   }
+  // status.json changes only when something happens; the heartbeat says the daemon is alive.
+  try {
+    const beat = readFileSync(join(stateDir, "heartbeat"), "utf8").trim();
+    if (status.state === "running" && Date.parse(beat) > Date.parse(status.updatedAt)) status.updatedAt = beat;
+  } catch {
+    // An older daemon, or none.
+  }
+  return status;
 }
 
 export function processAlive(pid: number): boolean {

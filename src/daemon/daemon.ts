@@ -82,7 +82,10 @@ export class Daemon {
     this.store.pruneProviders(new Set(this.#providers.keys()));
     this.#writeRoutes();
     await this.#queue.start();
-    this.#heartbeat = setInterval(() => this.#writeStatus(), HEARTBEAT_MS);
+    // A small heartbeat file says the daemon is alive; status.json is rewritten only on change,
+    // which keeps an idle daemon with a thousand tokens idle.
+    this.#heartbeat = setInterval(() => this.#beat(), HEARTBEAT_MS);
+    this.#beat();
     this.#writeStatus();
     log.info("daemon started", {
       pid: process.pid,
@@ -301,6 +304,15 @@ export class Daemon {
     }, 50).unref();
   }
 
+  #beat(): void {
+    try {
+      this.#writeRoutesIfGrown();
+      this.store.writeHeartbeat(new Date(this.#clock.now()).toISOString());
+    } catch (error) {
+      this.#options.log.error("cannot write the heartbeat", { error: describeError(error) });
+    }
+  }
+
   #writeStatus(): void {
     try {
       this.#writeRoutesIfGrown();
@@ -316,12 +328,13 @@ export class Daemon {
   // written again when someone emptied the state dir, so the shim and helper find them.
   #writeRoutesIfGrown(): void {
     const text = JSON.stringify(this.#routes());
-    const missing = ["routes", "origins", "daemon.pid"].some((f) => !existsSync(join(this.store.dir, f)));
+    const missing = ["routes", "origins", "daemon.pid", "status.json"].some((f) => !existsSync(join(this.store.dir, f)));
     if (text !== this.#routesText || missing) {
       if (missing && this.#routesText) this.#options.log.warn("the state dir lost its routes or pid file; wrote them again", { stateDir: this.store.dir });
       this.#routesText = text;
       this.#writeRoutes();
       this.store.writePid(process.pid);
+      if (missing) this.#writeStatusNow("running");
     }
   }
 

@@ -23,7 +23,8 @@ export interface Route {
  *   origins                    the distinct origins of routes; read by the shim on every git call
  *   tokens/<provider>/<owner>  the current token (TokenRecord)
  *   requests/                  files the helper drops to ask for a mint (see request-queue.ts)
- *   status.json, daemon.pid    for `git-token-keeper status` and the helper's liveness check
+ *   status.json, heartbeat,    for `git-token-keeper status` (heartbeat: rewritten every 10 s)
+ *   daemon.pid                 and the helper's liveness check
  */
 export class TokenStore {
   readonly dir: string;
@@ -128,6 +129,11 @@ export class TokenStore {
 
   writeStatus(status: unknown): void {
     this.#write(this.dir, "status.json", `${JSON.stringify(status, null, 2)}\n`);
+  }
+
+  /** The daemon's "still alive" every 10 s, apart from status.json so that it stays small. */
+  writeHeartbeat(at: string): void {
+    this.#write(this.dir, "heartbeat", `${at}\n`);
   }
 
   writePid(pid: number): void {
