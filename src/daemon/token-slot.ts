@@ -94,7 +94,7 @@ export class TokenSlot {
     if (saved && saved.refreshAt * 1000 > now && saved.config === this.#configHash) {
       this.#adopt(saved);
       this.#deps.log.info("resumed token from state dir", { slot: this.name, fingerprint: fingerprint(saved.token) });
-      this.#scheduleRefresh();
+      this.#scheduleRefresh(saved.refreshAt * 1000);
       return Promise.resolve();
     }
     return this.mint(reason, saved?.serial);
@@ -219,10 +219,12 @@ export class TokenSlot {
         fingerprint: fingerprint(minted.token),
         serial: record.serial,
         expiresAt: new Date(expiresMs).toISOString(),
-        refreshAt: new Date(record.refreshAt * 1000).toISOString(),
+        refreshAt: new Date(refreshAtMs).toISOString(),
         tookMs: now - started,
       });
-      this.#scheduleRefresh();
+      // The file keeps whole seconds for sh; the timer keeps the exact time (a second lost on
+      // a few-second token would mean many more mints).
+      this.#scheduleRefresh(refreshAtMs);
     } catch (error) {
       if (this.#stopped) return;
       this.#failures++;
@@ -292,10 +294,10 @@ export class TokenSlot {
     this.#deps.onChange();
   }
 
-  #scheduleRefresh(): void {
+  #scheduleRefresh(atMs: number): void {
     if (!this.#current || this.#stopped) return;
     this.#clearTimer();
-    const delay = this.#current.refreshAt * 1000 - this.#deps.clock.now();
+    const delay = atMs - this.#deps.clock.now();
     this.#timer = this.#deps.clock.setTimeout(() => void this.mint("schedule").catch(() => undefined), delay);
   }
 
