@@ -22,7 +22,7 @@ describe("100 git processes at once while tokens rotate every few seconds", () =
     removeTempDirs();
   });
 
-  scenario(group, "3 waves of 100 concurrent ls-remote and fetch through the shim, 3-second tokens", "zero failures, zero torn reads", async () => {
+  scenario(group, "3 waves of 100 concurrent ls-remote through the shim, 3-second tokens", "zero failures, zero torn reads", async () => {
     const work = tempDir();
     let reads = 0;
     let torn = 0;
