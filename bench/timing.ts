@@ -39,6 +39,10 @@ export function timeAlternating(variants: Variant[], runs: number, warmup = 20):
       if (round >= 0) samples[i]?.push(ms);
     }
   }
+  return summarize(variants, samples, runs);
+}
+
+function summarize(variants: Variant[], samples: number[][], runs: number): Timed[] {
   return variants.map((v, i) => {
     const sorted = [...(samples[i] as number[])].sort((a, b) => a - b);
     return { name: v.name, medianMs: percentile(sorted, 0.5), p10Ms: percentile(sorted, 0.1), p90Ms: percentile(sorted, 0.9), runs };
@@ -68,8 +72,5 @@ export async function timeAlternatingAsync(variants: Variant[], runs: number, wa
       if (round >= 0) samples[i]?.push(ms);
     }
   }
-  return variants.map((v, i) => {
-    const sorted = [...(samples[i] as number[])].sort((a, b) => a - b);
-    return { name: v.name, medianMs: percentile(sorted, 0.5), p10Ms: percentile(sorted, 0.1), p90Ms: percentile(sorted, 0.9), runs };
-  });
+  return summarize(variants, samples, runs);
 }

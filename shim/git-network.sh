@@ -96,21 +96,29 @@ END {
   }
 }'
 
-# URL arguments after the subcommand, as `arg URL` lines for the awk program.
-print_url_args() {
+# Calls function $1 with each argument after the subcommand; stops when it returns non-zero.
+each_command_arg() {
+  gtk_fn=$1
+  shift
   gtk_skip_n=$((gtk_globals + 1))
   for gtk_a do
     if [ "$gtk_skip_n" -gt 0 ]; then
       gtk_skip_n=$((gtk_skip_n - 1))
       continue
     fi
-    case $gtk_a in *://*@*) printf 'arg %s\n' "$gtk_a" ;; esac
+    "$gtk_fn" "$gtk_a" || return 1
   done
+}
+
+# A URL argument with credentials, as an `arg URL` line for the awk program.
+print_if_url() {
+  case $1 in *://*@*) printf 'arg %s\n' "$1" ;; esac
+  return 0
 }
 
 neutralise_stale_credentials() {
   # git config and awk start together in one pipeline; no temp file, no extra exec.
-  { print_url_args "$@"; scan_config "$@" </dev/null 2>/dev/null; } | awk -v origins="$gtk_origins" "$gtk_neutralise_awk" >"$gtk_tmp.rc" || return 0
+  { each_command_arg print_if_url "$@"; scan_config "$@" </dev/null 2>/dev/null; } | awk -v origins="$gtk_origins" "$gtk_neutralise_awk" >"$gtk_tmp.rc" || return 0
   gtk_tab='	'
   while IFS= read -r gtk_line; do
     add_config "${gtk_line%%"$gtk_tab"*}" "${gtk_line#*"$gtk_tab"}"
@@ -169,17 +177,13 @@ classify_failure() {
 # A push may run again only if running it twice changes nothing: deleting refs (--delete,
 # :ref, --prune, --mirror) fails the second time.
 push_is_repeatable() {
-  gtk_skip_n=$((gtk_globals + 1))
-  for gtk_a do
-    if [ "$gtk_skip_n" -gt 0 ]; then
-      gtk_skip_n=$((gtk_skip_n - 1))
-      continue
-    fi
-    case $gtk_a in
-      --) ;;
-      -d | --delete | --prune | --mirror | :* | +:*) return 1 ;;
-    esac
-  done
+  each_command_arg keeps_refs "$@"
+}
+
+keeps_refs() {
+  case $1 in
+    -d | --delete | --prune | --mirror | :* | +:*) return 1 ;;
+  esac
   return 0
 }
 
