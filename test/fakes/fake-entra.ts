@@ -1,5 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
+import { constants, verify, X509Certificate } from "node:crypto";
 import type { AddressInfo } from "node:net";
 import { readText, sendJson } from "./http-helpers.ts";
 import type { TokenLedger } from "./token-ledger.ts";
@@ -21,6 +22,8 @@ export class FakeEntra {
   clientSecret = "fake-client-secret-value";
   /** The federated token the workload identity must present (rewritten by tests to rotate it). */
   federatedToken = "";
+  /** A registered certificate (PEM): a client assertion signed with its key is accepted. */
+  clientCertificate = "";
   tokenLifetimeMs: number;
   readonly requests: { path: string; grant?: string; assertion?: string }[] = [];
   #mi: Server | undefined;
@@ -87,7 +90,10 @@ export class FakeEntra {
       if (form.get("client_id") !== this.clientId) return sendJson(res, 400, { error: "unauthorized_client", error_description: "AADSTS700016: Application not found" });
       if (form.get("scope")?.split(" ").includes(AZURE_DEVOPS_SCOPE) !== true) return sendJson(res, 400, { error: "invalid_scope" });
       if (assertion !== undefined) {
-        if (assertion !== this.federatedToken) return sendJson(res, 401, { error: "invalid_client", error_description: "AADSTS700024: Client assertion is not within its valid time range" });
+        const signedByCertificate = this.clientCertificate !== "" && verifiesWithCertificate(assertion, this.clientCertificate, `${base}/oauth2/v2.0/token`, this.clientId);
+        if (assertion !== this.federatedToken && !signedByCertificate) {
+          return sendJson(res, 401, { error: "invalid_client", error_description: "AADSTS700024: Client assertion is not within its valid time range" });
+        }
       } else if (form.get("client_secret") !== this.clientSecret) {
         return sendJson(res, 401, { error: "invalid_client", error_description: "AADSTS7000215: Invalid client secret provided" });
       }
@@ -95,5 +101,31 @@ export class FakeEntra {
       return sendJson(res, 200, { token_type: "Bearer", expires_in: t.expires_in, ext_expires_in: t.expires_in, access_token: t.access_token });
     }
     sendJson(res, 404, { error: "not_found" });
+  }
+}
+
+/**
+ * What Entra ID checks of a certificate's client assertion: an RS256 or PS256 JWT signed with
+ * the registered certificate's key, for this client (iss, sub) and this token endpoint (aud),
+ * not expired.
+ */
+function verifiesWithCertificate(assertion: string, certificatePem: string, audience: string, clientId: string): boolean {
+  const [h, p, sig] = assertion.split(".");
+  if (!h || !p || !sig) return false;
+  try {
+    const header = JSON.parse(Buffer.from(h, "base64url").toString()) as { alg?: string };
+    const claims = JSON.parse(Buffer.from(p, "base64url").toString()) as { aud?: string; iss?: string; sub?: string; exp?: number };
+    const key = new X509Certificate(certificatePem).publicKey;
+    const data = Buffer.from(`${h}.${p}`);
+    const signature = Buffer.from(sig, "base64url");
+    const ok =
+      header.alg === "RS256"
+        ? verify("RSA-SHA256", data, key, signature)
+        : header.alg === "PS256"
+          ? verify("RSA-SHA256", data, { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: 32 }, signature)
+          : false;
+    return ok && claims.aud === audience && claims.iss === clientId && claims.sub === clientId && (claims.exp ?? 0) * 1000 > Date.now();
+  } catch {
+    return false;
   }
 }

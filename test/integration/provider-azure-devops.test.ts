@@ -1,4 +1,5 @@
-import { writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeEntra } from "../fakes/fake-entra.ts";
@@ -69,6 +70,22 @@ describe("azure-devops provider against a local Entra ID", () => {
     const assertions = entra.requests.filter((r) => r.assertion).map((r) => r.assertion);
     expect(assertions).toContain("projected-sa-token-1");
     expect(assertions).toContain("projected-sa-token-2");
+  });
+
+  it("client certificate: an assertion signed with the certificate's key", async () => {
+    const dir = world.dir;
+    execFileSync("openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", join(dir, "client.key"), "-out", join(dir, "client.crt"), "-days", "1", "-subj", "/CN=git-token-keeper test client"], { stdio: "ignore" });
+    const certificate = readFileSync(join(dir, "client.crt"), "utf8");
+    entra.clientCertificate = certificate;
+    const pem = join(dir, "client.pem.secret");
+    writeFileSync(pem, `${readFileSync(join(dir, "client.key"), "utf8")}${certificate}`, { mode: 0o600 });
+    const before = entra.requests.filter((r) => r.assertion).length;
+    await world.startKeeper(
+      { providers: [provider({ credential: "client-certificate", tenantId: entra.tenantId, clientId: entra.clientId, certificateFile: pem, authorityHost: entra.authorityHost, instanceDiscovery: false })] },
+      { env: { NODE_EXTRA_CA_CERTS: caFile } },
+    );
+    await exerciseProvider(world, { lifetimeMs: LIFETIME_MS, revoke: () => world.ledger.revokeAll() });
+    expect(entra.requests.filter((r) => r.assertion).length - before).toBeGreaterThanOrEqual(3);
   });
 
   it("a wrong client secret is a failure with its reason in status, not a crash", async () => {
