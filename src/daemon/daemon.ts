@@ -67,6 +67,7 @@ export class Daemon {
     this.#queue = new RequestQueue(this.store.requestsDir, (r) => this.#handle(r).finally(() => this.#writeStatus()), options.log, {
       mode: this.store.fileMode,
       gid: this.store.gid,
+      redact: (text) => options.redactor.redact(text),
     });
     const providers = options.providers ?? options.config.providers.map((p) => createProvider(p, options.log));
     for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
@@ -193,7 +194,7 @@ export class Daemon {
       state.error = undefined;
     } catch (error) {
       if (this.#stopping || state.retired) return;
-      state.error = describeError(error);
+      state.error = this.#options.redactor.redact(describeError(error));
       const transient = !(error instanceof ProviderError) || error.transient;
       const delay = backoffDelay(transient ? attempt : Number.MAX_SAFE_INTEGER, {
         minMs: this.#config.retryMinMs,
@@ -246,7 +247,7 @@ export class Daemon {
         throw new ProviderError(`no provider named '${request.provider}'`, { transient: false, hint: `known: ${[...this.#providers.keys()].join(", ")}` });
       }
       const results = await Promise.allSettled(slots.map((s) => s.mint("refresh")));
-      const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${slots[i]?.name}: ${describeError(r.reason)}`] : []));
+      const failed = results.flatMap((r, i) => (r.status === "rejected" ? [`${slots[i]?.name}: ${this.#options.redactor.redact(describeError(r.reason))}`] : []));
       if (failed.length) throw new ProviderError(failed.join("; "), { transient: true });
       return;
     }

@@ -42,8 +42,16 @@ export class RequestQueue {
   #watcher: FSWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(dir: string, handle: (request: KeeperRequest) => Promise<void>, log: Logger, file: { mode: number; gid: number | undefined }) {
+  readonly #redact: (text: string) => string;
+
+  constructor(
+    dir: string,
+    handle: (request: KeeperRequest) => Promise<void>,
+    log: Logger,
+    file: { mode: number; gid: number | undefined; redact: (text: string) => string },
+  ) {
     this.#dir = dir;
+    this.#redact = file.redact;
     this.#fileMode = file.mode;
     this.#gid = file.gid;
     this.#handle = handle;
@@ -104,7 +112,7 @@ export class RequestQueue {
         () => undefined,
         (error: unknown) => {
           try {
-            writeFileAtomic(`${file}.failed`, `${describeError(error).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
+            writeFileAtomic(`${file}.failed`, `${this.#redact(describeError(error)).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
           } catch {
             // The requester still sees its request gone and reports a generic failure.
           }

@@ -230,7 +230,8 @@ export class TokenSlot {
       this.#failures++;
       const retryAfterMs = error instanceof ProviderError ? error.retryAfterMs : undefined;
       const transient = !(error instanceof ProviderError) || error.transient;
-      this.#lastError = { message: describeError(error), retryAfterMs };
+      // Shown by status, /healthz and the helper: redacted like the log (a command's stderr may hold a token).
+      this.#lastError = { message: redactor.redact(describeError(error)), retryAfterMs };
       this.#deps.metrics.mintFailed(this.provider.config.name, this.owner, transient);
       const delay = backoffDelay(transient ? this.#failures : Number.MAX_SAFE_INTEGER, {
         minMs: this.#options.retryMinMs,

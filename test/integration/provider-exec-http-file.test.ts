@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeTokenService } from "../fakes/fake-token-service.ts";
 import { exerciseProvider } from "../support/provider-scenario.ts";
+import { runCli } from "../support/run-cli.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { must, World } from "../support/world.ts";
 
@@ -45,6 +46,17 @@ describe("exec, http and file providers", () => {
     const keeper = await world.startKeeper({ providers: [{ name: "broken", type: "exec", gitUrl: world.gitUrl, command: "echo first >&2; echo 'vault: permission denied' >&2; exit 2", shell: true }] });
     await keeper.waitForLog(/mint failed/);
     expect(keeper.log).toContain("the token command exited with 2: vault: permission denied");
+  });
+
+  it("exec: a token in the failing command's stderr is redacted in the log, status and the helper's message", async () => {
+    const leaked = `ghs_${"L".repeat(36)}`;
+    const keeper = await world.startKeeper({ providers: [{ name: "leaky", type: "exec", gitUrl: world.gitUrl, command: `echo 'refused ${leaked}' >&2; exit 3`, shell: true }] });
+    await keeper.waitForLog(/mint failed/);
+    const status = await runCli(["status", "--json"], { GIT_TOKEN_KEEPER_DIR: world.stateDir });
+    const git = await world.git(["ls-remote", world.repoUrl("acme/app")], tempDir());
+    for (const text of [keeper.log, status.stdout, git.stderr]) expect(text).not.toContain(leaked);
+    expect(status.stdout).toContain("refused [redacted sha256:");
+    expect(git.stderr).toContain("git-token-keeper: no token for");
   });
 
   it("http: a token service with a bearer credential from a file, token and expiry at JSON paths", async () => {
