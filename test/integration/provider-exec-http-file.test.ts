@@ -91,8 +91,9 @@ describe("exec, http and file providers", () => {
     await sleep(200);
     await must(world.git(["fetch", "-q", "origin"], join(work, "app")));
     expect(keeper.log.match(/minted token/g)?.length).toBeGreaterThanOrEqual(2);
+    // The fetch went out with the republished token: the first one is revoked.
+    expect(world.ledger.accepts(second, "acme")).toBe(true);
     rmSync(join(volume, "..v1"), { recursive: true });
-    void second;
   });
 
   it("file: an expired JWT in the file is refused", async () => {
