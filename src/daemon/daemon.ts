@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import type { KeeperConfig, ProviderConfig } from "../config/keeper-config.ts";
+import type { KeeperConfig } from "../config/keeper-config.ts";
 import { describeError, ProviderError, StoreError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
@@ -10,6 +10,7 @@ import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { limitConcurrency } from "./limit-concurrency.ts";
+import { planReload } from "./plan-reload.ts";
 import { backoffDelay } from "./refresh-schedule.ts";
 import { RequestQueue, type KeeperRequest } from "./request-queue.ts";
 import { TokenSlot } from "./token-slot.ts";
@@ -35,11 +36,6 @@ interface ProviderState {
   retired?: boolean;
 }
 
-/** What makes two provider settings the same for a reload: everything, timing included. */
-function settingsKey(provider: ProviderConfig, config: KeeperConfig): string {
-  const { refreshBeforeMs, retryMinMs, retryMaxMs, remintIntervalMs } = config;
-  return JSON.stringify({ provider, refreshBeforeMs, retryMinMs, retryMaxMs, remintIntervalMs });
-}
 
 /** The long-running keeper: one TokenSlot per provider and owner, a request queue, the status file. */
 export class Daemon {
@@ -137,29 +133,18 @@ export class Daemon {
    */
   async reload(next: KeeperConfig): Promise<void> {
     const { log } = this.#options;
-    const previous = this.#config;
-    for (const [key, label] of [["stateDir", "stateDir"], ["stateGid", "stateGroup"], ["metricsListen", "metrics"]] as const) {
-      if (JSON.stringify(previous[key]) !== JSON.stringify(next[key])) log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
-    }
-    const before = new Map(previous.providers.map((p) => [p.name, settingsKey(p, previous)]));
-    const after = new Map(next.providers.map((p) => [p.name, settingsKey(p, next)]));
+    const plan = planReload(this.#config, next);
+    for (const label of plan.needsRestart) log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
     this.#config = next;
-    const removed = [...before.keys()].filter((n) => !after.has(n));
-    const changed = next.providers.filter((p) => before.get(p.name) !== after.get(p.name));
-    for (const name of [...removed, ...changed.map((p) => p.name)]) await this.#retire(name, removed.includes(name));
-    const started = changed.map((config) => {
+    for (const name of [...plan.removed, ...plan.started.map((p) => p.name)]) await this.#retire(name, plan.removed.includes(name));
+    const started = plan.started.map((config) => {
       const state: ProviderState = { provider: createProvider(config, log), error: undefined };
       this.#providers.set(config.name, state);
       return state;
     });
     this.#writeRoutes();
     this.#lastReload = { at: new Date(this.#clock.now()).toISOString(), ok: true, error: null };
-    log.info("config reloaded", {
-      config: next.source,
-      unchanged: next.providers.filter((p) => !changed.includes(p)).map((p) => p.name),
-      started: changed.map((p) => p.name),
-      removed,
-    });
+    log.info("config reloaded", { config: next.source, unchanged: plan.unchanged, started: plan.started.map((p) => p.name), removed: plan.removed });
     await Promise.allSettled(started.map((state) => this.#startProvider(state)));
     this.#writeStatus();
   }
