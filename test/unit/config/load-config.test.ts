@@ -7,6 +7,7 @@ import { parseDuration } from "../../../src/config/duration.ts";
 import { ConfigError } from "../../../src/errors/keeper-error.ts";
 import { generateAppKey } from "../../support/app-key.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
+import { fakePemBlock } from "../../support/fake-secrets.ts";
 
 const dir = tempDir();
 const keyFile = join(dir, "app.pem");
@@ -89,7 +90,7 @@ describe("config", () => {
 
   it("never echoes key material from a malformed PEM", () => {
     const bad = join(dir, "bad.pem");
-    writeFileSync(bad, "-----BEGIN RSA PRIVATE KEY-----\nSECRETSECRETSECRET\n-----END RSA PRIVATE KEY-----\n");
+    writeFileSync(bad, fakePemBlock("RSA", "SECRETSECRETSECRET"));
     const found = problems(provider().replace(keyFile, bad)).join("\n");
     expect(found).toContain("providers[0].privateKeyFile: not a PEM private key");
     expect(found).not.toContain("SECRETSECRET");

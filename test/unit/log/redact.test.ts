@@ -2,13 +2,14 @@ import { PassThrough } from "node:stream";
 import { describe, expect, it } from "vitest";
 import { createLogger } from "../../../src/log/logger.ts";
 import { fingerprint, Redactor } from "../../../src/log/redact.ts";
+import { fakeGhToken, fakePemBlock } from "../../support/fake-secrets.ts";
 
 const r = new Redactor();
 
 describe("redaction", () => {
   it("hides GitHub tokens of any length, old and new formats", () => {
     const long = `ghs_${"A1b2".repeat(40)}`;
-    for (const token of ["ghs_16C7e42F292c6912E7710c838347Ae178B4a", long, "ghp_abc123DEF456ghi789", "github_pat_11ABCDEFG_xyz"]) {
+    for (const token of [fakeGhToken("16C7e42F292c6912E7710c838347Ae178B4a"), long, "ghp_abc123DEF456ghi789", "github_pat_11ABCDEFG_xyz"]) {
       const out = r.redact(`token ${token} here`);
       expect(out).not.toContain(token);
       expect(out).not.toContain(token.slice(4, 20));
@@ -24,7 +25,7 @@ describe("redaction", () => {
     expect(r.redact("fetching https://x-access-token:s3cr3t-value@github.com/acme/app")).toBe(
       "fetching https://x-access-token:[redacted]@github.com/acme/app",
     );
-    const pem = "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----";
+    const pem = fakePemBlock("RSA", "MIIEowIBAAKCAQEA").trim();
     expect(r.redact(`key: ${pem} end`)).toBe("key: [redacted PEM block] end");
   });
 
@@ -41,7 +42,7 @@ describe("redaction", () => {
     const redactor = new Redactor();
     redactor.addSecret("zzzz-secret-zzzz");
     const log = createLogger({ redactor, format: "json", stream });
-    log.info("minted ghs_abcdefghijklmnopqrstuvwxyz0123456789", { token: "zzzz-secret-zzzz", nested: { url: "https://u:p4ss@h/x" } });
+    log.info(`minted ${fakeGhToken("abcdefghijklmnopqrstuvwxyz0123456789")}`, { token: "zzzz-secret-zzzz", nested: { url: "https://u:p4ss@h/x" } });
     expect(out).not.toContain("abcdefghijklmnop");
     expect(out).not.toContain("zzzz-secret-zzzz");
     expect(out).not.toContain("p4ss");
