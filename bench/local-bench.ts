@@ -11,7 +11,7 @@ export interface LocalResults {
 }
 
 /** What every git call pays (1) and what a credential lookup pays (2). */
-export function benchLocal(dir: string, runs: { revParse: number; status: number; helper: number }): LocalResults {
+export async function benchLocal(dir: string, runs: { revParse: number; status: number; helper: number }): Promise<LocalResults> {
   const { small, large } = makeRepos(dir, 5_000);
   const floors = makeFloors(dir);
   const state1 = makeState(dir, 1, 1);
@@ -26,8 +26,8 @@ export function benchLocal(dir: string, runs: { revParse: number; status: number
     { name: "shim, 50 providers, 1 host", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50) } },
     { name: "shim, 50 providers, 50 hosts", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50hosts) } },
   ];
-  const revParse = timeAlternating(variants(small, ["rev-parse", "HEAD"]), runs.revParse);
-  const status = timeAlternating(variants(large, ["status", "--porcelain"]), runs.status, 5);
+  const revParse = await timeAlternating(variants(small, ["rev-parse", "HEAD"]), runs.revParse);
+  const status = await timeAlternating(variants(large, ["status", "--porcelain"]), runs.status, 5);
 
   const request = "protocol=https\nhost=github.com\npath=acme/app.git\n\n";
   const helpers: Variant[] = [
@@ -38,6 +38,6 @@ export function benchLocal(dir: string, runs: { revParse: number; status: number
   // gh's helper where it is installed (Debian's gh); without a login it answers nothing.
   const gh = ["/usr/bin/gh", "/usr/local/bin/gh"].find((p) => existsSync(p));
   if (gh) helpers.push({ name: "gh auth git-credential", command: gh, args: ["auth", "git-credential", "get"], options: { input: request, env: env() }, allowFailure: true });
-  const helper = timeAlternating(helpers, runs.helper);
+  const helper = await timeAlternating(helpers, runs.helper);
   return { revParse, status, helper };
 }

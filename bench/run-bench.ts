@@ -40,7 +40,7 @@ async function main(): Promise<number> {
   const dir = tempDir("gtk-bench-");
   const log = (s: string) => process.stderr.write(`bench: ${s}\n`);
   log("1-2: local commands and credential helper");
-  const local = benchLocal(dir, quick ? { revParse: 100, status: 30, helper: 100 } : { revParse: 500, status: 120, helper: 400 });
+  const local = await benchLocal(dir, quick ? { revParse: 100, status: 30, helper: 100 } : { revParse: 500, status: 120, helper: 400 });
   for (const [name, list] of [["git rev-parse HEAD", local.revParse], ["git status (5,000 files)", local.status]] as const) {
     for (const variant of ["shim, 1 provider", "shim, 50 providers, 1 host"]) {
       const shim = by(list, variant);

@@ -1,4 +1,4 @@
-import { spawnSync, type SpawnSyncOptions } from "node:child_process";
+import { spawn, spawnSync, type SpawnSyncOptions } from "node:child_process";
 
 export interface Variant {
   name: string;
@@ -22,24 +22,44 @@ function percentile(sorted: number[], p: number): number {
   return sorted[i] as number;
 }
 
+type Runner = (v: Variant) => Promise<number | null>;
+
 /**
  * Times each variant `runs` times after `warmup` untimed rounds, alternating the variants in a
  * shuffled order every round so that drift on the machine hits all of them alike.
  */
-export function timeAlternating(variants: Variant[], runs: number, warmup = 20): Timed[] {
+async function measure(variants: Variant[], runs: number, warmup: number, run: Runner): Promise<Timed[]> {
   const samples = variants.map(() => [] as number[]);
   for (let round = -warmup; round < runs; round++) {
     const order = variants.map((_, i) => i).sort(() => Math.random() - 0.5);
     for (const i of order) {
       const v = variants[i] as Variant;
       const start = process.hrtime.bigint();
-      const r = spawnSync(v.command, v.args, { stdio: "ignore", ...v.options });
+      const code = await run(v);
       const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (r.status !== 0 && !v.allowFailure) throw new Error(`${v.name} failed (${r.status}): ${v.command} ${v.args.join(" ")}`);
+      if (code !== 0 && !v.allowFailure) throw new Error(`${v.name} failed (${code}): ${v.command} ${v.args.join(" ")}`);
       if (round >= 0) samples[i]?.push(ms);
     }
   }
   return summarize(variants, samples, runs);
+}
+
+/** Each process run with spawnSync: the least overhead, for commands that need no server here. */
+export function timeAlternating(variants: Variant[], runs: number, warmup = 20): Promise<Timed[]> {
+  return measure(variants, runs, warmup, async (v) => spawnSync(v.command, v.args, { stdio: "ignore", ...v.options }).status);
+}
+
+/** Each process awaited: for commands that talk to servers living in this process. */
+export function timeAlternatingAsync(variants: Variant[], runs: number, warmup = 5): Promise<Timed[]> {
+  return measure(
+    variants,
+    runs,
+    warmup,
+    (v) =>
+      new Promise((resolve) => {
+        spawn(v.command, v.args, { stdio: "ignore", cwd: v.options?.cwd, env: v.options?.env }).on("exit", (code) => resolve(code));
+      }),
+  );
 }
 
 function summarize(variants: Variant[], samples: number[][], runs: number): Timed[] {
@@ -52,25 +72,4 @@ function summarize(variants: Variant[], samples: number[][], runs: number): Time
 export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return percentile(sorted, 0.5);
-}
-
-/** The same, with the processes awaited: for servers that live in this process. */
-export async function timeAlternatingAsync(variants: Variant[], runs: number, warmup = 5): Promise<Timed[]> {
-  const { spawn } = await import("node:child_process");
-  const samples = variants.map(() => [] as number[]);
-  for (let round = -warmup; round < runs; round++) {
-    const order = variants.map((_, i) => i).sort(() => Math.random() - 0.5);
-    for (const i of order) {
-      const v = variants[i] as Variant;
-      const start = process.hrtime.bigint();
-      const code = await new Promise<number | null>((resolve) => {
-        const child = spawn(v.command, v.args, { stdio: "ignore", cwd: v.options?.cwd, env: v.options?.env });
-        child.on("exit", (c) => resolve(c));
-      });
-      const ms = Number(process.hrtime.bigint() - start) / 1e6;
-      if (code !== 0 && !v.allowFailure) throw new Error(`${v.name} failed (${code}): ${v.command} ${v.args.join(" ")}`);
-      if (round >= 0) samples[i]?.push(ms);
-    }
-  }
-  return summarize(variants, samples, runs);
 }

@@ -1,7 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
-import { readText, sendJson } from "./http-helpers.ts";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { closeServer, listenOnLoopback, readText, sendJson } from "./http-helpers.ts";
 import type { TokenLedger } from "./token-ledger.ts";
 
 /**
@@ -27,14 +26,11 @@ export class FakeGitLab {
   }
 
   async start(): Promise<void> {
-    this.#server = createServer((req, res) => void this.#handle(req, res));
-    await new Promise<void>((r) => this.#server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    ({ server: this.#server, url: this.url } = await listenOnLoopback((req, res) => void this.#handle(req, res)));
   }
 
   async stop(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    await closeServer(this.#server);
   }
 
   /** The first refresh token, as a user gets it from the authorization flow. */

@@ -1,5 +1,5 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import { closeServer, listenOnLoopback } from "./http-helpers.ts";
 import type { TokenLedger } from "./token-ledger.ts";
 
 /**
@@ -21,14 +21,11 @@ export class FakeTokenService {
   }
 
   async start(): Promise<void> {
-    this.#server = createServer((req, res) => this.#handle(req, res));
-    await new Promise<void>((r) => this.#server?.listen(0, "127.0.0.1", r));
-    this.url = `http://127.0.0.1:${(this.#server.address() as AddressInfo).port}`;
+    ({ server: this.#server, url: this.url } = await listenOnLoopback((req, res) => this.#handle(req, res)));
   }
 
   async stop(): Promise<void> {
-    this.#server?.closeAllConnections();
-    await new Promise<void>((r) => (this.#server ? this.#server.close(() => r()) : r()));
+    await closeServer(this.#server);
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
