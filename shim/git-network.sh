@@ -9,15 +9,12 @@ case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac
 GIT_TERMINAL_PROMPT=0
 export GIT_TERMINAL_PROMPT
 
-# git's stderr is copied to a file beside the daemon's requests, named after this shell's pid;
-# the daemon removes it once the pid is gone, so the shim spends no exec on mktemp or rm.
-# Where the requests folder is not writable, a private temp folder instead.
-gtk_tmp=$gtk_dir/requests/.shim-$$
-if ! { printf "" >"$gtk_tmp.err"; } 2>/dev/null; then
-  gtk_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
-  trap 'rm -rf "$gtk_tmpdir"' EXIT
-  gtk_tmp=$gtk_tmpdir/shim
-fi
+# git's stderr is copied to a file for classify_failure, in a private folder of this shim's
+# own, which only it removes (on exit). Nothing goes in the daemon's requests folder: that is
+# shared with the group, and the daemon may run in another container.
+gtk_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
+trap 'rm -rf "$gtk_tmpdir"' EXIT
+gtk_tmp=$gtk_tmpdir/shim
 trap 'exit 129' HUP
 trap 'exit 130' INT
 trap 'exit 143' TERM

@@ -79,11 +79,15 @@ gtk_normal_host() {
   esac
 }
 
-# True when the daemon whose pid is in the state dir is alive. kill -0 fails with EPERM for a
-# daemon running as another user (the shared-group layout); /proc still shows it there.
+# True when the daemon is alive: its pid file is there (a clean stop removes it) and its
+# heartbeat (seconds since the epoch, rewritten every 10 s) is at most 30 s old. No pid is
+# checked: in a pod the daemon is in another container's PID namespace, where its pid names
+# some other process or none. Sets gtk_now.
 gtk_daemon_alive() {
-  [ -r "$gtk_dir/daemon.pid" ] || return 1
-  IFS= read -r gtk_pid <"$gtk_dir/daemon.pid" || return 1
-  case $gtk_pid in '' | *[!0-9]*) return 1 ;; esac
-  kill -0 "$gtk_pid" 2>/dev/null || [ -d "/proc/$gtk_pid" ]
+  gtk_now=$(date +%s)
+  [ -f "$gtk_dir/daemon.pid" ] || return 1
+  gtk_beat=''
+  { read -r gtk_beat gtk_rest <"$gtk_dir/heartbeat"; } 2>/dev/null
+  case $gtk_beat in '' | *[!0-9]*) return 1 ;; esac
+  [ "$((gtk_now - gtk_beat))" -le 30 ]
 }

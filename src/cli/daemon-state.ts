@@ -2,6 +2,8 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { configPath } from "../config/load-config.ts";
 import { stateDirFromConfigFile, stateDirPath } from "../config/state-dir-path.ts";
+import { HEARTBEAT_STALE_MS, pidNamespace, readHeartbeat } from "../store/heartbeat.ts";
+import { processAlive } from "../store/process-alive.ts";
 
 /** The state dir a CLI command talks to: found the same way as the daemon and the shim find it. */
 export function cliStateDir(configFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
@@ -11,6 +13,8 @@ export function cliStateDir(configFlag: string | undefined, env: NodeJS.ProcessE
 export interface StatusFile {
   state: "running" | "stopped";
   pid: number;
+  /** The daemon's PID namespace: its pid means something only there. */
+  pidNamespace?: string | null;
   startedAt: string;
   updatedAt: string;
   healthy: boolean;
@@ -27,9 +31,6 @@ export interface StatusFile {
   }[];
 }
 
-// The daemon rewrites status.json every 10 s; three missed beats mean it is hung or gone.
-const STALE_MS = 30_000;
-
 export function readStatusFile(stateDir: string): StatusFile | undefined {
   let status: StatusFile;
   try {
@@ -38,32 +39,23 @@ export function readStatusFile(stateDir: string): StatusFile | undefined {
     return undefined;
   }
   // status.json changes only when something happens; the heartbeat says the daemon is alive.
-  try {
-    const beat = readFileSync(join(stateDir, "heartbeat"), "utf8").trim();
-    if (status.state === "running" && Date.parse(beat) > Date.parse(status.updatedAt)) status.updatedAt = beat;
-  } catch {
-    // An older daemon, or none.
-  }
+  const beat = readHeartbeat(stateDir);
+  if (status.state === "running" && beat !== undefined && beat > Date.parse(status.updatedAt)) status.updatedAt = new Date(beat).toISOString();
   return status;
 }
 
-export function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
-/** Why the daemon is not serving, or undefined when it is alive. */
+/**
+ * Why the daemon is not serving, or undefined when it is alive. Judged by its heartbeat, which
+ * every side of a pod sees; by its pid too, but only from its own PID namespace.
+ */
 export function daemonDown(status: StatusFile | undefined, stateDir: string, now = Date.now()): string | undefined {
   if (!status) return `no daemon has run with state dir '${stateDir}'; start one with 'git-token-keeper run'`;
-  if (status.state !== "running" || !processAlive(status.pid)) {
-    return `the daemon (pid ${status.pid}) is not running; start it with 'git-token-keeper run'`;
-  }
-  if (now - Date.parse(status.updatedAt) > STALE_MS) {
-    return `the daemon (pid ${status.pid}) has not updated its status since ${status.updatedAt}; it may be hung`;
+  const start = "start it with 'git-token-keeper run' (or its service or container)";
+  if (status.state !== "running") return `the daemon (pid ${status.pid}) is not running; ${start}`;
+  const ownNamespace = status.pidNamespace !== undefined && status.pidNamespace === pidNamespace();
+  if (ownNamespace && !processAlive(status.pid)) return `the daemon (pid ${status.pid}) is not running; ${start}`;
+  if (now - Date.parse(status.updatedAt) > HEARTBEAT_STALE_MS) {
+    return `the daemon has not written its heartbeat since ${status.updatedAt}: it is not running, or hung; ${start}`;
   }
   return undefined;
 }

@@ -18,7 +18,7 @@ function userUnit(): string {
   const unit = readFileSync(join(shimDir(), "..", "systemd", "user", "git-token-keeper.service"), "utf8");
   const cli = fileURLToPath(new URL("./main.js", import.meta.url));
   // No /usr/bin/git-token-keeper in a user install: run this very build with this Node.js.
-  return unit.replace("/usr/bin/git-token-keeper", `${process.execPath} ${cli.replace(/\.ts$/, ".js")}`);
+  return unit.replace("ExecStart=git-token-keeper", `ExecStart=${process.execPath} ${cli.replace(/\.ts$/, ".js")}`);
 }
 
 function prependToPathFile(file: string, shim: string, fallbackPath: string): Change {

@@ -79,7 +79,7 @@ export async function runCommand(options: {
 
 /**
  * Reloads on SIGHUP and when the file changes (chokidar, on the folder so that an editor's or a
- * ConfigMap's rename counts). The new file is validated whole first; an invalid one is
+ * ConfigMap's rename counts, but on nothing else in it). The new file is validated whole first; an invalid one is
  * rejected and the running config stays.
  */
 function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor): () => Promise<void> {
@@ -100,12 +100,18 @@ function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redact
     });
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
-  const watcher = watch(dirname(file), { depth: 0, ignoreInitial: true, awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 } });
+  // Only the file itself (and a ConfigMap's `..data` swap) is watched: its neighbours may be
+  // unreadable to the daemon (a root-only key beside it), and they are none of its business.
+  const dir = dirname(file);
+  const ours = (path: string) => path === dir || basename(path) === basename(file) || basename(path).startsWith("..");
+  const watcher = watch(dir, { depth: 0, ignoreInitial: true, ignored: (path) => !ours(path), awaitWriteFinish: { stabilityThreshold: 100, pollInterval: 25 } });
   watcher.on("all", (_event, path) => {
-    if (basename(path) !== basename(file) && !basename(path).startsWith("..")) return;
+    if (!ours(path) || path === dir) return;
     clearTimeout(timer);
     timer = setTimeout(() => reload("config file changed"), 100);
   });
+  // A watch that fails (EACCES, too many watches) costs the automatic reload, not the daemon.
+  watcher.on("error", (error) => log.warn("cannot watch the config file; reload with SIGHUP (systemctl reload)", { error: describeError(error) }));
   return async () => {
     clearTimeout(timer);
     await watcher.close();

@@ -14,10 +14,8 @@ export function checkReadableFile(file: string, key: string, env: NodeJS.Process
   }
   try {
     readFileSync(expanded.value);
-    const mode = statSync(expanded.value).mode;
-    if (warnings && mode & 0o077) {
-      warnings.push(`${key}: '${expanded.value}' is readable by group or others (mode ${(mode & 0o777).toString(8)}); run chmod 600 on it`);
-    }
+    const risk = exposure(statSync(expanded.value));
+    if (warnings && risk) warnings.push(`${key}: '${expanded.value}' ${risk}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
@@ -44,4 +42,23 @@ export function checkWritableLocation(file: string, key: string, env: NodeJS.Pro
     return undefined;
   }
   return expanded.value;
+}
+
+/**
+ * Who besides the daemon can read a secret file, when that is a real risk: anyone (others'
+ * bits), or a group the daemon is not in. A group the daemon is in is how a non-root keeper
+ * reads a root-owned key (a Kubernetes Secret with defaultMode 0440 and fsGroup, a 0640 key
+ * with the keeper's group): that is the layout working, not a leak.
+ */
+export function exposure(stat: { mode: number; gid: number }, groups: readonly number[] = daemonGroups()): string | undefined {
+  const mode = (stat.mode & 0o777).toString(8);
+  if (stat.mode & 0o007) return `is open to every user (mode ${mode}); run chmod o-rwx on it`;
+  if (stat.mode & 0o070 && !groups.includes(stat.gid)) {
+    return `is readable by group ${stat.gid}, which the daemon is not in (mode ${mode}); run chmod 600 on it, or chgrp it to the daemon's group`;
+  }
+  return undefined;
+}
+
+function daemonGroups(): number[] {
+  return [process.getgid?.() ?? -1, ...(process.getgroups?.() ?? [])];
 }

@@ -7,6 +7,8 @@ import type { Redactor } from "../log/redact.ts";
 import { createProvider } from "../providers/provider-registry.ts";
 import { serves, SHARED_SCOPE, type TokenProvider } from "../providers/token-provider.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
+import { HEARTBEAT_MS, heartbeatFresh, pidNamespace } from "../store/heartbeat.ts";
+import { processAlive } from "../store/process-alive.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { limitConcurrency } from "./limit-concurrency.ts";
@@ -26,7 +28,6 @@ export interface DaemonOptions {
   metrics?: MetricsSink;
 }
 
-const HEARTBEAT_MS = 10_000;
 
 interface ProviderState {
   provider: TokenProvider;
@@ -47,6 +48,7 @@ export class Daemon {
   readonly #queue: RequestQueue;
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
   readonly #startedAt = new Date();
+  readonly #pidNamespace = pidNamespace();
   #heartbeat: NodeJS.Timeout | undefined;
   #config: KeeperConfig;
   #lastReload: { at: string; ok: boolean; error: string | null } | null = null;
@@ -249,21 +251,22 @@ export class Daemon {
     return slot.ensureFresh();
   }
 
+  // Another daemon counts while its heartbeat is fresh; in this PID namespace also only while
+  // its pid lives (a pid from another container's namespace cannot be checked).
   #refuseSecondDaemon(): void {
     let pid: number;
+    let namespace: unknown;
     try {
       pid = Number(readFileSync(join(this.store.dir, "daemon.pid"), "utf8").trim());
+      namespace = (JSON.parse(readFileSync(join(this.store.dir, "status.json"), "utf8")) as { pidNamespace?: unknown }).pidNamespace;
     } catch {
       return;
     }
-    if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return;
-    try {
-      process.kill(pid, 0);
-    } catch {
-      return;
-    }
-    throw new StoreError(`another git-token-keeper daemon (pid ${pid}) already uses state dir '${this.store.dir}'`, {
-      hint: "stop it first, or give this one its own stateDir",
+    if (!Number.isInteger(pid) || pid <= 0 || !heartbeatFresh(this.store.dir, this.#clock.now())) return;
+    const here = namespace !== undefined && namespace === this.#pidNamespace;
+    if (here && (pid === process.pid || !processAlive(pid))) return;
+    throw new StoreError(`another git-token-keeper daemon (pid ${pid}${here ? "" : " in another PID namespace"}) already uses state dir '${this.store.dir}'`, {
+      hint: "stop it first, or give this one its own stateDir (a daemon that was killed stops counting 30 s after its last heartbeat)",
     });
   }
 
@@ -293,7 +296,7 @@ export class Daemon {
   #beat(): void {
     try {
       this.#writeRoutesIfGrown();
-      this.store.writeHeartbeat(new Date(this.#clock.now()).toISOString());
+      this.store.writeHeartbeat(this.#clock.now());
     } catch (error) {
       this.#options.log.error("cannot write the heartbeat", { error: describeError(error) });
     }
@@ -329,6 +332,7 @@ export class Daemon {
       version: 1,
       state,
       pid: process.pid,
+      pidNamespace: this.#pidNamespace ?? null,
       startedAt: this.#startedAt.toISOString(),
       updatedAt: new Date(this.#clock.now()).toISOString(),
       config: this.#config.source,

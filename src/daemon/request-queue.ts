@@ -1,4 +1,4 @@
-import { readdirSync, rmSync, statSync } from "node:fs";
+import { lstatSync, readdirSync, rmSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { describeError } from "../errors/keeper-error.ts";
@@ -24,6 +24,7 @@ export interface KeeperRequest {
 
 const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+([a-z0-9._-]{0,100})\+(\d{1,12})\+([A-Za-z0-9._-]{1,64})$/;
 const FAILED_TTL_MS = 60_000;
+const FAILED_MAX_BYTES = 4_096;
 
 export function parseRequestName(name: string): Omit<KeeperRequest, "file"> | undefined {
   const m = NAME.exec(name);
@@ -39,6 +40,8 @@ export class RequestQueue {
   readonly #fileMode: number;
   readonly #gid: number | undefined;
   readonly #busy = new Set<string>();
+  /** Entries already logged as not requests, so that each is said once. */
+  readonly #strangers = new Set<string>();
   #watcher: FSWatcher | undefined;
   #sweepTimer: NodeJS.Timeout | undefined;
 
@@ -61,6 +64,7 @@ export class RequestQueue {
   async start(): Promise<void> {
     this.#watcher = watch(this.#dir, { depth: 0, ignoreInitial: false, persistent: true });
     this.#watcher.on("add", (path) => this.#take(basename(path)));
+    this.#watcher.on("addDir", (path) => path !== this.#dir && this.#take(basename(path)));
     this.#watcher.on("error", (error) => this.#log.warn("request watcher error", { error: describeError(error) }));
     await new Promise<void>((resolve) => this.#watcher?.once("ready", () => resolve()));
     this.#sweepTimer = setInterval(() => this.#sweep(), 2_000);
@@ -81,37 +85,72 @@ export class RequestQueue {
     }
     const now = Date.now();
     for (const name of names) {
-      const shim = /^\.shim-(\d+)\./.exec(name);
-      if (shim) {
-        // A shim's stderr copy: gone with the shim.
-        if (!pidAlive(Number(shim[1]))) rmSync(join(this.#dir, name), { force: true });
-      } else if (name.endsWith(".failed")) {
-        try {
-          if (now - statSync(join(this.#dir, name)).mtimeMs > FAILED_TTL_MS) rmSync(join(this.#dir, name), { force: true });
-        } catch {
-          // Taken by its requester meanwhile.
-        }
+      if (name.endsWith(".failed")) {
+        const entry = this.#entry(name, FAILED_MAX_BYTES);
+        if (entry && now - entry.mtimeMs > FAILED_TTL_MS) this.#remove(name);
       } else {
         this.#take(name);
       }
     }
   }
 
+  /**
+   * lstat of an entry: undefined when it is gone. Anything but a regular file of at most
+   * `maxBytes` (requests are empty; `.failed` answers hold one line) is not ours (requests/ is group-writable in the shared layout): it is removed, never opened or
+   * followed, and said once.
+   */
+  #entry(name: string, maxBytes = 0): Stats | undefined {
+    try {
+      const entry = lstatSync(join(this.#dir, name));
+      if (entry.isFile() && entry.size <= maxBytes) return entry;
+      this.#removeStranger(name, entry);
+    } catch {
+      // Gone meanwhile.
+    }
+    return undefined;
+  }
+
+  #removeStranger(name: string, entry: Stats): void {
+    const kind = entry.isDirectory() ? "directory" : entry.isSymbolicLink() ? "symlink" : entry.isFIFO() ? "fifo" : entry.isSocket() ? "socket" : entry.isFile() ? `file of ${entry.size} bytes` : "special file";
+    if (!this.#strangers.has(name)) {
+      this.#strangers.add(name);
+      this.#log.warn("removed an entry in requests/ that is not a request", { name: printable(name), kind, uid: entry.uid });
+    }
+    this.#remove(name, entry.isDirectory());
+  }
+
+  // rm never follows a symlink: it unlinks the link itself, and inside a folder as well.
+  #remove(name: string, recursive = false): void {
+    try {
+      rmSync(join(this.#dir, name), { force: true, recursive });
+    } catch (error) {
+      this.#log.debug("cannot remove an entry in requests/", { name: printable(name), error: describeError(error) });
+    }
+  }
+
   #take(name: string): void {
+    // Dot files are other programs' (editors, the shim's older versions); never ours to touch.
     if (name.startsWith(".") || name.endsWith(".failed") || this.#busy.has(name)) return;
-    const file = join(this.#dir, name);
     const parsed = parseRequestName(name);
     if (!parsed) {
-      this.#log.warn("ignored a malformed request file", { name: name.slice(0, 200) });
-      rmSync(file, { force: true });
+      if (!this.#entry(name)) return;
+      if (!this.#strangers.has(name)) {
+        this.#strangers.add(name);
+        this.#log.warn("ignored a malformed request file", { name: printable(name) });
+      }
+      this.#remove(name);
       return;
     }
+    if (!this.#entry(name)) return;
+    this.#strangers.delete(name);
+    const file = join(this.#dir, name);
     this.#busy.add(name);
     this.#handle({ ...parsed, file })
       .then(
         () => undefined,
         (error: unknown) => {
           try {
+            // A temp file and a rename: a symlink planted at this name is replaced, not followed.
             writeFileAtomic(`${file}.failed`, `${this.#redact(describeError(error)).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
           } catch {
             // The requester still sees its request gone and reports a generic failure.
@@ -119,17 +158,13 @@ export class RequestQueue {
         },
       )
       .finally(() => {
-        rmSync(file, { force: true });
+        this.#remove(name);
         this.#busy.delete(name);
       });
   }
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
+/** A name as it can be logged: control characters escaped, at most 200 characters. */
+function printable(name: string): string {
+  return JSON.stringify(name.slice(0, 200)).slice(1, -1);
 }

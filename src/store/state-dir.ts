@@ -1,4 +1,5 @@
 import { chmodSync, chownSync, lstatSync, mkdirSync } from "node:fs";
+import { dirname } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 
 /**
@@ -36,7 +37,10 @@ export function ensurePrivateDir(path: string, access: DirAccess | number = curr
     if (code !== "EEXIST") {
       throw new StoreError(`cannot create state dir '${path}': ${code}`, {
         cause: error,
-        hint: "set stateDir or GIT_TOKEN_KEEPER_DIR to a directory this user may create, ideally on tmpfs (/run)",
+        hint:
+          code === "EROFS" || code === "ENOENT"
+            ? `mount a tmpfs where it goes, writable by this user (docker run --tmpfs ${dirname(path)}; Kubernetes: an emptyDir with medium: Memory)`
+            : "set stateDir or GIT_TOKEN_KEEPER_DIR to a directory this user may create, ideally on tmpfs (/run)",
       });
     }
   }
@@ -51,7 +55,7 @@ export function ensurePrivateDir(path: string, access: DirAccess | number = curr
   }
   if (stat.uid !== uid) {
     throw new StoreError(`state dir '${path}' belongs to uid ${stat.uid}, not to this user (uid ${uid}); refusing it`, {
-      hint: "remove it, or run the daemon as its owner",
+      hint: `give the daemon a folder inside it, which it creates itself (GIT_TOKEN_KEEPER_DIR=${path}/state), or run the daemon as its owner`,
     });
   }
   if (gid !== undefined && (created || stat.gid !== gid || (stat.mode & 0o777) !== wanted)) {

@@ -23,8 +23,10 @@ export interface Route {
  *   origins                    the distinct origins of routes; read by the shim on every git call
  *   tokens/<provider>/<owner>  the current token (TokenRecord)
  *   requests/                  files the helper drops to ask for a mint (see request-queue.ts)
- *   status.json, heartbeat,    for `git-token-keeper status` (heartbeat: rewritten every 10 s)
- *   daemon.pid                 and the helper's liveness check
+ *   status.json                for `git-token-keeper status`
+ *   heartbeat                  rewritten every 10 s: the daemon is alive while it is fresh, as the
+ *                              helper and status judge (pids mean nothing across containers)
+ *   daemon.pid                 for people and signals; removed on a clean stop
  */
 export class TokenStore {
   readonly dir: string;
@@ -131,9 +133,12 @@ export class TokenStore {
     this.#write(this.dir, "status.json", `${JSON.stringify(status, null, 2)}\n`);
   }
 
-  /** The daemon's "still alive" every 10 s, apart from status.json so that it stays small. */
-  writeHeartbeat(at: string): void {
-    this.#write(this.dir, "heartbeat", `${at}\n`);
+  /**
+   * The daemon's "still alive" every 10 s, apart from status.json so that it stays small:
+   * seconds since the epoch (what the helper compares with `date +%s`), then the ISO time.
+   */
+  writeHeartbeat(atMs: number): void {
+    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()}\n`);
   }
 
   writePid(pid: number): void {

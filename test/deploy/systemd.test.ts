@@ -27,7 +27,7 @@ describe.skipIf(!haveTool("systemd-analyze"))("systemd units", () => {
     const copy = join(dir, unit.user ? "user" : "system");
     mkdirSync(copy, { recursive: true });
     const target = join(copy, "git-token-keeper.service");
-    writeFileSync(target, readFileSync(join(REPO_ROOT, unit.file), "utf8").replaceAll("/usr/bin/git-token-keeper", bin));
+    writeFileSync(target, readFileSync(join(REPO_ROOT, unit.file), "utf8").replaceAll("ExecStart=git-token-keeper", `ExecStart=${bin}`));
     return target;
   }
 

@@ -20,7 +20,7 @@ export class GitHttpServer {
   /** Repositories (`owner/repo`) for which every credential is refused, as for an App without access. */
   readonly refuse = new Set<string>();
   readonly #authorize: (password: string, owner: string, repo: string) => boolean;
-  #faults: { status: number; count: number; match: RegExp | undefined }[] = [];
+  #faults: { status: number; count: number; match: RegExp | undefined; delayMs: number }[] = [];
   #server: Server | undefined;
   #port = 0;
 
@@ -44,9 +44,12 @@ export class GitHttpServer {
     await new Promise<void>((resolve) => (this.#server ? this.#server.close(() => resolve()) : resolve()));
   }
 
-  /** The next `count` requests (whose path matches, if given) get this status instead. */
-  failNext(status: number, count = 1, match?: RegExp): void {
-    this.#faults.push({ status, count, match });
+  /**
+   * The next `count` requests (whose path matches, if given) get this status instead, after
+   * `delayMs` (a gateway that hangs, then gives up).
+   */
+  failNext(status: number, count = 1, match?: RegExp, delayMs = 0): void {
+    this.#faults.push({ status, count, match, delayMs });
   }
 
   #handle(req: IncomingMessage, res: ServerResponse): void {
@@ -58,8 +61,10 @@ export class GitHttpServer {
       if (--fault.count <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
       record(fault.status);
       req.resume();
-      res.writeHead(fault.status, { "content-type": "text/plain" });
-      res.end(`injected ${fault.status}\n`);
+      setTimeout(() => {
+        res.writeHead(fault.status, { "content-type": "text/plain" });
+        res.end(`injected ${fault.status}\n`);
+      }, fault.delayMs);
       return;
     }
     const [, owner = "", repo = ""] = /^\/([^/]+)\/([^/]+)/.exec(path) ?? [];

@@ -18,13 +18,17 @@ import { fakeGhToken } from "../support/fake-secrets.ts";
 const now = Math.floor(Date.now() / 1000);
 const TOKENS: Record<string, string> = { acme: fakeGhToken("acmeTOKEN".repeat(3)), globex: fakeGhToken("globexTOKEN".repeat(3)), anyone: "local-token-for-anyone-0003" };
 
-function layState(dir: string, options: { pid: number; expires?: number }): void {
+/** A daemon's state dir as it leaves it: alive (a fresh heartbeat) or killed (its last beat 40 s ago). */
+function layState(dir: string, options: { alive: boolean; expires?: number }): void {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(join(dir, "tokens", "gh"), { recursive: true, mode: 0o700 });
   mkdirSync(join(dir, "tokens", "local"), { recursive: true });
   mkdirSync(join(dir, "requests"), { recursive: true });
   writeFileSync(join(dir, "routes"), "https://github.com gh / owner acme,globex\nhttp://127.0.0.1:8080 local / owner *\n");
-  writeFileSync(join(dir, "daemon.pid"), `${options.pid}\n`);
+  // The pid is never checked (the daemon may be in another PID namespace): 1 is alive here.
+  writeFileSync(join(dir, "daemon.pid"), "1\n");
+  const beat = Math.floor(Date.now() / 1000) - (options.alive ? 0 : 40);
+  writeFileSync(join(dir, "heartbeat"), `${beat} ${new Date(beat * 1000).toISOString()}\n`);
   const expires = options.expires ?? now + 3600;
   for (const [owner, provider] of [["acme", "gh"], ["globex", "gh"], ["anyone", "local"]] as const) {
     writeFileSync(
@@ -55,7 +59,7 @@ for (const shell of shellsToTest() as ShellName[]) {
     beforeAll(() => {
       shim = shimCopyFor(shell);
       state = join(tempDir(), "state");
-      layState(state, { pid: process.pid });
+      layState(state, { alive: true });
     });
 
     it("answers a configured host with the owner's token and its expiry", () => {
@@ -173,7 +177,7 @@ for (const shell of shellsToTest() as ShellName[]) {
 
     it("with the daemon down uses a token it left until expiry, with a warning", () => {
       const down = join(tempDir(), "down");
-      layState(down, { pid: 999_999 });
+      layState(down, { alive: false });
       const r = helper(shim, down, "get", "protocol=https\nhost=github.com\npath=acme/app\n");
       expect(r.stdout).toContain(TOKENS.acme);
       expect(r.stderr).toMatch(/the daemon is not running; using the token it left, which expires in \d+s/);
@@ -181,7 +185,7 @@ for (const shell of shellsToTest() as ShellName[]) {
 
     it("with the daemon down and the token expired says so in one line and tells git to stop", () => {
       const down = join(tempDir(), "expired");
-      layState(down, { pid: 999_999, expires: now - 10 });
+      layState(down, { alive: false, expires: now - 10 });
       const r = helper(shim, down, "get", "protocol=https\nhost=github.com\npath=acme/app\n");
       expect(r.stdout).toBe("quit=1\n");
       expect(r.stderr.trim().split("\n")).toHaveLength(1);
@@ -196,7 +200,7 @@ describe("helper error through git", () => {
     await server.start();
     try {
       const state = join(tempDir(), "expired");
-      layState(state, { pid: 999_999, expires: now - 10 });
+      layState(state, { alive: false, expires: now - 10 });
       writeFileSync(join(state, "routes"), `${server.url} gh / owner acme\n`);
       writeFileSync(join(state, "origins"), `${server.url}\n`);
       const home = tempDir();

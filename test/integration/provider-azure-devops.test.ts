@@ -4,13 +4,14 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeEntra } from "../fakes/fake-entra.ts";
 import { exerciseProvider } from "../support/provider-scenario.ts";
+import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { makeTestCa } from "../support/test-ca.ts";
 import { World } from "../support/world.ts";
 
 const LIFETIME_MS = 4_000;
 
-describe("azure-devops provider against a local Entra ID", () => {
+describe.skipIf(!haveTool("openssl", "openssl makes the fake Entra ID's CA and is not on PATH"))("azure-devops provider against a local Entra ID", () => {
   let world: World;
   let entra: FakeEntra;
   let caFile: string;

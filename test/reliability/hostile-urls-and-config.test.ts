@@ -123,12 +123,12 @@ describe("bad config and hostile state dirs", () => {
     return "exit 1: 'belongs to uid 12345, not to this user … refusing it'; exit 1: 'is a symlink; refusing it'";
   });
 
-  scenario(group, "private key file readable by group or others", "a warning naming the file and chmod 600", async () => {
+  scenario(group, "private key file readable by every user", "a warning naming the file and chmod o-rwx", async () => {
     const open = join(tempDir(), "open.pem");
     writeFileSync(open, generateAppKey().privateKey, { mode: 0o644 });
     const keeper = await KeeperProcess.start({ dir: tempDir(), stateDir: join(tempDir(), "state"), config: { providers: [{ ...ok, privateKeyFile: open, apiUrl: "http://127.0.0.1:1" }] }, waitReady: false });
-    await keeper.waitForLog(/readable by group or others/);
+    await keeper.waitForLog(/is open to every user \(mode 644\); run chmod o-rwx on it/);
     await keeper.stop();
-    return "warn: providers[0].privateKeyFile: '…/open.pem' is readable by group or others (mode 644); run chmod 600 on it";
+    return "warn: providers[0].privateKeyFile: '…/open.pem' is open to every user (mode 644); run chmod o-rwx on it";
   });
 });

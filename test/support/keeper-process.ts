@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
-import { appendFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { REPO_ROOT } from "./run-git.ts";
 
@@ -27,10 +27,19 @@ export class KeeperProcess {
     this.exited = new Promise((resolve) => child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : null))));
   }
 
-  static async start(options: { dir: string; config: unknown; stateDir: string; env?: Record<string, string>; waitReady?: boolean }): Promise<KeeperProcess> {
+  /**
+   * `pidNamespace`: the daemon runs in a PID namespace of its own (as in a pod, where containers
+   * share no PID namespace): it is pid 1 there, and its pids mean nothing to git's side. Killing
+   * the process this returns kills the daemon too.
+   */
+  static async start(options: { dir: string; config: unknown; stateDir: string; env?: Record<string, string>; waitReady?: boolean; pidNamespace?: boolean }): Promise<KeeperProcess> {
     const configFile = join(options.dir, "keeper.yaml");
     writeFileSync(configFile, JSON.stringify(options.config, null, 2));
-    const child = spawn(process.execPath, [CLI, "run", "--config", configFile, "--log-format", "json", "--log-level", "debug"], {
+    const argv = [CLI, "run", "--config", configFile, "--log-format", "json", "--log-level", "debug"];
+    const [command, args] = options.pidNamespace
+      ? ["unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", process.execPath, ...argv]]
+      : [process.execPath, argv];
+    const child = spawn(command, args, {
       env: { PATH: process.env.PATH, HOME: options.dir, GIT_TOKEN_KEEPER_DIR: options.stateDir, ...options.env },
       stdio: ["ignore", "pipe", "pipe"],
     });
@@ -61,12 +70,32 @@ export class KeeperProcess {
   }
 
   async stop(): Promise<number | null> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGTERM");
+    this.#signal("SIGTERM");
     return this.exited;
   }
 
+  /** SIGKILL for the daemon itself: it leaves its pid file and last heartbeat behind. */
   async kill(): Promise<void> {
-    if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill("SIGKILL");
+    this.#signal("SIGKILL");
     await this.exited;
   }
+
+  // In a PID namespace of its own the daemon is unshare's child; unshare exits with it.
+  #signal(signal: NodeJS.Signals): void {
+    if (this.child.exitCode !== null || this.child.signalCode !== null || !this.child.pid) return;
+    let pid = this.child.pid;
+    try {
+      const children = readFileSync(`/proc/${pid}/task/${pid}/children`, "utf8").trim();
+      if (this.child.spawnfile === "unshare" && children) pid = Number(children.split(" ")[0]);
+    } catch {
+      // Gone meanwhile.
+    }
+    process.kill(pid, signal);
+  }
+}
+
+/** Makes the heartbeat in a state dir `seconds` old, as if the daemon had died that long ago. */
+export function ageHeartbeat(stateDir: string, seconds: number): void {
+  const at = Math.floor(Date.now() / 1000) - seconds;
+  writeFileSync(join(stateDir, "heartbeat"), `${at} ${new Date(at * 1000).toISOString()}\n`);
 }

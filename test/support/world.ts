@@ -70,7 +70,7 @@ export class World {
     };
   }
 
-  async startKeeper(config: Record<string, unknown> = {}, options: { waitReady?: boolean; env?: Record<string, string> } = {}): Promise<KeeperProcess> {
+  async startKeeper(config: Record<string, unknown> = {}, options: { waitReady?: boolean; env?: Record<string, string>; pidNamespace?: boolean } = {}): Promise<KeeperProcess> {
     // Fields set to undefined (to drop a default) are left out of the written config.
     config = JSON.parse(JSON.stringify(config)) as Record<string, unknown>;
     this.keeper = await KeeperProcess.start({

@@ -2,6 +2,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { GitHubAppProviderConfig } from "../../../src/config/keeper-config.ts";
+import { exposure } from "../../../src/config/read-secret.ts";
 import { parseConfig } from "../../../src/config/load-config.ts";
 import { parseDuration } from "../../../src/config/duration.ts";
 import { ConfigError } from "../../../src/errors/keeper-error.ts";
@@ -106,7 +107,17 @@ describe("config", () => {
     const open = join(dir, "open.pem");
     writeFileSync(open, key.privateKey);
     chmodSync(open, 0o644);
-    expect(parseConfig(provider().replace(keyFile, open), "c.yaml", {}).warnings.join()).toContain("chmod 600");
+    expect(parseConfig(provider().replace(keyFile, open), "c.yaml", {}).warnings.join()).toContain("is open to every user (mode 644); run chmod o-rwx on it");
+  });
+
+  it("warns about a group-readable key only when the daemon is not in that group", () => {
+    // A Secret with defaultMode 0440 and the pod's fsGroup: the keeper reads it through the group.
+    expect(exposure({ mode: 0o100440, gid: 1000 }, [10001, 1000])).toBeUndefined();
+    expect(exposure({ mode: 0o100640, gid: 0 }, [0])).toBeUndefined();
+    expect(exposure({ mode: 0o100440, gid: 1000 }, [10001])).toBe(
+      "is readable by group 1000, which the daemon is not in (mode 440); run chmod 600 on it, or chgrp it to the daemon's group",
+    );
+    expect(exposure({ mode: 0o100444, gid: 1000 }, [1000])).toContain("open to every user");
   });
 
   it("finds the key in systemd's credentials directory by provider name, or through ${CREDENTIALS_DIRECTORY}", () => {

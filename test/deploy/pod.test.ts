@@ -1,0 +1,228 @@
+import { execFileSync } from "node:child_process";
+import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { buildKeeperImage, docker, DockerPod, dockerReady, KEEPER_IMAGE } from "../support/docker-pod.ts";
+import { REPO_ROOT } from "../support/run-git.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { World } from "../support/world.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const FS_GROUP = 1000;
+// Short tokens, so that "the keeper stopped and its token expired" is seconds away.
+const LIFETIME_MS = 20_000;
+const SCM_IMAGE = "buildpack-deps:bookworm-scm";
+const IMAGES = { "git-token-keeper:0.1.0": KEEPER_IMAGE, "buildpack-deps:bookworm-scm": SCM_IMAGE, "jenkins/inbound-agent:jdk21": SCM_IMAGE, "maven:3-eclipse-temurin-21": SCM_IMAGE };
+const root = process.getuid?.() === 0;
+const ready = root && dockerReady();
+const mounts: string[] = [];
+
+/** A host folder standing in for an emptyDir: a tmpfs for medium: Memory, owned by the pod's fsGroup like the kubelet makes it. */
+function emptyDir(memory: boolean): string {
+  const dir = tempDir("gtk-pod-");
+  if (memory) {
+    execFileSync("mount", ["-t", "tmpfs", "-o", `size=16m,mode=2777,gid=${FS_GROUP}`, "tmpfs", dir]);
+    mounts.push(dir);
+  } else {
+    chownSync(dir, 0, FS_GROUP);
+    chmodSync(dir, 0o2777);
+  }
+  return dir;
+}
+
+/** The ConfigMap's config.yaml, pointed at the fakes. */
+function configFromConfigMap(world: World, extraProviders: unknown[] = []): string {
+  const configMap = parse(readFileSync(join(REPO_ROOT, "deploy/kubernetes/config.yaml"), "utf8")) as { data: { "config.yaml": string } };
+  const config = parse(configMap.data["config.yaml"]) as { providers: unknown[] };
+  config.providers = [{ ...(config.providers[0] as Record<string, unknown>), appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl, owners: ["acme", "globex"] }, ...extraProviders];
+  const dir = tempDir("gtk-pod-config-");
+  chmodSync(dir, 0o755);
+  writeFileSync(join(dir, "config.yaml"), JSON.stringify(config, null, 2), { mode: 0o644 });
+  return dir;
+}
+
+/** The Secret's volume: the key with defaultMode 0440, group-owned by the fsGroup as the kubelet does. */
+function secretVolume(world: World, mode: number, uid: number, gid: number): string {
+  const dir = tempDir("gtk-pod-key-");
+  chmodSync(dir, 0o755);
+  const key = join(dir, "app.pem");
+  writeFileSync(key, readFileSync(world.keyFile));
+  chownSync(key, uid, gid);
+  chmodSync(key, mode);
+  return dir;
+}
+
+async function healthStatus(container: string): Promise<string> {
+  return (await docker(["inspect", "-f", "{{.State.Health.Status}}", container])).stdout.trim();
+}
+
+async function waitHealthy(container: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while ((await healthStatus(container)) !== "healthy") {
+    if (Date.now() > deadline) throw new Error(`${container} never turned healthy:\n${(await docker(["logs", container], { reject: false })).stderr}`);
+    await sleep(500);
+  }
+}
+
+afterAll(() => {
+  for (const dir of mounts) execFileSync("umount", ["-l", dir]);
+  removeTempDirs();
+});
+
+describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the keeper as a sidecar in its own container", () => {
+  let world: World;
+  let pod: DockerPod;
+  let jenkins: DockerPod;
+  const url = () => world.repoUrl("acme/app");
+
+  beforeAll(async () => {
+    await buildKeeperImage();
+    world = await World.create({ tokenLifetimeMs: LIFETIME_MS });
+    const volumes = {
+      "keeper-state": emptyDir(true),
+      "keeper-shim": emptyDir(true),
+      workspace: emptyDir(false),
+      "keeper-config": configFromConfigMap(world),
+      "keeper-key": secretVolume(world, 0o440, 0, FS_GROUP),
+    };
+    const prefix = `gtk-test-${process.pid}`;
+    pod = new DockerPod("deploy/kubernetes/build-pod.yaml", { prefix, volumes, images: IMAGES });
+    jenkins = new DockerPod("deploy/kubernetes/jenkins-pod-template.yaml", { prefix: `${prefix}-jenkins`, volumes, images: IMAGES });
+  }, 900_000);
+
+  afterAll(async () => {
+    await pod?.remove();
+    await jenkins?.remove();
+    await world?.close();
+  });
+
+  const build = (script: string, options: { env?: Record<string, string> } = {}) => pod.exec("build-shell", ["sh", "-c", script], { ...options, reject: false, workdir: "/work" });
+
+  it("install-shim copies the shim into the shared volume", async () => {
+    const r = await pod.run("install-shim");
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(statSync(join(pod.volume("keeper-shim"), "git")).mode & 0o111).not.toBe(0);
+  });
+
+  it("the keeper starts read-only as uid 10001 without capabilities; its startup probe and the image's HEALTHCHECK pass; the 0440 key is not warned about", async () => {
+    await pod.start("git-token-keeper", { dockerFlags: ["--health-interval=1s", "--health-start-period=1s"] });
+    await waitHealthy(pod.containerName("git-token-keeper"));
+    const logs = await pod.logs("git-token-keeper");
+    expect(logs).toContain('"message":"ready"');
+    expect(logs).not.toMatch(/readable by|open to every user/);
+    const state = statSync(join(pod.volume("keeper-state"), "state"));
+    expect([state.uid, state.gid, state.mode & 0o777]).toEqual([10001, FS_GROUP, 0o750]);
+  });
+
+  it("the build container's own command (another uid, its own PID namespace) clones through the shim", async () => {
+    const r = await pod.run("build", { dockerFlags: ["-e", `REPO_URL=${url()}`] });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^[0-9a-f]{40}$/);
+    expect(existsSync(join(pod.volume("workspace"), "app", ".git"))).toBe(true);
+  });
+
+  it("plain git in the same container has no credential", async () => {
+    await pod.start("build", { command: ["sleep", "infinity"], as: "build-shell" });
+    const plain = await build(`/usr/bin/git clone ${url()} plain`, { env: { GIT_TERMINAL_PROMPT: "0" } });
+    expect(plain.exitCode).toBe(128);
+    expect(plain.stderr).toContain("could not read Username");
+  });
+
+  it("push after every token is revoked: the helper's re-mint request crosses containers", async () => {
+    world.github.revokeAll();
+    const r = await build("cd app && git -c user.name=b -c user.email=b@example.test commit -q --allow-empty -m revoked && git push origin HEAD:main");
+    expect(r.stderr).toContain("refused the token; retrying with a new one");
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it("a fetch that hangs, then gets a 502, is retried", async () => {
+    world.server.failNext(502, 1, /info\/refs$/, 3_000);
+    const r = await build("cd app && git fetch origin");
+    expect(r.stderr).toMatch(/transient error; retried after/);
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
+
+  it("the Jenkins template's jnlp container: the git client's fetch with a stale GIT_ASKPASS succeeds through the shim; plain git fails", async () => {
+    await jenkins.start("jnlp", { command: ["sleep", "infinity"] });
+    const stale = world.github.issueToken("acme");
+    world.github.revokeAll();
+    const jnlp = (git: string) =>
+      jenkins.exec(
+        "jnlp",
+        [
+          "sh",
+          "-c",
+          // What the Jenkins git client does for `checkout scm`: init, then fetch with its askpass script.
+          `set -e; d=$(mktemp -d); cd "$d"; printf '#!/bin/sh\\necho %s\\n' "$STALE" >askpass.sh; chmod +x askpass.sh; ${git} init -q .; GIT_ASKPASS="$d/askpass.sh" ${git} fetch --no-tags --force --progress -- ${url()} '+refs/heads/*:refs/remotes/origin/*'`,
+        ],
+        { env: { STALE: stale }, reject: false },
+      );
+    const plain = await jnlp("/usr/bin/git");
+    expect(plain.exitCode).not.toBe(0);
+    expect(plain.stderr).toContain("Authentication failed");
+    const shim = await jnlp("git");
+    expect(shim.exitCode, shim.stderr).toBe(0);
+  });
+
+  it("the keeper container stopped and its token expired: git fails at once, naming git-token-keeper and saying it is not running", async () => {
+    await pod.stop("git-token-keeper");
+    await sleep(LIFETIME_MS + 1_000);
+    const r = await build("cd app && git fetch origin");
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toMatch(/git-token-keeper: .*the daemon is not running/);
+    expect(r.stderr).not.toContain("did not answer");
+  });
+});
+
+describe.skipIf(!ready)("the image with a plain docker run", () => {
+  let world: World;
+  let config: string;
+  let key: string;
+  const name = `gtk-test-${process.pid}-plain`;
+  // An exec provider whose command leaves a child behind: it outlives its parent and must be reaped.
+  const orphaning = { name: "orphans", type: "exec", gitUrl: "http://127.0.0.1:9", shell: true, command: `sleep 0.3 >/dev/null 2>&1 & echo '{"token":"t0k3n-from-exec","expires_in":3600}'` };
+
+  beforeAll(async () => {
+    await buildKeeperImage();
+    world = await World.create({ tokenLifetimeMs: 3_600_000 });
+    config = configFromConfigMap(world, [orphaning]);
+    // The plain layout: no shared group, the key readable by the keeper's uid only.
+    writeFileSync(join(config, "config.yaml"), JSON.stringify({ ...JSON.parse(readFileSync(join(config, "config.yaml"), "utf8")), stateGroup: undefined }));
+    key = secretVolume(world, 0o400, 10001, 10001);
+  }, 900_000);
+
+  afterAll(async () => {
+    await docker(["rm", "-f", name, `${name}-no-init`], { reject: false });
+    await world?.close();
+  });
+
+  const run = (container: string, flags: string[] = []) =>
+    docker(["run", "-d", "--name", container, "--network", "host", "--read-only", "--tmpfs", "/run/git-token-keeper", "-v", `${config}:/etc/git-token-keeper:ro`, "-v", `${key}:/var/run/secrets/git-token-keeper:ro`, "--health-interval=1s", ...flags, KEEPER_IMAGE]);
+
+  async function zombies(container: string): Promise<string[]> {
+    const r = await docker(["exec", container, "sh", "-c", "cat /proc/[0-9]*/stat 2>/dev/null"]);
+    return r.stdout.split("\n").filter((line) => / Z /.test(line));
+  }
+
+  it("docker run --read-only --tmpfs /run/git-token-keeper: the default state dir works and the HEALTHCHECK turns healthy", async () => {
+    await run(name);
+    await waitHealthy(name);
+    const status = await docker(["exec", name, "node", "/app/dist/cli/main.js", "status"], { reject: false });
+    expect(status.exitCode, status.stdout + status.stderr).toBe(0);
+    expect((await docker(["exec", name, "stat", "-c", "%u %a", "/run/git-token-keeper/state"])).stdout.trim()).toBe("10001 700");
+  });
+
+  it("tini is PID 1: the exec provider's orphaned children are reaped; with node as PID 1 they stay zombies", async () => {
+    await sleep(1_000);
+    expect(await zombies(name)).toEqual([]);
+    await docker(["run", "-d", "--name", `${name}-no-init`, "--network", "host", "--read-only", "--tmpfs", "/run/git-token-keeper", "-v", `${config}:/etc/git-token-keeper:ro`, "-v", `${key}:/var/run/secrets/git-token-keeper:ro`, "--entrypoint", "node", KEEPER_IMAGE, "/app/dist/cli/main.js", "run"]);
+    const deadline = Date.now() + 20_000;
+    let found: string[] = [];
+    while (!found.length && Date.now() < deadline) {
+      await sleep(500);
+      found = await zombies(`${name}-no-init`);
+    }
+    expect(found.length).toBeGreaterThan(0);
+  });
+});
