@@ -1,0 +1,145 @@
+import { chmodSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { parse } from "yaml";
+import { docker, dockerReady } from "../support/docker-pod.ts";
+import { REPO_ROOT } from "../support/run-git.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { World } from "../support/world.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const IMAGE = "gtk-systemd-host:test";
+// Short tokens: a scheduled re-mint happens within the test.
+const LIFETIME_MS = 20_000;
+const root = process.getuid?.() === 0;
+const ready = root && dockerReady();
+
+/** The fenced block after `<!-- test: NAME -->` in docs/install-systemd.md: what users run. */
+function docBlock(name: string): string {
+  const doc = readFileSync(join(REPO_ROOT, "docs/install-systemd.md"), "utf8");
+  const m = new RegExp(`<!-- test: ${name} -->\\n\`\`\`[a-z]*\\n([\\s\\S]*?)\`\`\``).exec(doc);
+  if (!m?.[1]) throw new Error(`docs/install-systemd.md has no block marked ${name}`);
+  return m[1].trimEnd();
+}
+
+// systemd as PID 1 in a container, with what it needs here (this host refuses --privileged).
+const SYSTEMD_FLAGS = ["--cap-add", "ALL", "--cap-drop", "SYS_RESOURCE", "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined", "--cgroupns=host", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:rw", "--tmpfs", "/run", "--tmpfs", "/run/lock"];
+
+describe.skipIf(!ready)("the systemd units under a real systemd, installed as docs/install-systemd.md says", () => {
+  let world: World;
+  const name = `gtk-test-${process.pid}-systemd`;
+  let pkg: string;
+
+  const sh = (script: string, options: { user?: string; reject?: boolean } = {}) =>
+    docker(["exec", ...(options.user ? ["-u", options.user] : []), name, "bash", "-c", script], { reject: options.reject });
+  const journal = async () => (await sh("journalctl -t git-token-keeper --no-pager -o cat", { reject: false })).stdout;
+  // The CI user, as its runner service runs jobs: a login shell with the shim first on PATH.
+  const ci = (script: string) => sh(`runuser -u github-runner -- env PATH="$(git-token-keeper shim-path):$PATH" GIT_TOKEN_KEEPER_DIR=/run/git-token-keeper bash -c '${script}'`, { reject: false });
+
+  /** The doc's config, pointed at the fakes; `layout: "user"` drops the shared group. */
+  function configFromDoc(overrides: Record<string, unknown> = {}, layout: "system" | "user" = "system"): string {
+    const config = parse(docBlock("system-config")) as { stateGroup?: string; providers: Record<string, unknown>[] };
+    config.providers = config.providers.map((p) => ({ ...p, appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl, ...overrides }));
+    if (layout === "user") delete config.stateGroup;
+    return JSON.stringify(config, null, 2);
+  }
+
+  beforeAll(async () => {
+    await execa("docker", ["build", "--network", "host", "-q", "-t", IMAGE, join(REPO_ROOT, "test/deploy/systemd-host")], { timeout: 600_000 });
+    world = await World.create({ tokenLifetimeMs: LIFETIME_MS });
+    // The package as npm publishes it: the build output, the shim and the units.
+    const dir = tempDir("gtk-pack-");
+    chmodSync(dir, 0o755);
+    await execa("npm", ["pack", "--silent", "--pack-destination", dir], { cwd: REPO_ROOT });
+    pkg = readdirSync(dir).find((f) => f.endsWith(".tgz")) as string;
+    writeFileSync(join(dir, "app.pem"), readFileSync(world.keyFile), { mode: 0o600 });
+    await docker(["run", "-d", "--name", name, "--network", "host", ...SYSTEMD_FLAGS, "-v", `${dir}:/media/install:ro`, IMAGE]);
+    await sh("systemctl is-system-running --wait || true");
+    await sh("useradd --create-home github-runner");
+  }, 900_000);
+
+  afterAll(async () => {
+    await docker(["rm", "-f", name], { reject: false });
+    await world?.close();
+    removeTempDirs();
+  });
+
+  it("the doc's install and enable blocks start the system unit; Type=notify returns once the token exists", async () => {
+    const install = docBlock("system-install").replace("npm install -g git-token-keeper", `npm install -g --no-audit --no-fund /media/install/${pkg}`);
+    await sh(`set -e; cd /media/install; ${install}`);
+    await sh(`cat > /etc/git-token-keeper/config.yaml <<'EOF'\n${configFromDoc()}\nEOF`);
+    // The start returns only after READY=1, which the daemon sends after its first mints.
+    const enable = await sh(`set -e; ${docBlock("system-enable")}\nstat -c '%U %G %a' /run/git-token-keeper/tokens/acme/acme`, { reject: false });
+    expect(enable.exitCode, enable.stderr + (await journal())).toBe(0);
+    expect(enable.stdout.trim()).toBe("git-token-keeper git-token-keeper 640");
+    expect(world.github.mintsFor("acme")).toBe(1);
+    // The key came through LoadCredential: the service user cannot read the file itself.
+    expect((await sh("runuser -u git-token-keeper -- cat /etc/git-token-keeper/app.pem", { reject: false })).exitCode).not.toBe(0);
+  });
+
+  it("the config watcher leaves the root-only key beside the config alone: no restart, no error", async () => {
+    await sleep(3_000);
+    expect((await sh("systemctl show -p NRestarts -p ActiveState git-token-keeper")).stdout).toContain("NRestarts=0\nActiveState=active");
+    expect(await journal()).not.toMatch(/EACCES|uncaught|cannot watch/i);
+  });
+
+  it("a CI user in the group clones through the shim; with plain git it cannot", async () => {
+    const url = world.repoUrl("acme/app");
+    const plain = await sh(`runuser -u github-runner -- env GIT_TERMINAL_PROMPT=0 git clone -q ${url} /tmp/plain`, { reject: false });
+    expect(plain.exitCode).toBe(128);
+    const clone = await ci(`git clone -q ${url} ~/app`);
+    expect(clone.exitCode, clone.stderr).toBe(0);
+  });
+
+  it("refreshes before expiry under the full sandbox, and re-mints when the host refuses the token", async () => {
+    const before = world.github.mintsFor("acme");
+    await sleep(LIFETIME_MS / 2 + 2_000);
+    expect(world.github.mintsFor("acme")).toBeGreaterThan(before);
+    world.github.revokeAll();
+    const fetch = await ci("cd ~/app && git fetch origin");
+    expect(fetch.stderr).toContain("refused the token; retrying with a new one");
+    expect(fetch.exitCode, fetch.stderr).toBe(0);
+  });
+
+  it("systemctl restart resumes the tokens without minting", async () => {
+    const before = world.github.mintsFor("acme");
+    await sh("systemctl restart git-token-keeper");
+    expect(world.github.mintsFor("acme")).toBe(before);
+    expect(await journal()).toContain("resumed token from state dir");
+    expect((await ci("cd ~/app && git fetch -q origin")).exitCode).toBe(0);
+  });
+
+  it("systemctl reload applies a changed config", async () => {
+    await sh(`cat > /etc/git-token-keeper/config.yaml <<'EOF'\n${configFromDoc({ owners: ["acme", "globex"] })}\nEOF`);
+    const reload = await sh("systemctl reload git-token-keeper", { reject: false });
+    expect(reload.exitCode, reload.stderr).toBe(0);
+    // The file watcher may have reloaded too; this one came from systemctl (SIGHUP).
+    expect(await journal()).toContain('"why":"SIGHUP"');
+    const clone = await ci(`git clone -q ${world.repoUrl("globex/tools")} ~/tools`);
+    expect(clone.exitCode, clone.stderr + (await journal())).toBe(0);
+  });
+
+  it("a start that fails reports failure", async () => {
+    await sh("cp /etc/git-token-keeper/config.yaml /tmp/good.yaml && echo 'providers: nope' > /etc/git-token-keeper/config.yaml");
+    const start = await sh("systemctl restart git-token-keeper", { reject: false });
+    expect(start.exitCode).not.toBe(0);
+    expect(await journal()).toContain("providers");
+    await sh("cp /tmp/good.yaml /etc/git-token-keeper/config.yaml && systemctl reset-failed git-token-keeper && systemctl restart git-token-keeper");
+  });
+
+  it("the user unit through `install --runner github`, with a lingering user manager", async () => {
+    await sh("useradd --create-home runner && echo 'runner ALL=(ALL) NOPASSWD: ALL' > /etc/sudoers.d/runner && mkdir -p ~runner/actions-runner && touch ~runner/actions-runner/config.sh && echo /usr/bin:/bin > ~runner/actions-runner/.path && chown -R runner: ~runner/actions-runner");
+    const asRunner = (script: string) => sh(`runuser -l runner -c 'export XDG_RUNTIME_DIR=/run/user/$(id -u); ${script}'`, { reject: false });
+    const install = await asRunner(`set -e; ${docBlock("user-install")}\nuntil [ -S "$XDG_RUNTIME_DIR/systemd/private" ]; do sleep 0.2; done`);
+    expect(install.exitCode, install.stderr).toBe(0);
+    await sh(`install -d -o runner -m 0700 ~runner/.config/git-token-keeper && install -o runner -m 0600 /media/install/app.pem ~runner/.config/git-token-keeper/app.pem`);
+    await sh(`cat > ~runner/.config/git-token-keeper/config.yaml <<'EOF'\n${configFromDoc({ privateKeyFile: "/home/runner/.config/git-token-keeper/app.pem" }, "user")}\nEOF\nchown runner ~runner/.config/git-token-keeper/config.yaml`);
+    const enable = await asRunner(`set -e; ${docBlock("user-enable")}\nsystemctl --user is-active git-token-keeper`);
+    expect(enable.exitCode, enable.stderr + (await asRunner("journalctl --user -n 50 --no-pager")).stdout).toBe(0);
+    // The runner's job environment: PATH from .path, GIT_TOKEN_KEEPER_DIR from .env.
+    const job = await asRunner(`cd ~/actions-runner && export PATH="$(cat .path)" $(cat .env) && git clone -q ${world.repoUrl("acme/app")} ~/job && cd ~/job && git log -1 --format=%H`);
+    expect(job.exitCode, job.stderr).toBe(0);
+    expect((await sh("journalctl -t git-token-keeper --no-pager -o cat _UID=$(id -u runner)", { reject: false })).stdout).toContain("ready");
+  });
+});
