@@ -1,6 +1,7 @@
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toolPath } from "../support/require-tool.ts";
 import { runCli } from "../support/run-cli.ts";
 import { SHIM_DIR } from "../support/run-git.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
@@ -46,7 +47,7 @@ describe("doctor", () => {
   it("fails when the shim is not first on PATH", async () => {
     const r = await doctor([], { PATH: `${process.env.PATH}:${SHIM_DIR}` });
     expect(r.exitCode).toBe(1);
-    expect(line(r.stdout, "FAIL", "the first git on PATH is /usr/bin/git, not the shim")).toBe(true);
+    expect(line(r.stdout, "FAIL", `the first git on PATH is ${toolPath("git")}, not the shim`)).toBe(true);
     expect(r.stdout).toContain(`fix: export PATH="${SHIM_DIR}:$PATH"`);
   });
 
