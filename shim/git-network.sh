@@ -145,30 +145,104 @@ configured_url() {
   return 1
 }
 
-# Sets gtk_class: auth (a configured host refused the token), transient, or other.
+# Sets gtk_class from git's own error lines (never from what hooks or the user's commands
+# print): auth (a configured host refused the token), transient, final (an HTTP 4xx other than
+# 401/408/429: asking again cannot help), or other. A final line wins over transient ones
+# (`RPC failed; HTTP 413` is followed by `the remote end hung up`). Sets gtk_updated when a
+# push reported a ref updated.
 classify_failure() {
   gtk_class=other
   gtk_fail_url=''
+  gtk_updated=''
   while IFS= read -r gtk_line; do
     case $gtk_line in
-      *"Authentication failed for '"*)
+      " ! "* | " = "*) ;;
+      " "?" "*" -> "* | " - [deleted]"*) gtk_updated=1 ;;
+      "fatal: Authentication failed for '"*)
         gtk_fail_url=${gtk_line#*"Authentication failed for '"}
         gtk_fail_url=${gtk_fail_url%%"'"*}
         if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
         return 0
         ;;
-      *"returned error: 5"[0-9][0-9]* | *"returned error: 429"* | *"HTTP 5"[0-9][0-9]* | *"HTTP 429"* | \
-        *"RPC failed"* | *"early EOF"* | *"remote end hung up unexpectedly"* | \
-        *"unexpected disconnect while reading sideband packet"* | *"Connection reset by peer"* | \
-        *"Couldn't connect to server"* | *"Connection refused"* | *"Connection timed out"* | \
-        *"Operation timed out"* | *"Operation too slow"* | *"Could not resolve host"* | \
-        *"Could not resolve proxy"* | *"gnutls_handshake() failed"* | *"SSL_connect"* | \
-        *"SSL_ERROR_SYSCALL"* | *"TLS connect error"* | *"kex_exchange_identification"* | \
-        *"expected flush after ref listing"* | *"transfer closed with"* | *"Empty reply from server"*)
-        gtk_class=transient
+      "fatal: "* | "error: "* | "fetch-pack: "* | "send-pack: "* | "kex_exchange_identification: "*)
+        [ "$gtk_class" = final ] && continue
+        case $gtk_line in
+          *"returned error: 401"*) ;;
+          *"returned error: 408"* | *"returned error: 429"* | *"HTTP 408"* | *"HTTP 429"*) gtk_class=transient ;;
+          *"returned error: 4"[0-9][0-9]* | *"RPC failed; HTTP 4"[0-9][0-9]*) gtk_class=final ;;
+          *"returned error: 5"[0-9][0-9]* | *"HTTP 5"[0-9][0-9]* | \
+            *"RPC failed"* | *"early EOF"* | *"remote end hung up unexpectedly"* | \
+            *"unexpected disconnect while reading sideband packet"* | *"Connection reset by peer"* | \
+            *"Couldn't connect to server"* | *"Connection refused"* | *"Connection timed out"* | \
+            *"Operation timed out"* | *"Operation too slow"* | *"Could not resolve host"* | \
+            *"Could not resolve proxy"* | *"gnutls_handshake() failed"* | *"SSL_connect"* | \
+            *"SSL_ERROR_SYSCALL"* | *"TLS connect error"* | *"kex_exchange_identification"* | \
+            *"expected flush after ref listing"* | *"transfer closed with"* | *"Empty reply from server"*)
+            gtk_class=transient
+            ;;
+        esac
         ;;
     esac
   done <"$gtk_tmp.err"
+}
+
+# The retry policy (the table in docs/how-it-works.md): sets gtk_no_retry to why this failure
+# must not be run again, or empty when running it again is safe. A retry re-runs the whole
+# command, hooks and all, so only commands whose second run changes nothing the first did not.
+retry_policy() {
+  gtk_no_retry=''
+  case $gtk_class in
+    other) gtk_no_retry=final; return 0 ;;
+    final) gtk_no_retry="the host answered with an HTTP error that asking again cannot fix"; return 0 ;;
+  esac
+  if [ -n "$gtk_stdin" ]; then
+    gtk_no_retry="it read its input from stdin, which the first attempt used up"
+    return 0
+  fi
+  case $gtk_sub:$gtk_sub2 in
+    submodule:foreach) gtk_no_retry="submodule foreach runs your command, which may not be safe to run twice" ;;
+    push:* | send-pack:*)
+      if [ -n "$gtk_updated" ]; then
+        gtk_no_retry="this push reported refs updated before it failed"
+      elif [ "$gtk_class" = transient ] && ! push_is_repeatable "$@"; then
+        gtk_no_retry="this push deletes refs, so running it twice is not safe"
+      fi
+      ;;
+    pull:*)
+      if [ "$(head_now "$@")" != "$gtk_head" ]; then
+        gtk_no_retry="this pull had already merged (HEAD moved) when it failed; its hooks ran"
+      fi
+      ;;
+  esac
+  return 0
+}
+
+# HEAD's commit, read the way the command reads the repository (its global options).
+head_now() {
+  gtk_all=$#
+  gtk_i=0
+  for gtk_a do
+    [ "$gtk_i" -lt "$gtk_globals" ] && set -- "$@" "$gtk_a"
+    gtk_i=$((gtk_i + 1))
+  done
+  shift "$gtk_all"
+  "$gtk_real_git" "$@" rev-parse -q --verify HEAD 2>/dev/null
+}
+
+# The word after the subcommand (foreach, update …), and whether any argument is --stdin.
+note_sub_args() {
+  gtk_sub2=''
+  gtk_stdin=''
+  each_command_arg note_sub_arg "$@"
+}
+
+note_sub_arg() {
+  case $1 in
+    --stdin) gtk_stdin=1 ;;
+    -*) ;;
+    *) [ -z "$gtk_sub2" ] && gtk_sub2=$1 ;;
+  esac
+  return 0
 }
 
 # A push may run again only if running it twice changes nothing: deleting refs (--delete,
@@ -195,6 +269,10 @@ backoff_sleep() {
 }
 
 neutralise_stale_credentials "$@"
+note_sub_args "$@"
+# A pull is retried only if it failed before merging: HEAD is compared after a failure.
+gtk_head=''
+[ "$gtk_sub" = pull ] && gtk_head=$(head_now "$@")
 if [ -n "$gtk_progress" ]; then
   # Put --progress right after the subcommand: rotate "$@" once.
   gtk_all=$#
@@ -214,9 +292,9 @@ while :; do
   # Killed by a signal (Ctrl-C: 130): the user stopped it; never retry.
   [ "$gtk_rc" -gt 128 ] && exit "$gtk_rc"
   classify_failure
-  [ "$gtk_class" = other ] && exit "$gtk_rc"
-  if [ "$gtk_class" = transient ] && [ "$gtk_sub" = push ] && ! push_is_repeatable "$@"; then
-    say "not retrying: this push deletes refs, so running it twice is not safe"
+  retry_policy "$@"
+  if [ -n "$gtk_no_retry" ]; then
+    [ "$gtk_no_retry" != final ] && say "not retrying: $gtk_no_retry"
     exit "$gtk_rc"
   fi
   if [ "$gtk_attempt" -ge "$gtk_retries" ]; then

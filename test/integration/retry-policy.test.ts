@@ -1,0 +1,182 @@
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toolPath } from "../support/require-tool.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+// The retry policy of docs/how-it-works.md, row by row: each "no" runs the command once through
+// the shim; each "yes" shows plain git failing where the shim succeeds.
+describe("the shim's retry policy", () => {
+  let world: World;
+  let work: string;
+  let app: string;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+    work = tempDir();
+    app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    await must(world.git(["submodule", "update", "-q", "--init"], app));
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  /** Requests the git server saw from now on whose path matches. */
+  function countFrom(match: RegExp): () => number {
+    const start = world.server.seen.length;
+    return () => world.server.seen.slice(start).filter((r) => match.test(r.path)).length;
+  }
+
+  /** A script that counts its runs in a file and fails with what a git error looks like. */
+  function countingScript(name: string, output: string): { path: string; runs: () => number } {
+    const dir = tempDir();
+    const counter = join(dir, "runs");
+    const path = join(dir, name);
+    writeFileSync(path, `#!/bin/sh\necho run >>'${counter}'\necho '${output}' >&2\nexit 1\n`);
+    chmodSync(path, 0o755);
+    return { path, runs: () => (existsSync(counter) ? readFileSync(counter, "utf8").split("\n").filter(Boolean).length : 0) };
+  }
+
+  async function commit(dir: string, file: string): Promise<void> {
+    writeFileSync(join(dir, file), `${file}\n`);
+    await must(world.git(["add", file], dir));
+    await must(world.git(["commit", "-q", "-m", file], dir));
+  }
+
+  describe("never retried", () => {
+    it("submodule foreach: the user's command runs once, whatever it prints", async () => {
+      const cmd = countingScript("step.sh", "fatal: unable to access 'https://deploy.example/': Failed to connect to deploy.example port 443: Connection refused");
+      const r = await world.git(["submodule", "foreach", cmd.path], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(cmd.runs()).toBe(1);
+      expect(r.stderr).toContain("not retrying: submodule foreach runs your command");
+    });
+
+    it("a command given --stdin: fetch --stdin runs once after a 502", async () => {
+      const seen = countFrom(/acme\/app\.git\/info\/refs$/);
+      world.server.failNext(502, 1, /acme\/app\.git\/info\/refs$/);
+      const r = await world.git(["fetch", "--stdin", "origin"], app, { input: "refs/heads/main:refs/remotes/origin/main\n" });
+      expect(r.exitCode).not.toBe(0);
+      expect(seen()).toBe(1);
+      expect(r.stderr).toContain("not retrying: it read its input from stdin");
+    });
+
+    it("HTTP 413 on push (RPC failed with a 4xx): sent once", async () => {
+      await commit(app, "big.txt");
+      const posts = countFrom(/git-receive-pack$/);
+      world.server.failNext(413, 1, /git-receive-pack$/);
+      const r = await world.git(["push", "origin", "HEAD:main"], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain("413");
+      expect(posts()).toBe(1);
+      expect(r.stderr).toContain("not retrying: the host answered with an HTTP error");
+    });
+
+    it("HTTP 403 on fetch: asked once", async () => {
+      const seen = countFrom(/info\/refs$/);
+      world.server.failNext(403, 1, /acme\/app\.git\/info\/refs$/);
+      const r = await world.git(["fetch", "origin"], app);
+      expect(r.exitCode).toBe(128);
+      expect(seen()).toBe(1);
+    });
+
+    it("a failing pre-push hook runs once, whatever it prints", async () => {
+      const hook = countingScript("pre-push", "curl: (7) Failed to connect to ci.example port 443: Connection refused");
+      writeFileSync(join(app, ".git", "hooks", "pre-push"), readFileSync(hook.path));
+      chmodSync(join(app, ".git", "hooks", "pre-push"), 0o755);
+      try {
+        const r = await world.git(["push", "origin", "HEAD:main"], app);
+        expect(r.exitCode).not.toBe(0);
+        // The hook's copy counts in the same file: the script names its counter by path.
+        expect(hook.runs()).toBe(1);
+      } finally {
+        writeFileSync(join(app, ".git", "hooks", "pre-push"), "#!/bin/sh\nexit 0\n");
+      }
+    });
+
+    it("a push that reported a ref updated before failing (two push URLs, the second answers 502)", async () => {
+      const two = join(work, "two");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("acme/app")], two));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("globex/tools")], two));
+      await commit(two, "two.txt");
+      const first = countFrom(/acme\/app\.git\/git-receive-pack$/);
+      world.server.failNext(502, 1, /globex\/tools\.git\/info\/refs$/);
+      const r = await world.git(["push", "origin", "HEAD:refs/heads/two"], two);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toMatch(/\* \[new branch\]\s+HEAD -> two/);
+      expect(first()).toBe(1);
+      expect(r.stderr).toContain("not retrying: this push reported refs updated before it failed");
+    });
+
+    it("a pull that had merged (HEAD moved) before a later step failed", async () => {
+      const upstream = join(work, "upstream");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), upstream], work));
+      await commit(upstream, "upstream.txt");
+      await must(world.git(["push", "-q", "origin", "HEAD:main"], upstream));
+      const behind = join(work, "behind");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), behind], work));
+      await must(world.git(["reset", "-q", "--hard", "HEAD~1"], behind));
+      // A real git whose pull merges, then fails the way a later network step would.
+      const git = toolPath("git") as string;
+      const log = join(tempDir(), "pulls");
+      const wrapper = join(tempDir(), "git");
+      writeFileSync(wrapper, `#!/bin/sh\nfor a do case $a in pull) echo pull >>'${log}'; '${git}' "$@" || exit $?; echo "fatal: unable to access '${world.repoUrl("acme/lib")}/': The requested URL returned error: 502" >&2; exit 1;; esac; done\nexec '${git}' "$@"\n`);
+      chmodSync(wrapper, 0o755);
+      const r = await world.git(["pull", "-q", "--no-rebase", "origin", "main"], behind, { env: { GIT_TOKEN_KEEPER_REAL_GIT: wrapper } });
+      expect(r.exitCode).not.toBe(0);
+      expect(readFileSync(log, "utf8").trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).toContain("not retrying: this pull had already merged");
+    });
+  });
+
+  describe("retried after a 502: plain git fails, the shim succeeds", () => {
+    const refs = /acme\/app\.git\/info\/refs$/;
+    async function bothWays(args: string[], cwd: string, match = refs, reset?: () => Promise<void>, failures = 1) {
+      world.server.failNext(502, failures, match);
+      const plain = await world.git(args, cwd, { shim: false });
+      expect(plain.exitCode, plain.stderr).not.toBe(0);
+      await reset?.();
+      world.server.failNext(502, failures, match);
+      const shim = await world.git(args, cwd);
+      expect(shim.stderr).toContain("transient error; retried");
+      expect(shim.exitCode, shim.stderr).toBe(0);
+    }
+    // Plain git gets the keeper's credentials here too (the helper by hand), so that only the retry differs.
+    const helper = () => ["-c", `credential.helper=${join(world.shimDir, "git-credential-token-keeper")}`, "-c", "credential.useHttpPath=true"];
+
+    it("fetch, ls-remote, remote update", async () => {
+      for (const args of [["fetch", "-q", "origin"], ["ls-remote", "origin"], ["remote", "update"]]) await bothWays([...helper(), ...args], app);
+    });
+
+    it("pull whose fetch failed before anything was merged", async () => {
+      await bothWays([...helper(), "pull", "-q", "--no-rebase", "origin", "main"], app);
+    });
+
+    it("push answered 502 before any ref was updated", async () => {
+      await commit(app, "retried-push.txt");
+      await bothWays([...helper(), "push", "-q", "origin", "HEAD:main"], app, /acme\/app\.git\/git-receive-pack$/);
+    });
+
+    it("submodule update", async () => {
+      const fresh = join(work, "fresh");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), fresh], work));
+      // git retries a failed submodule clone once by itself ("Retry scheduled"): two 502s beat it.
+      await bothWays([...helper(), "submodule", "update", "-q", "--init"], fresh, /acme\/lib\.git\/info\/refs$/, undefined, 2);
+    });
+
+    it("clone into an existing empty directory: a failed attempt leaves it empty, the retry fills it", async () => {
+      const target = join(work, "empty");
+      mkdirSync(target);
+      await bothWays([...helper(), "clone", "-q", world.repoUrl("acme/app"), target], work, refs, async () => {
+        expect(readdirSync(target)).toEqual([]);
+      });
+      expect(existsSync(join(target, ".git"))).toBe(true);
+    });
+  });
+});
