@@ -23,18 +23,30 @@ say() {
   printf 'git-token-keeper: %s\n' "$*" >&2
 }
 
-# Lists remote URLs and extra headers as `git config --get-regexp` prints them, read the way
-# the command will read them: with the caller's global options (-C, -c, --git-dir …), which
-# are the first gtk_globals arguments of "$@".
-scan_config() {
+# Runs the real git with the caller's global options (-C, -c, --git-dir …: the first
+# gtk_globals of the caller's arguments), so that it reads the repository the way the command
+# will: git_with_globals N ARG1 … ARGN CALLER-ARGUMENTS… runs git GLOBALS… ARG1 … ARGN.
+git_with_globals() {
+  gtk_nc=$1
+  shift
   gtk_all=$#
   gtk_i=0
   for gtk_a do
-    [ "$gtk_i" -lt "$gtk_globals" ] && set -- "$@" "$gtk_a"
+    [ "$gtk_i" -ge "$gtk_nc" ] && [ "$gtk_i" -lt $((gtk_nc + gtk_globals)) ] && set -- "$@" "$gtk_a"
+    gtk_i=$((gtk_i + 1))
+  done
+  gtk_i=0
+  for gtk_a do
+    [ "$gtk_i" -lt "$gtk_nc" ] && set -- "$@" "$gtk_a"
     gtk_i=$((gtk_i + 1))
   done
   shift "$gtk_all"
-  "$gtk_real_git" "$@" config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$'
+  "$gtk_real_git" "$@"
+}
+
+# Lists remote URLs and extra headers as `git config --get-regexp` prints them.
+scan_config() {
+  git_with_globals 3 config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$' "$@"
 }
 
 # Prints "key<TAB>value" config entries that neutralise stale credentials for configured
@@ -217,16 +229,9 @@ retry_policy() {
   return 0
 }
 
-# HEAD's commit, read the way the command reads the repository (its global options).
+# HEAD's commit, read the way the command reads the repository.
 head_now() {
-  gtk_all=$#
-  gtk_i=0
-  for gtk_a do
-    [ "$gtk_i" -lt "$gtk_globals" ] && set -- "$@" "$gtk_a"
-    gtk_i=$((gtk_i + 1))
-  done
-  shift "$gtk_all"
-  "$gtk_real_git" "$@" rev-parse -q --verify HEAD 2>/dev/null
+  git_with_globals 4 rev-parse -q --verify HEAD "$@" 2>/dev/null
 }
 
 # The word after the subcommand (foreach, update …), and whether any argument is --stdin.
