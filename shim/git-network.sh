@@ -44,13 +44,21 @@ git_with_globals() {
   "$gtk_real_git" "$@"
 }
 
-# Lists remote URLs and extra headers as `git config --get-regexp` prints them.
+# Lists remote and submodule URLs, URL rewrites and extra headers as `git config --get-regexp`
+# prints them.
 scan_config() {
-  git_with_globals 3 config --get-regexp '^(remote\..*\.(url|pushurl)|http\..*\.extraheader)$' "$@"
+  git_with_globals 3 config --get-regexp '^(remote\..*\.(url|pushurl)|submodule\..*\.url|url\..*\.(insteadof|pushinsteadof)|http\..*\.extraheader)$' "$@"
 }
 
 # Prints "key<TAB>value" config entries that neutralise stale credentials for configured
-# origins. Input lines: `arg URL` for URL arguments and `git config --get-regexp` output.
+# origins. Input: `arg URL` lines for URL arguments, `git config --get-regexp` output, then
+# (as further files) submodules' own config files, whose url/pushurl lines count as remote URLs.
+# - a user:token@ in a URL: url.<clean>.insteadOf=<the part with the token>, which git's
+#   submodule processes inherit too;
+# - a url.<base with a token>.insteadOf or .pushInsteadOf rule: for each URL the command may
+#   use that it would rewrite, a rule for that whole URL (the longest match wins in git) that
+#   rewrites it the same way without the token;
+# - Authorization extra headers: reset at each specificity they were set at, keeping others.
 # shellcheck disable=SC2016
 gtk_neutralise_awk='
 function origin_of(url,   scheme, rest, auth, host) {
@@ -67,18 +75,43 @@ function origin_of(url,   scheme, rest, auth, host) {
   g_has_path = (index(rest, "/") > 0)
   return scheme "://" host
 }
+function without_userinfo(url,   p, rest, auth, host) {
+  p = index(url, "://")
+  rest = substr(url, p + 3)
+  auth = rest; sub(/\/.*/, "", auth)
+  host = auth; sub(/.*@/, "", host)
+  return substr(url, 1, p + 2) host substr(rest, length(auth) + 1)
+}
 function is_auth(v) { return tolower(v) ~ /^[ \t]*authorization[ \t]*:/ }
 function emit(k, v) { printf "%s\t%s\n", k, v }
+function remote_url(value,   o, prefix) {
+  if (!(value in seen)) { seen[value] = 1; urls[++nurls] = value }
+  o = origin_of(value)
+  if (!(o in conf) || index(g_user, ":") == 0) return
+  prefix = substr(value, 1, index(value, "://") + 2) g_raw_auth (g_has_path ? "/" : "")
+  if (!(prefix in rewritten)) { rewritten[prefix] = 1; emit("url." o (g_has_path ? "/" : "") ".insteadOf", prefix) }
+}
+# The rewrite git applies to u for kind k: the longest matching prefix, the first on a tie.
+function rewrite_of(u, k,   i, best) {
+  best = 0
+  for (i = 1; i <= nrw; i++)
+    if (rw_kind[i] == k && index(u, rw_from[i]) == 1 && (!best || length(rw_from[i]) > length(rw_from[best]))) best = i
+  return best
+}
 BEGIN { n = split(origins, list, " "); for (i = 1; i <= n; i++) conf[list[i]] = 1 }
+FILENAME != "" && FILENAME != "-" {
+  if ($0 ~ /^[ \t]*(push)?url[ \t]*=/) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); remote_url(v) }
+  next
+}
 {
   sp = index($0, " ")
   key = sp ? substr($0, 1, sp - 1) : $0
   value = sp ? substr($0, sp + 1) : ""
-  if (key == "arg" || key ~ /^remote\..*\.(url|pushurl)$/) {
-    o = origin_of(value)
-    if (!(o in conf) || index(g_user, ":") == 0) next
-    prefix = substr(value, 1, index(value, "://") + 2) g_raw_auth (g_has_path ? "/" : "")
-    if (!(prefix in rewritten)) { rewritten[prefix] = 1; emit("url." o (g_has_path ? "/" : "") ".insteadOf", prefix) }
+  if (key == "arg" || key ~ /^remote\..*\.(url|pushurl)$/ || key ~ /^submodule\..*\.url$/) { remote_url(value); next }
+  if (key ~ /^url\..*\.(insteadof|pushinsteadof)$/) {
+    k = (key ~ /\.pushinsteadof$/) ? "pushInsteadOf" : "insteadOf"
+    nrw++; rw_kind[nrw] = k; rw_from[nrw] = value
+    rw_base[nrw] = substr(key, 5, length(key) - 4 - length(k) - 1)
     next
   }
   if (key !~ /^http\..*extraheader$/) next
@@ -103,7 +136,29 @@ END {
     for (e = 1; e <= entries; e++)
       if ((ekey[e] == "" || ekey[e] == o || ekey[e] == o "/" || ekey[e] == url) && !is_auth(eval[e])) emit("http." url ".extraheader", eval[e])
   }
+  for (u = 1; u <= nurls; u++)
+    for (kk = 1; kk <= 2; kk++) {
+      k = kk == 1 ? "insteadOf" : "pushInsteadOf"
+      r = rewrite_of(urls[u], k)
+      if (!r || !(origin_of(rw_base[r]) in conf) || g_user == "") continue
+      emit("url." without_userinfo(rw_base[r]) substr(urls[u], length(rw_from[r]) + 1) "." k, urls[u])
+    }
 }'
+
+# The neutralising awk on stdin and, after it, each submodule config under $gtk_modules (two
+# levels deep). In a subshell: the shim runs with globbing off (set -f).
+module_configs_then_awk() {
+  (
+    set +f
+    set --
+    if [ -n "$gtk_modules" ]; then
+      for gtk_f in "$gtk_modules"/*/config "$gtk_modules"/*/modules/*/config; do
+        [ -f "$gtk_f" ] && set -- "$@" "$gtk_f"
+      done
+    fi
+    exec awk -v origins="$gtk_origins" "$gtk_neutralise_awk" - "$@"
+  )
+}
 
 # Calls function $1 with each argument after the subcommand; stops when it returns non-zero.
 each_command_arg() {
@@ -121,13 +176,21 @@ each_command_arg() {
 
 # A URL argument with credentials, as an `arg URL` line for the awk program.
 print_if_url() {
-  case $1 in *://*@*) printf 'arg %s\n' "$1" ;; esac
+  case $1 in *://* | *@*:*) printf 'arg %s\n' "$1" ;; esac
   return 0
 }
 
 neutralise_stale_credentials() {
-  # git config and awk start together in one pipeline; no temp file, no extra exec.
-  { each_command_arg print_if_url "$@"; scan_config "$@" </dev/null 2>/dev/null; } | awk -v origins="$gtk_origins" "$gtk_neutralise_awk" >"$gtk_tmp.rc" || return 0
+  # Submodules' own configs (their remote URLs), for the commands that reach into submodules:
+  # git runs their fetches itself, with the shim's entries in their environment.
+  gtk_modules=''
+  case " $* " in
+    *" submodule "* | *" --recurse-submodules"* | *" --recursive "*)
+      gtk_modules=$(git_with_globals 3 rev-parse --path-format=absolute --git-common-dir "$@" 2>/dev/null)/modules
+      ;;
+  esac
+  # git config and awk start together in one pipeline; no temp file.
+  { each_command_arg print_if_url "$@"; scan_config "$@" </dev/null 2>/dev/null; } | module_configs_then_awk >"$gtk_tmp.rc" || return 0
   gtk_tab='	'
   while IFS= read -r gtk_line; do
     add_config "${gtk_line%%"$gtk_tab"*}" "${gtk_line#*"$gtk_tab"}"

@@ -1,16 +1,37 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import type { CheckResult, DoctorContext } from "./doctor-check.ts";
 
-function originOf(url: string): { origin: string; userinfo: string } | undefined {
+/** The URL's origin and its userinfo with the secret part masked (a token may be the user name). */
+function originOf(url: string): { origin: string; userinfo: string; hasPassword: boolean } | undefined {
   try {
     const u = new URL(url);
     if (u.protocol !== "https:" && u.protocol !== "http:") return undefined;
-    return { origin: `${u.protocol}//${u.host}`, userinfo: u.password ? `${u.username}:***` : u.username };
+    return { origin: `${u.protocol}//${u.host}`, userinfo: u.password ? `${u.username}:***` : u.username ? "***" : "", hasPassword: u.password !== "" };
   } catch {
     return undefined;
   }
+}
+
+/** Submodules' own config files (two levels), where their remote URLs live. */
+function moduleConfigs(commonDir: string): string[] {
+  const found: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let names: string[];
+    try {
+      names = readdirSync(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const config = join(dir, name, "config");
+      if (existsSync(config)) found.push(config);
+      if (depth < 2) walk(join(dir, name, "modules"), depth + 1);
+    }
+  };
+  walk(join(commonDir, "modules"), 1);
+  return found;
 }
 
 /**
@@ -20,11 +41,8 @@ function originOf(url: string): { origin: string; userinfo: string } | undefined
 export async function checkStaleCredentials(ctx: DoctorContext, git: string): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
   const configured = new Set(ctx.origins);
-  const r = await execa(git, ["config", "--get-regexp", "^(remote\\..*\\.(url|pushurl)|http\\..*\\.extraheader|credential\\..*helper)$"], {
-    cwd: ctx.cwd,
-    reject: false,
-    env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" },
-  });
+  const run = (args: string[]) => execa(git, args, { cwd: ctx.cwd, reject: false, env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" } });
+  const r = await run(["config", "--get-regexp", "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\..*\\.extraheader|credential\\..*helper)$"]);
   for (const line of String(r.stdout).split("\n").filter(Boolean)) {
     const space = line.indexOf(" ");
     const key = space < 0 ? line : line.slice(0, space);
@@ -34,6 +52,17 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
       if (o && configured.has(o.origin) && o.userinfo.includes(":")) {
         results.push({ level: "warn", what: `${key} holds a password (${o.userinfo}@${new URL(value).host}); the shim overrides it`, fix: `git remote set-url ${key.split(".")[1]} ${o.origin}${new URL(value).pathname}` });
       }
+    } else if (/^url\..*\.(insteadof|pushinsteadof)$/.test(key)) {
+      const base = key.slice(4, key.lastIndexOf("."));
+      const o = originOf(base);
+      if (o && configured.has(o.origin) && o.userinfo) {
+        const kind = key.endsWith(".pushinsteadof") ? "pushInsteadOf" : "insteadOf";
+        results.push({
+          level: "warn",
+          what: `url.${base.replace(/\/\/[^/]*@/, `//${o.userinfo}@`)}.${kind} rewrites ${value} to a URL with a token; the shim overrides it`,
+          fix: `remove it where it is set (git config --show-origin --get-regexp '^url\\.' finds the file), and let the keeper's helper answer`,
+        });
+      }
     } else if (/^http\..*extraheader$/.test(key) && /^\s*authorization\s*:/i.test(value)) {
       const url = key.slice(5, -12);
       const o = url ? originOf(url) : undefined;
@@ -42,6 +71,15 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
       }
     } else if (/^credential\./.test(key) && /(^|[\s/-])(store|cache)(\s|$)/.test(value)) {
       results.push({ level: "warn", what: `${key}=${value} keeps old tokens; the shim skips it for configured hosts`, fix: `git config --unset ${key} (and remove stale lines from ~/.git-credentials)` });
+    }
+  }
+  const common = String((await run(["rev-parse", "--path-format=absolute", "--git-common-dir"])).stdout).trim();
+  for (const file of common ? moduleConfigs(common) : []) {
+    for (const m of readFileSync(file, "utf8").matchAll(/^\s*(?:push)?url\s*=\s*(\S+)/gm)) {
+      const o = originOf(m[1] as string);
+      if (o && configured.has(o.origin) && o.userinfo) {
+        results.push({ level: "warn", what: `submodule config ${file} has a URL with a token (${o.userinfo}@${new URL(m[1] as string).host}); the shim overrides it`, fix: `git -C <submodule> remote set-url origin ${o.origin}${new URL(m[1] as string).pathname}` });
+      }
     }
   }
   const stored = join(ctx.env.HOME ?? "", ".git-credentials");

@@ -111,8 +111,16 @@ describe("doctor", () => {
     await git(["remote", "add", "origin", world.repoUrl("acme/app").replace("http://", "http://x-access-token:ghs_stale@")]);
     await git(["config", `http.${world.gitUrl}/.extraheader`, "AUTHORIZATION: basic eDpzdGFsZQ=="]);
     await git(["config", "credential.helper", "store"]);
+    await git(["config", `url.${world.gitUrl.replace("http://", "http://oauth2:ghs_rewrite@")}/.insteadOf`, `${world.gitUrl}/`]);
+    await git(["config", `url.${world.gitUrl.replace("http://", "http://ghs_pushtoken@")}/.pushInsteadOf`, `${world.gitUrl}/`]);
+    mkdirSync(join(repo, ".git", "modules", "lib"), { recursive: true });
+    writeFileSync(join(repo, ".git", "modules", "lib", "config"), `[remote "origin"]\n\turl = ${world.repoUrl("acme/lib").replace("http://", "http://x:ghs_submodule@")}\n`);
     writeFileSync(join(home, ".git-credentials"), `${world.gitUrl.replace("http://", "http://x:ghs_old@")}\n`);
     const r = await doctor([], {}, repo);
+    expect(line(r.stdout, "warn", ".insteadOf rewrites")).toBe(true);
+    expect(line(r.stdout, "warn", ".pushInsteadOf rewrites")).toBe(true);
+    expect(line(r.stdout, "warn", "has a URL with a token (x:***@")).toBe(true);
+    for (const secret of ["ghs_rewrite", "ghs_pushtoken", "ghs_submodule"]) expect(r.stdout).not.toContain(secret);
     expect(line(r.stdout, "warn", "remote.origin.url holds a password (x-access-token:***@")).toBe(true);
     expect(r.stdout).not.toContain("ghs_stale");
     expect(line(r.stdout, "warn", ".extraheader sends an Authorization header")).toBe(true);

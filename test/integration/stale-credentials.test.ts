@@ -98,4 +98,75 @@ describe("stale credentials left by other tools", () => {
     const sha = (await must(world.git(["rev-parse", "refs/remotes/origin/main"], keptDir))).stdout.trim();
     await must(world.git(["checkout", "-q", "-f", sha], keptDir));
   });
+
+  describe("url.<base with a token>.insteadOf and pushInsteadOf (GitLab CI jobs, Go private modules)", () => {
+    // Written to the user's global config, as those setups do; the test's HOME is private to it.
+    const global = (args: string[]) => must(world.git(["config", "--global", ...args], world.dir, { shim: false }));
+    const unset = (key: string) => world.git(["config", "--global", "--remove-section", key], world.dir, { shim: false });
+
+    for (const [label, userinfo] of [
+      ["user:token", () => `oauth2:${stale}`],
+      ["a token as the user name", () => stale],
+    ] as const) {
+      it(`insteadOf with ${label}: plain git fails to clone and fetch, the shim does both`, async () => {
+        const base = world.gitUrl.replace("http://", `http://${userinfo()}@`);
+        await global([`url.${base}/.insteadOf`, `${world.gitUrl}/`]);
+        try {
+          const work = tempDir();
+          const plain = await world.git(["clone", "-q", world.repoUrl("acme/app"), join(work, "plain")], work, { shim: false });
+          expect(plain.exitCode).toBe(128);
+          const app = join(work, "app");
+          await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+          await must(world.git(["fetch", "-q", "origin"], app));
+        } finally {
+          await unset(`url.${base}/`);
+        }
+      });
+    }
+
+    it("pushInsteadOf with user:token: plain git fails to push, the shim pushes", async () => {
+      const work = tempDir();
+      const app = join(work, "app");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+      await commitSomething(app, "push-instead.txt");
+      const base = world.gitUrl.replace("http://", `http://x-access-token:${stale}@`);
+      await global([`url.${base}/.pushInsteadOf`, `${world.gitUrl}/`]);
+      try {
+        const plain = await world.git(["push", "-q", "origin", "HEAD:main"], app, { shim: false });
+        expect(plain.exitCode).toBe(128);
+        await must(world.git(["pull", "-q", "--rebase", "origin", "main"], app));
+        await must(world.git(["push", "-q", "origin", "HEAD:main"], app));
+      } finally {
+        await unset(`url.${base}/`);
+      }
+    });
+  });
+
+  it("a user:token in a submodule's own .git/config: plain git's recursive fetch fails, the shim's succeeds", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", "--recurse-submodules", world.repoUrl("acme/app"), app], work));
+    const staleLib = world.repoUrl("acme/lib").replace("http://", `http://x-access-token:${stale}@`);
+    await must(world.git(["config", "remote.origin.url", staleLib], join(app, "lib"), { shim: false }));
+    const plain = await world.git(["fetch", "-q", "--recurse-submodules=yes"], app, { shim: false });
+    expect(plain.exitCode).not.toBe(0);
+    await must(world.git(["fetch", "-q", "--recurse-submodules=yes"], app));
+    await must(world.git(["submodule", "update", "-q", "--remote"], app));
+  });
+
+  for (const [label, header] of [
+    ["Authorization: Bearer", () => `Authorization: Bearer ${stale}`],
+    ["authorization: basic", () => `authorization: basic ${Buffer.from(`x:${stale}`).toString("base64")}`],
+  ] as const) {
+    it(`an ${label} extra header brought in by an includeIf file (newer actions/checkout): plain git fails, the shim fetches`, async () => {
+      const work = tempDir();
+      const app = join(work, "app");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+      const included = join(work, "checkout-credentials.config");
+      writeFileSync(included, `[http "${world.gitUrl}/"]\n\textraheader = ${header()}\n`);
+      await must(world.git(["config", `includeIf.gitdir:${app}/.git.path`, included], app, { shim: false }));
+      expect((await world.git(["fetch", "-q", "origin"], app, { shim: false })).exitCode).toBe(128);
+      await must(world.git(["fetch", "-q", "origin"], app));
+    });
+  }
 });
