@@ -22,6 +22,9 @@ function base(raw: RawProvider, ctx: Ctx, defaults: { gitUrl: string; perOwner: 
   const owners = raw.owners ?? ("organizations" in raw ? raw.organizations : undefined);
   if (raw.owners && "organizations" in raw && raw.organizations) ctx.problems.push(`${ctx.at}: set owners or organizations, not both (they mean the same)`);
   if (owners && raw.pathPrefix) ctx.problems.push(`${ctx.at}: set owners or pathPrefix, not both (an owner is the path prefix /owner/)`);
+  if (raw.sshToHttps && raw.type === "azure-devops") {
+    ctx.problems.push(`${ctx.at}.sshToHttps: Azure DevOps SSH URLs (git@ssh.dev.azure.com:v3/org/project/repo) do not map to its HTTPS URLs by prefix; use HTTPS remote URLs, or leave sshToHttps out`);
+  }
   let pathPrefix = (raw.pathPrefix ?? "/").toLowerCase();
   if (!pathPrefix.endsWith("/")) pathPrefix += "/";
   return {
@@ -33,6 +36,7 @@ function base(raw: RawProvider, ctx: Ctx, defaults: { gitUrl: string; perOwner: 
     perOwner: defaults.perOwner,
     refreshEvery: raw.refreshEvery,
     username: raw.username ?? defaults.username,
+    sshToHttps: raw.sshToHttps,
   };
 }
 
@@ -82,7 +86,7 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
       }
       if (raw.authorityHost) url(raw.authorityHost, `${at}.authorityHost`, ctx);
       if (!b || problems.length > before) return undefined;
-      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, organizations: _org, ...rest } = raw;
+      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, organizations: _org, ...rest } = raw;
       return { ...b, ...rest, type: "azure-devops" };
     }
     case "gitlab": {
@@ -100,13 +104,13 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
         if (raw.tokenKind !== "personal" && raw.resourceId === undefined) problems.push(`${at}.resourceId: missing; the ${raw.tokenKind}'s ID or full path`);
       }
       if (!b || !apiBase || problems.length > before) return undefined;
-      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, ...rest } = raw;
+      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
       return { ...b, ...rest, type: "gitlab", apiBase };
     }
     case "exec": {
       const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
       if (!b || problems.length > before) return undefined;
-      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, ...rest } = raw;
+      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
       return { ...b, ...rest, type: "exec" };
     }
     case "http": {
@@ -119,14 +123,14 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
       if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) problems.push(`${at}: set both certFile and keyFile for a client certificate, or neither`);
       if (raw.expiresAtPath && raw.expiresInPath) problems.push(`${at}: set expiresAtPath or expiresInPath, not both`);
       if (!b || problems.length > before) return undefined;
-      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, ...rest } = raw;
+      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
       return { ...b, ...rest, type: "http" };
     }
     case "file": {
       const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
       checkWritableLocation(raw.path, `${at}.path`, env, problems);
       if (!b || problems.length > before) return undefined;
-      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, ...rest } = raw;
+      const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
       return { ...b, ...rest, type: "file" };
     }
   }

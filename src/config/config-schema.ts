@@ -43,6 +43,8 @@ const common = {
     .optional(),
   refreshEvery: refreshEvery.optional(),
   username: z.string().regex(/^[^\s:]+$/, "must be a user name without spaces or ':'").optional(),
+  /** Fetch git@host:path and ssh://git@host/path over HTTPS with the keeper's token (opt-in). */
+  sshToHttps: z.boolean().default(false),
 };
 
 export const githubAppSchema = z.strictObject({

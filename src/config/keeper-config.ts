@@ -19,6 +19,8 @@ export interface ProviderBase {
   refreshEvery: RefreshEvery | undefined;
   /** The git username sent with the token, where the source does not say. */
   username: string;
+  /** git@host: and ssh://git@host/ URLs of gitOrigin's host go over HTTPS instead. */
+  sshToHttps: boolean;
 }
 
 export interface GitHubAppProviderConfig extends ProviderBase {
@@ -32,7 +34,7 @@ export interface GitHubAppProviderConfig extends ProviderBase {
   timeoutMs: number;
 }
 
-type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl">;
+type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl" | "sshToHttps">;
 
 export type AzureDevOpsProviderConfig = ProviderBase & { type: "azure-devops" } & Specific<RawAzureDevOpsProvider>;
 export type GitLabProviderConfig = ProviderBase & { type: "gitlab"; apiBase: string } & Specific<RawGitLabProvider>;

@@ -277,6 +277,7 @@ export class Daemon {
       pathPrefix: provider.config.pathPrefix,
       perOwner: provider.config.perOwner,
       owners: provider.servedOwners(),
+      sshToHttps: provider.config.sshToHttps,
     }));
   }
 

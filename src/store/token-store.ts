@@ -15,6 +15,8 @@ export interface Route {
   perOwner: boolean;
   /** Lower-case owners, or undefined for any owner. */
   owners: string[] | undefined;
+  /** The origin's SSH URLs go over HTTPS. */
+  sshToHttps?: boolean;
 }
 
 /**
@@ -125,8 +127,10 @@ export class TokenStore {
       (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
     );
     this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
-    // The shim reads only this, on every git call: one line per host however many providers.
-    this.#write(this.dir, "origins", `${[...new Set(routes.map((r) => r.origin))].join("\n")}\n`);
+    // The shim reads only this, on every git call: one line per host however many providers,
+    // with ` ssh` where that host's SSH URLs go over HTTPS.
+    const origins = [...new Set(routes.map((r) => r.origin))].map((o) => (routes.some((r) => r.origin === o && r.sshToHttps) ? `${o} ssh` : o));
+    this.#write(this.dir, "origins", `${origins.join("\n")}\n`);
   }
 
   writeStatus(status: unknown): void {

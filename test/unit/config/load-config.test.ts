@@ -55,6 +55,7 @@ describe("config", () => {
     ["a gitUrl with a path", provider("    gitUrl: https://github.com/acme\n"), "providers[0].gitUrl: 'https://github.com/acme' must be scheme://host[:port] without a path"],
     ["credentials in a URL", provider("    apiUrl: https://u:p@api.github.com\n"), "providers[0].apiUrl: 'https://u:p@api.github.com' holds credentials"],
     ["no providers", "providers: []\n", "providers: must list at least one provider"],
+    ["sshToHttps for Azure DevOps", "providers:\n  - name: ado\n    type: azure-devops\n    credential: managed-identity\n    sshToHttps: true\n", "providers[0].sshToHttps: Azure DevOps SSH URLs"],
     ["both appId and clientId", provider("    clientId: Iv23liX\n"), "set exactly one of appId and clientId"],
     ["an unset key variable", provider().replace(`privateKeyFile: ${keyFile}`, "privateKeyEnv: APP_KEY"), "providers[0].privateKeyEnv: environment variable APP_KEY is not set"],
   ])("rejects %s with a message naming the key", (_name, yaml, expected) => {
