@@ -80,7 +80,7 @@ describe("config", () => {
   });
 
   it("names the keys of the provider type in an unknown-key message", () => {
-    expect(problems("providers:\n  - name: f\n    type: file\n    gitUrl: https://h\n    path: /x\n    pth: 1\n").join()).toContain("known keys: name, owners, pathPrefix, refreshEvery, username, type, gitUrl, path, format");
+    expect(problems("providers:\n  - name: f\n    type: file\n    gitUrl: https://h\n    path: /x\n    pth: 1\n").join()).toContain("known keys: name, owners, pathPrefix, refreshEvery, username, sshToHttps, type, gitUrl, path, format");
   });
 
   it("accepts refreshEvery as a duration or a cron expression, and nothing else", () => {
