@@ -202,6 +202,8 @@ export class TokenSlot {
         mintedAt: Math.floor(now / 1000),
         serial: Math.max(this.#current?.serial ?? 0, lastSerial ?? 0) + 1,
         config: this.#configHash,
+        // Azure DevOps takes Entra ID tokens as bearer tokens (Microsoft's documented way).
+        authtype: this.provider.config.type === "azure-devops" ? "Bearer" : undefined,
       };
       store.writeToken(this.provider.config.name, this.owner, record);
       if (this.#previousToken) redactor.forgetSecret(this.#previousToken);

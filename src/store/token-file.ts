@@ -11,6 +11,8 @@ export interface TokenRecord {
   serial: number;
   /** Fingerprint of the provider's settings: a token is resumed after a restart only under the same ones. */
   config?: string | undefined;
+  /** `Bearer`: git ≥ 2.46 may send it as a bearer token (authtype), older gits as Basic. */
+  authtype?: "Bearer" | undefined;
 }
 
 export function formatTokenRecord(r: TokenRecord): string {
@@ -18,7 +20,8 @@ export function formatTokenRecord(r: TokenRecord): string {
     throw new Error("a token must be one non-empty word, and a username one line");
   }
   const config = r.config ? `config=${r.config}\n` : "";
-  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${config}`;
+  const authtype = r.authtype ? `authtype=${r.authtype}\n` : "";
+  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${authtype}${config}`;
 }
 
 export function parseTokenRecord(text: string): TokenRecord | undefined {
@@ -32,5 +35,5 @@ export function parseTokenRecord(text: string): TokenRecord | undefined {
   const numbers = ["expires", "refresh_at", "minted", "serial"].map((k) => Number(fields.get(k)));
   if (!token || !username || numbers.some((n) => !Number.isFinite(n))) return undefined;
   const [expires, refreshAt, mintedAt, serial] = numbers as [number, number, number, number];
-  return { token, username, expires, refreshAt, mintedAt, serial, config: fields.get("config") };
+  return { token, username, expires, refreshAt, mintedAt, serial, config: fields.get("config"), authtype: fields.get("authtype") === "Bearer" ? "Bearer" : undefined };
 }

@@ -137,7 +137,10 @@ export class GitHttpServer {
   }
 }
 
+// The token from Basic (the password) or Bearer (git ≥ 2.46 with a helper's authtype=Bearer).
 function basicPassword(header: string | undefined): string | undefined {
+  const bearer = /^bearer\s+(\S+)$/i.exec(header ?? "");
+  if (bearer?.[1]) return bearer[1];
   const m = /^basic\s+(.+)$/i.exec(header ?? "");
   if (!m?.[1]) return undefined;
   const decoded = Buffer.from(m[1], "base64").toString("utf8");

@@ -7,7 +7,7 @@ import { exerciseProvider } from "../support/provider-scenario.ts";
 import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { makeTestCa } from "../support/test-ca.ts";
-import { World } from "../support/world.ts";
+import { must, World } from "../support/world.ts";
 
 const LIFETIME_MS = 4_000;
 
@@ -43,6 +43,17 @@ describe.skipIf(!haveTool("openssl", "openssl makes the fake Entra ID's CA and i
     // Organisations are owners: another one is not served.
     const other = await world.git(["ls-remote", world.repoUrl("globex/tools")], world.dir);
     expect(other.exitCode).toBe(128);
+  });
+
+  it("git gets the token as a bearer token where it can take one (git 2.46 or newer), else as Basic", async () => {
+    await world.startKeeper({ providers: [provider({ credential: "managed-identity" })] }, { env: { IDENTITY_ENDPOINT: entra.identityEndpoint, IDENTITY_HEADER: entra.identityHeader } });
+    const version = (await must(world.git(["--version"], world.dir))).stdout.match(/(\d+)\.(\d+)/) ?? [];
+    const bearer = Number(version[1]) > 2 || Number(version[2]) >= 46;
+    const before = world.server.seen.length;
+    await must(world.git(["ls-remote", world.repoUrl("acme/app")], world.dir));
+    const sent = world.server.seen.slice(before).map((r) => r.authorization?.split(" ")[0]).filter(Boolean);
+    expect(sent).toEqual(sent.map(() => (bearer ? "Bearer" : "Basic")));
+    expect(sent.length).toBeGreaterThan(0);
   });
 
   it("client secret against an HTTPS authority with a private CA", async () => {

@@ -38,8 +38,8 @@ export async function buildKeeperImage(): Promise<void> {
   await execa("docker", ["build", "--network", "host", "-q", "-t", KEEPER_IMAGE, REPO_ROOT], { timeout: 600_000 });
 }
 
-export async function docker(args: string[], options: { input?: string; reject?: boolean } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  const r = await execa("docker", args, { reject: false, timeout: 120_000, input: options.input ?? "" });
+export async function docker(args: string[], options: { input?: string; reject?: boolean; timeoutMs?: number } = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  const r = await execa("docker", args, { reject: false, timeout: options.timeoutMs ?? 120_000, input: options.input ?? "" });
   const result = { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
   if (options.reject !== false && result.exitCode !== 0) throw new Error(`docker ${args.slice(0, 3).join(" ")} failed (${result.exitCode}):\n${result.stderr}`);
   return result;

@@ -3,7 +3,7 @@ import type { KeeperConfig, ProviderConfig } from "../../../src/config/keeper-co
 import { planReload } from "../../../src/daemon/plan-reload.ts";
 
 const provider = (name: string, extra: Partial<ProviderConfig> = {}) =>
-  ({ name, type: "exec", gitOrigin: "https://git.example", owners: undefined, pathPrefix: `/${name}/`, perOwner: false, refreshEvery: undefined, username: "x", ...extra }) as ProviderConfig;
+  ({ name, type: "exec", gitOrigin: "https://git.example", owners: undefined, pathPrefix: `/${name}/`, perOwner: false, refreshEvery: undefined, sshToHttps: false, username: "x", ...extra }) as ProviderConfig;
 const config = (providers: ProviderConfig[], extra: Partial<KeeperConfig> = {}): KeeperConfig => ({
   source: "c.yaml",
   stateDir: undefined,

@@ -14,7 +14,7 @@ const HOUR = 3_600_000;
 const MIN = 60_000;
 
 class ScriptedProvider implements TokenProvider {
-  readonly config = { name: "p", type: "github-app", gitOrigin: "https://github.com", owners: ["acme"], pathPrefix: "/", perOwner: true, refreshEvery: undefined, username: "x-access-token" };
+  readonly config = { name: "p", type: "github-app", gitOrigin: "https://github.com", owners: ["acme"], pathPrefix: "/", perOwner: true, refreshEvery: undefined, sshToHttps: false, username: "x-access-token" };
   mints = 0;
   failWith: Error | undefined;
   lifetimeMs = HOUR;
