@@ -84,12 +84,18 @@ function without_userinfo(url,   p, rest, auth, host) {
 }
 function is_auth(v) { return tolower(v) ~ /^[ \t]*authorization[ \t]*:/ }
 function emit(k, v) { printf "%s\t%s\n", k, v }
-function remote_url(value,   o, prefix) {
+function remote_url(value, name,   o, prefix) {
   if (!(value in seen)) { seen[value] = 1; urls[++nurls] = value }
   o = origin_of(value)
   if (!(o in conf) || index(g_user, ":") == 0) return
   prefix = substr(value, 1, index(value, "://") + 2) g_raw_auth (g_has_path ? "/" : "")
   if (!(prefix in rewritten)) { rewritten[prefix] = 1; emit("url." o (g_has_path ? "/" : "") ".insteadOf", prefix) }
+  if (name != "" && !(name in stale_remote)) stale_remote[name] = without_userinfo(value)
+}
+# The LFS API of a repository URL, as git-lfs derives it.
+function lfs_endpoint(u) {
+  u = without_userinfo(u); sub(/\/+$/, "", u)
+  return u ~ /\.git$/ ? u "/info/lfs" : u ".git/info/lfs"
 }
 # The rewrite git applies to u for kind k: the longest matching prefix, the first on a tie.
 function rewrite_of(u, k,   i, best) {
@@ -100,14 +106,16 @@ function rewrite_of(u, k,   i, best) {
 }
 BEGIN { n = split(origins, list, " "); for (i = 1; i <= n; i++) conf[list[i]] = 1 }
 FILENAME != "" && FILENAME != "-" {
-  if ($0 ~ /^[ \t]*(push)?url[ \t]*=/) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); remote_url(v) }
+  if ($0 ~ /^[ \t]*(push)?url[ \t]*=/) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); remote_url(v, "") }
   next
 }
 {
   sp = index($0, " ")
   key = sp ? substr($0, 1, sp - 1) : $0
   value = sp ? substr($0, sp + 1) : ""
-  if (key == "arg" || key ~ /^remote\..*\.(url|pushurl)$/ || key ~ /^submodule\..*\.url$/) { remote_url(value); next }
+  if (key ~ /^remote\..*\.pushurl$/) { name = substr(key, 8, length(key) - 15); has_push[name] = 1; remote_url(value, ""); next }
+  if (key ~ /^remote\..*\.url$/) { remote_url(value, substr(key, 8, length(key) - 11)); next }
+  if (key == "arg" || key ~ /^submodule\..*\.url$/) { remote_url(value, ""); next }
   if (key ~ /^url\..*\.(insteadof|pushinsteadof)$/) {
     k = (key ~ /\.pushinsteadof$/) ? "pushInsteadOf" : "insteadOf"
     nrw++; rw_kind[nrw] = k; rw_from[nrw] = value
@@ -117,6 +125,7 @@ FILENAME != "" && FILENAME != "-" {
   if (key !~ /^http\..*extraheader$/) next
   url = substr(key, 6, length(key) - 17)
   entries++; ekey[entries] = url; eval[entries] = value
+  if (is_auth(value)) stale_auth = 1
   if (url == "") next
   o = origin_of(url)
   if (!(o in conf) || g_user != "") { if (o in conf) specific[url] = o; next }
@@ -136,6 +145,27 @@ END {
     for (e = 1; e <= entries; e++)
       if ((ekey[e] == "" || ekey[e] == o || ekey[e] == o "/" || ekey[e] == url) && !is_auth(eval[e])) emit("http." url ".extraheader", eval[e])
   }
+  # git-lfs reads extra headers from the most specific http.<url> key only, and skips empty
+  # values: a key for each repository'"'"'s LFS API, holding a harmless header, keeps a stale
+  # Authorization from reaching it (the other headers set for the host are kept).
+  if (stale_auth)
+    for (u = 1; u <= nurls; u++) {
+      o = origin_of(urls[u])
+      if (!(o in conf)) continue
+      ep = lfs_endpoint(urls[u])
+      if (ep in lfs_done) continue
+      lfs_done[ep] = 1
+      emit("http." ep ".extraheader", "X-Git-Token-Keeper: lfs")
+      for (e = 1; e <= entries; e++)
+        if ((ekey[e] == "" || ekey[e] == o || ekey[e] == o "/") && !is_auth(eval[e])) emit("http." ep ".extraheader", eval[e])
+    }
+  # git-lfs takes a remote URL'"'"'s user:token as the credential, and reads the last value of
+  # remote.<name>.url: the clean URL goes last. As pushurl too, so that git pushes once, there.
+  for (name in stale_remote)
+    if (!(name in has_push)) {
+      emit("remote." name ".url", stale_remote[name])
+      emit("remote." name ".pushurl", stale_remote[name])
+    }
   for (u = 1; u <= nurls; u++)
     for (kk = 1; kk <= 2; kk++) {
       k = kk == 1 ? "insteadOf" : "pushInsteadOf"
@@ -238,6 +268,11 @@ classify_failure() {
         gtk_fail_url=${gtk_fail_url%%"'"*}
         if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
         return 0
+        ;;
+      # git-lfs (in the pre-push hook, or `git lfs …`) gave up on a refused credential; it
+      # has told the helper (erase), which had the token re-minted.
+      "batch response: Authentication required"* | *"Authentication error: Authentication required"*)
+        [ "$gtk_class" = final ] || { gtk_class=auth; gtk_fail_url="the LFS API"; }
         ;;
       "fatal: "* | "error: "* | "fetch-pack: "* | "send-pack: "* | "kex_exchange_identification: "*)
         [ "$gtk_class" = final ] && continue

@@ -1,10 +1,14 @@
 import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { docker, dockerReady } from "../support/docker-pod.ts";
 import { skipBecause } from "../support/require-tool.ts";
 import { REPO_ROOT } from "../support/run-git.ts";
 
-const IMAGE = "gtk-trixie-git:local";
+// The tag .ci/trixie-git-image.sh builds: the hash of the script.
+const IMAGE = `gtk-trixie-git:${createHash("sha256").update(readFileSync(join(REPO_ROOT, ".ci/trixie-git-image.sh"))).digest("hex").slice(0, 12)}`;
 // The shim's and helper's tests: the helper protocol, stale credentials, the retry policy,
 // refusals and faults, every shell, SSH URLs, Azure DevOps' bearer tokens, partial clones.
 const FILES = [
@@ -16,6 +20,7 @@ const FILES = [
   "test/integration/ssh-to-https.test.ts",
   "test/integration/provider-azure-devops.test.ts",
   "test/integration/partial-clone.test.ts",
+  "test/integration/lfs.test.ts",
 ];
 
 function imageReady(): boolean {

@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { LfsServer } from "./lfs-server.ts";
 
 /**
  * A real smart-HTTP git server: `git http-backend` (CGI) behind a small HTTP server that
@@ -19,6 +20,8 @@ export class GitHttpServer {
   readonly seen: SeenRequest[] = [];
   /** Repositories (`owner/repo`) for which every credential is refused, as for an App without access. */
   readonly refuse = new Set<string>();
+  /** The LFS API of every repository, behind the same credential check as git. */
+  readonly lfs = new LfsServer();
   readonly #authorize: (password: string, owner: string, repo: string) => boolean;
   #faults: { status: number; count: number; match: RegExp | undefined; delayMs: number }[] = [];
   #server: Server | undefined;
@@ -67,13 +70,29 @@ export class GitHttpServer {
       }, fault.delayMs);
       return;
     }
+    // LFS transfers go to one-time signed links, which need no credential.
+    if (this.lfs.isTransfer(path)) {
+      void this.lfs.handle(req, res, path, this.url, "").then(record);
+      return;
+    }
     const [, owner = "", repo = ""] = /^\/([^/]+)\/([^/]+)/.exec(path) ?? [];
     const password = basicPassword(req.headers.authorization);
+    const lfsApi = LfsServer.isApi(path);
     if (password === undefined || this.refuse.has(`${owner}/${repo.replace(/\.git$/, "")}`) || !this.#authorize(password, owner, repo)) {
       record(401);
       req.resume();
+      if (lfsApi) {
+        // The LFS API's own way to ask for a credential.
+        res.writeHead(401, { "content-type": "application/vnd.git-lfs+json", "lfs-authenticate": 'Basic realm="git-token-keeper test"' });
+        res.end(JSON.stringify({ message: "Authentication required" }));
+        return;
+      }
       res.writeHead(401, { "content-type": "text/plain", "www-authenticate": 'Basic realm="git-token-keeper test"' });
       res.end(password === undefined ? "" : "Invalid username or token. Password authentication is not supported for Git operations.\n");
+      return;
+    }
+    if (lfsApi) {
+      void this.lfs.handle(req, res, path, this.url, "build").then(record);
       return;
     }
     this.#cgi(req, res, path, query, owner, record);

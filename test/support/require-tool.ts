@@ -13,6 +13,7 @@ const HOW_CI_GETS_IT: Record<string, string> = {
   unshare: "Debian package util-linux",
   docker: "Debian package docker.io; .ci/run starts dockerd and builds the base image",
   debootstrap: "Debian package debootstrap",
+  "git-lfs": "Debian package git-lfs",
 };
 
 const said = new Set<string>();
