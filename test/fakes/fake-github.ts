@@ -2,6 +2,7 @@ import { randomBytes, verify } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { auditToken } from "../support/secrets-audit.ts";
+import { readBody } from "./http-helpers.ts";
 
 /**
  * A local stand-in for the GitHub REST API parts the keeper uses. Like the real one it checks
@@ -236,13 +237,4 @@ export class FakeGitHub {
     if (payload.exp - now > 600) return "'Expiration time' claim ('exp') is too far in the future";
     return undefined;
   }
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }

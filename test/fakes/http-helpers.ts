@@ -15,6 +15,16 @@ export async function closeServer(server: Server | undefined): Promise<void> {
   await new Promise<void>((r) => server.close(() => r()));
 }
 
+/** The whole request body as bytes. */
+export function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks)));
+    req.on("error", reject);
+  });
+}
+
 /** The whole request body as text. */
 export function readText(req: IncomingMessage): Promise<string> {
   return new Promise((resolve) => {

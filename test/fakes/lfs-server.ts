@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
+import { readBody } from "./http-helpers.ts";
 
 const JSON_TYPE = "application/vnd.git-lfs+json";
 
@@ -103,13 +104,4 @@ function send(res: ServerResponse, status: number, body: unknown): number {
   res.writeHead(status, { "content-type": JSON_TYPE });
   res.end(JSON.stringify(body));
   return status;
-}
-
-function readBody(req: IncomingMessage): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    req.on("data", (c: Buffer) => chunks.push(c));
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
 }
