@@ -269,11 +269,6 @@ classify_failure() {
         if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
         return 0
         ;;
-      # git-lfs (in the pre-push hook, or `git lfs …`) gave up on a refused credential; it
-      # has told the helper (erase), which had the token re-minted.
-      "batch response: Authentication required"* | *"Authentication error: Authentication required"*)
-        [ "$gtk_class" = final ] || { gtk_class=auth; gtk_fail_url="the LFS API"; }
-        ;;
       "fatal: "* | "error: "* | "fetch-pack: "* | "send-pack: "* | "kex_exchange_identification: "*)
         [ "$gtk_class" = final ] && continue
         case $gtk_line in

@@ -55,6 +55,10 @@ export class GitHttpServer {
     this.#faults.push({ status, count, match, delayMs });
   }
 
+  clearFaults(): void {
+    this.#faults = [];
+  }
+
   #handle(req: IncomingMessage, res: ServerResponse): void {
     const [path = "/", query = ""] = (req.url ?? "/").split("?");
     const record = (status: number) =>

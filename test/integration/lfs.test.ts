@@ -77,7 +77,7 @@ describe.skipIf(!haveTool("git-lfs", "git-lfs is not installed"))("git-lfs throu
     expect(push.exitCode, push.stderr).toBe(0);
   });
 
-  it("every token revoked before `git lfs push`: git-lfs's erase has the token re-minted, and its resubmission succeeds", async () => {
+  it("every token revoked before `git lfs push`: git-lfs's erase has the token re-minted, and its own resubmission succeeds", async () => {
     const { app, oid } = await lfsClone("revoked");
     await must(world.git(["push", "-q", "origin", "HEAD:refs/heads/lfs-revoked"], app, { env: { GIT_LFS_SKIP_PUSH: "1" } }));
     await new Promise((r) => setTimeout(r, 1_100));
@@ -87,5 +87,25 @@ describe.skipIf(!haveTool("git-lfs", "git-lfs is not installed"))("git-lfs throu
     expect(push.exitCode, push.stderr).toBe(0);
     expect(world.github.mintsFor("acme")).toBe(mints + 1);
     expect(world.server.lfs.objects.get("acme/app")?.has(oid)).toBe(true);
+  });
+
+  describe("the retry policy's lfs row", () => {
+    const helper = () => ["-c", `credential.helper=${join(world.shimDir, "git-credential-token-keeper")}`, "-c", "credential.useHttpPath=true"];
+    const batch = /acme\/app\.git\/info\/lfs\/objects\/batch$/;
+
+    it("a transient error is git-lfs's to retry: the shim runs it once", async () => {
+      const { app, oid } = await lfsClone("transient");
+      const count = () => world.server.seen.filter((r) => batch.test(r.path)).length;
+      world.server.failNext(502, 100, batch);
+      let before = count();
+      const plain = await world.git([...helper(), "lfs", "push", "--object-id", "origin", oid], app, { shim: false });
+      const byItself = count() - before;
+      before = count();
+      const r = await world.git(["lfs", "push", "--object-id", "origin", oid], app);
+      world.server.clearFaults();
+      expect(plain.exitCode).not.toBe(0);
+      expect(r.exitCode).not.toBe(0);
+      expect(count() - before).toBe(byItself);
+    });
   });
 });
