@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import type { RawProvider, RawGitHubAppProvider } from "./config-schema.ts";
 import { parseOrigin } from "./git-url.ts";
 import type { ProviderBase, ProviderConfig } from "./keeper-config.ts";
+import { expandEnv } from "./expand-env.ts";
 import { checkReadableFile, checkWritableLocation } from "./read-secret.ts";
 
 interface Ctx {
@@ -40,6 +41,20 @@ function base(raw: RawProvider, ctx: Ctx, defaults: { gitUrl: string; perOwner: 
   };
 }
 
+/** A path with `${VAR}` expanded; an unset variable or a relative result is a problem naming the key. */
+function expandPath(value: string, key: string, ctx: Ctx): string | undefined {
+  const expanded = expandEnv(value, ctx.env);
+  if (expanded.missing.length) {
+    ctx.problems.push(`${key}: '${value}' uses ${expanded.missing.map((n) => `\${${n}}`).join(", ")}, which is not set`);
+    return undefined;
+  }
+  if (!expanded.value.startsWith("/")) {
+    ctx.problems.push(`${key}: '${value}' must be an absolute path`);
+    return undefined;
+  }
+  return expanded.value;
+}
+
 function url(value: string, key: string, ctx: Ctx): string | undefined {
   const parsed = parseOrigin(value, { allowPath: true });
   if ("problem" in parsed) {
@@ -72,40 +87,44 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
         need("tenantId", `the ${raw.credential} credential needs the Entra ID tenant`);
         need("clientId", `the ${raw.credential} credential needs the app registration's client ID`);
       }
+      const files: Partial<Record<"clientSecretFile" | "certificateFile" | "federatedTokenFile", string>> = {};
       if (raw.credential === "client-secret") {
         if ((raw.clientSecretFile === undefined) === (raw.clientSecretEnv === undefined)) problems.push(`${at}: set exactly one of clientSecretFile and clientSecretEnv`);
-        if (raw.clientSecretFile) checkReadableFile(raw.clientSecretFile, `${at}.clientSecretFile`, env, problems, ctx.warnings);
+        if (raw.clientSecretFile) files.clientSecretFile = checkReadableFile(raw.clientSecretFile, `${at}.clientSecretFile`, env, problems, ctx.warnings);
         if (raw.clientSecretEnv && !env[raw.clientSecretEnv]) problems.push(`${at}.clientSecretEnv: environment variable ${raw.clientSecretEnv} is not set`);
       }
       if (raw.credential === "client-certificate") {
         if (!raw.certificateFile) problems.push(`${at}.certificateFile: missing; a PEM file holding the certificate and its private key`);
-        else checkReadableFile(raw.certificateFile, `${at}.certificateFile`, env, problems, ctx.warnings);
+        else files.certificateFile = checkReadableFile(raw.certificateFile, `${at}.certificateFile`, env, problems, ctx.warnings);
       }
       if (raw.credential === "workload-identity" && !raw.federatedTokenFile && !env.AZURE_FEDERATED_TOKEN_FILE) {
         problems.push(`${at}.federatedTokenFile: missing, and AZURE_FEDERATED_TOKEN_FILE is not set; name the projected service account token file`);
       }
+      // The kubelet may write the projected token after the daemon starts: expanded, not read.
+      if (raw.federatedTokenFile) files.federatedTokenFile = expandPath(raw.federatedTokenFile, `${at}.federatedTokenFile`, ctx);
       if (raw.authorityHost) url(raw.authorityHost, `${at}.authorityHost`, ctx);
       if (!b || problems.length > before) return undefined;
       const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, organizations: _org, ...rest } = raw;
-      return { ...b, ...rest, type: "azure-devops" };
+      return { ...b, ...rest, ...files, type: "azure-devops" };
     }
     case "gitlab": {
       const apiBase = url(raw.baseUrl, `${at}.baseUrl`, ctx);
       const origin = apiBase ? new URL(apiBase).origin : "https://gitlab.com";
       const b = base(raw, ctx, { gitUrl: origin, perOwner: false, username: "oauth2" });
+      const files: Partial<Record<"refreshTokenFile" | "clientSecretFile" | "tokenFile", string>> = {};
       if (raw.grant === "refresh-token") {
         if (!raw.clientId) problems.push(`${at}.clientId: missing; the OAuth application's ID (refresh-token grant)`);
         if (!raw.refreshTokenFile) problems.push(`${at}.refreshTokenFile: missing; a file holding the first refresh token, rewritten at every refresh`);
-        else checkReadableFile(raw.refreshTokenFile, `${at}.refreshTokenFile`, env, problems);
-        if (raw.clientSecretFile) checkReadableFile(raw.clientSecretFile, `${at}.clientSecretFile`, env, problems, ctx.warnings);
+        else files.refreshTokenFile = checkReadableFile(raw.refreshTokenFile, `${at}.refreshTokenFile`, env, problems);
+        if (raw.clientSecretFile) files.clientSecretFile = checkReadableFile(raw.clientSecretFile, `${at}.clientSecretFile`, env, problems, ctx.warnings);
       } else {
         if (!raw.tokenFile) problems.push(`${at}.tokenFile: missing; a file holding the access token, rewritten at every rotation`);
-        else checkReadableFile(raw.tokenFile, `${at}.tokenFile`, env, problems);
+        else files.tokenFile = checkReadableFile(raw.tokenFile, `${at}.tokenFile`, env, problems);
         if (raw.tokenKind !== "personal" && raw.resourceId === undefined) problems.push(`${at}.resourceId: missing; the ${raw.tokenKind}'s ID or full path`);
       }
       if (!b || !apiBase || problems.length > before) return undefined;
       const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-      return { ...b, ...rest, type: "gitlab", apiBase };
+      return { ...b, ...rest, ...files, type: "gitlab", apiBase };
     }
     case "exec": {
       const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
@@ -116,22 +135,23 @@ export function buildProvider(raw: RawProvider, ctx: Ctx): ProviderConfig | unde
     case "http": {
       const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
       url(raw.url, `${at}.url`, ctx);
+      const files: Partial<Record<"bearerTokenFile" | "caFile" | "certFile" | "keyFile", string>> = {};
       for (const key of ["bearerTokenFile", "caFile", "certFile", "keyFile"] as const) {
         const file = raw[key];
-        if (file) checkReadableFile(file, `${at}.${key}`, env, problems, key === "keyFile" || key === "bearerTokenFile" ? ctx.warnings : undefined);
+        if (file) files[key] = checkReadableFile(file, `${at}.${key}`, env, problems, key === "keyFile" || key === "bearerTokenFile" ? ctx.warnings : undefined);
       }
       if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) problems.push(`${at}: set both certFile and keyFile for a client certificate, or neither`);
       if (raw.expiresAtPath && raw.expiresInPath) problems.push(`${at}: set expiresAtPath or expiresInPath, not both`);
       if (!b || problems.length > before) return undefined;
       const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-      return { ...b, ...rest, type: "http" };
+      return { ...b, ...rest, ...files, type: "http" };
     }
     case "file": {
       const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
-      checkWritableLocation(raw.path, `${at}.path`, env, problems);
-      if (!b || problems.length > before) return undefined;
+      const path = checkWritableLocation(raw.path, `${at}.path`, env, problems);
+      if (!b || !path || problems.length > before) return undefined;
       const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-      return { ...b, ...rest, type: "file" };
+      return { ...b, ...rest, path, type: "file" };
     }
   }
 }

@@ -12,6 +12,26 @@ const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
   return ms;
 });
 
+const DAY_MS = 86_400_000;
+
+/**
+ * A duration between `min` and `max` milliseconds, said in the message with the reason: a zero
+ * backoff or timeout turns a failing source into a hot loop, and a timer longer than a day is
+ * a typo more often than a wish.
+ */
+function boundedDuration(min: number, max: number, why: string) {
+  return duration.refine((ms) => ms >= min && ms <= max, {
+    message: `must be between ${formatBound(min)} and ${formatBound(max)} (${why})`,
+  });
+}
+
+function formatBound(ms: number): string {
+  return ms % DAY_MS === 0 ? `${ms / DAY_MS}d` : ms % 3_600_000 === 0 ? `${ms / 3_600_000}h` : ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+/** How long one request to a token source may take. */
+const requestTimeout = boundedDuration(1_000, 10 * 60_000, "a request to the token source; 0 would fail every mint");
+
 /** `refreshEvery`: a duration, or a cron expression (node-cron's syntax, seconds optional). */
 const refreshEvery = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
@@ -63,7 +83,7 @@ export const githubAppSchema = z.strictObject({
     .optional(),
   permissions: z.record(z.string().regex(/^[a-z_]+$/), z.enum(["read", "write", "admin"])).optional(),
   /** Per request to the GitHub API. */
-  timeout: duration.default(30_000),
+  timeout: requestTimeout.default(30_000),
 });
 
 export const azureDevOpsSchema = z.strictObject({
@@ -102,7 +122,7 @@ export const gitlabSchema = z.strictObject({
   tokenKind: z.enum(["personal", "project", "group"]).default("personal"),
   resourceId: z.union([z.number().int().positive(), z.string().min(1)]).optional(),
   /** self-rotate: how long each rotated token lives (GitLab takes whole days). */
-  rotateTokenLifetime: duration.default(7 * 86_400_000),
+  rotateTokenLifetime: boundedDuration(DAY_MS, 365 * DAY_MS, "GitLab rotates tokens in whole days").default(7 * DAY_MS),
 });
 
 export const execSchema = z.strictObject({
@@ -111,7 +131,7 @@ export const execSchema = z.strictObject({
   gitUrl: z.string(),
   command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
   shell: z.boolean().default(false),
-  timeout: duration.default(30_000),
+  timeout: requestTimeout.default(30_000),
   /** Environment variables passed through to the command, besides PATH, HOME, LANG and TZ. */
   env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).default([]),
 });
@@ -129,7 +149,7 @@ export const httpSchema = z.strictObject({
   expiresAtPath: z.string().optional(),
   expiresInPath: z.string().optional(),
   usernamePath: z.string().optional(),
-  timeout: duration.default(30_000),
+  timeout: requestTimeout.default(30_000),
   caFile: z.string().min(1).optional(),
   certFile: z.string().min(1).optional(),
   keyFile: z.string().min(1).optional(),
@@ -139,7 +159,8 @@ export const fileSchema = z.strictObject({
   ...common,
   type: z.literal("file"),
   gitUrl: z.string(),
-  path: z.string().startsWith("/", "must be an absolute path"),
+  /** Absolute, after `${VAR}` is expanded (checked with the other file keys). */
+  path: z.string().min(1),
   format: z.enum(["raw", "json"]).default("raw"),
 });
 
@@ -165,10 +186,10 @@ export const configSchema = z.strictObject({
   stateDir: z.string().startsWith("/", "must be an absolute path").optional(),
   stateGroup: z.union([z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]*$|^\d+$/, "must be a group name or id"), z.number().int().nonnegative()]).optional(),
   metrics: metricsSchema.optional(),
-  refreshBefore: duration.default(600_000),
-  retryMin: duration.default(1_000),
-  retryMax: duration.default(60_000),
-  remintInterval: duration.default(5_000),
+  refreshBefore: boundedDuration(1_000, DAY_MS, "how long before expiry a token is replaced").default(600_000),
+  retryMin: boundedDuration(100, 10 * 60_000, "the first wait after a failed mint; less would hammer the token API").default(1_000),
+  retryMax: boundedDuration(1_000, DAY_MS, "the longest wait between failed mints, and the wait after a permanent error").default(60_000),
+  remintInterval: boundedDuration(500, 10 * 60_000, "the least time between re-mints when hosts refuse tokens").default(5_000),
   mintConcurrency: z.number().int().min(1).max(64).default(8),
   providers: z.array(providerSchema).min(1, "must list at least one provider"),
 });

@@ -183,7 +183,8 @@ export class Daemon {
       if (this.#stopping || state.retired) return;
       state.error = this.#options.redactor.redact(describeError(error));
       const transient = !(error instanceof ProviderError) || error.transient;
-      const delay = backoffDelay(transient ? attempt : Number.MAX_SAFE_INTEGER, {
+      const delay = backoffDelay(attempt, {
+        permanent: !transient,
         minMs: this.#config.retryMinMs,
         maxMs: this.#config.retryMaxMs,
         random: this.#clock.random(),

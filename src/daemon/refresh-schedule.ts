@@ -18,15 +18,29 @@ export function refreshAt(mintedAtMs: number, expiresAtMs: number, refreshBefore
   return expiresAtMs - margin - jitter;
 }
 
+/** The smallest `minMs` backoffDelay works with, whatever it is given (it waits half of it at least). */
+export const MIN_BACKOFF_MS = 100;
+
 /**
  * Delay before retry number `attempt` (1 for the first retry): capped exponential backoff with
- * "equal jitter" (half fixed, half random), and never sooner than a server's Retry-After.
+ * "equal jitter" (half fixed, half random), and never sooner than a server's Retry-After. A
+ * permanent error (an App not installed, a revoked grant) waits `maxMs` in full. Never 0 or NaN,
+ * whatever the inputs: a zero wait turns a failing source into a hot loop.
  */
 export function backoffDelay(
   attempt: number,
-  options: { minMs: number; maxMs: number; random: number; retryAfterMs?: number | undefined },
+  options: { minMs: number; maxMs: number; random: number; retryAfterMs?: number | undefined; permanent?: boolean },
 ): number {
-  const exponential = Math.min(options.maxMs, options.minMs * 2 ** Math.max(0, attempt - 1));
-  const jittered = exponential / 2 + (exponential / 2) * options.random;
-  return Math.max(jittered, options.retryAfterMs ?? 0);
+  const minMs = Math.max(MIN_BACKOFF_MS, finite(options.minMs, MIN_BACKOFF_MS));
+  const maxMs = Math.max(minMs, finite(options.maxMs, minMs));
+  const retryAfter = finite(options.retryAfterMs ?? 0, 0);
+  if (options.permanent) return Math.max(maxMs, retryAfter);
+  const steps = Math.min(Math.max(0, finite(attempt, 1) - 1), 52);
+  const exponential = Math.min(maxMs, minMs * 2 ** steps);
+  const random = Math.min(1, Math.max(0, finite(options.random, 0.5)));
+  return Math.max(exponential / 2 + (exponential / 2) * random, retryAfter);
+}
+
+function finite(value: number, fallback: number): number {
+  return Number.isFinite(value) ? value : fallback;
 }

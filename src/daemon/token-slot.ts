@@ -235,7 +235,8 @@ export class TokenSlot {
       // Shown by status, /healthz and the helper: redacted like the log (a command's stderr may hold a token).
       this.#lastError = { message: redactor.redact(describeError(error)), retryAfterMs };
       this.#deps.metrics.mintFailed(this.provider.config.name, this.owner, transient);
-      const delay = backoffDelay(transient ? this.#failures : Number.MAX_SAFE_INTEGER, {
+      const delay = backoffDelay(this.#failures, {
+        permanent: !transient,
         minMs: this.#options.retryMinMs,
         maxMs: this.#options.retryMaxMs,
         random: clock.random(),

@@ -36,6 +36,25 @@ describe("refresh schedule", () => {
     expect(backoffDelay(Number.MAX_SAFE_INTEGER, { ...opts, random: 0 })).toBe(30_000);
   });
 
+  it("waits retryMax in full after a permanent error", () => {
+    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, permanent: true })).toBe(60_000);
+    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, permanent: true, retryAfterMs: 90_000 })).toBe(90_000);
+  });
+
+  it("is never 0 or NaN, whatever it is given (a zero backoff is a hot loop against the token API)", () => {
+    for (const minMs of [0, -5, Number.NaN, Number.POSITIVE_INFINITY, 1]) {
+      for (const maxMs of [0, Number.NaN, 60_000]) {
+        for (const attempt of [0, 1, 5, Number.MAX_SAFE_INTEGER, Number.POSITIVE_INFINITY, Number.NaN]) {
+          for (const permanent of [false, true]) {
+            const delay = backoffDelay(attempt, { minMs, maxMs, random: 0, permanent });
+            expect(Number.isFinite(delay), `${minMs} ${maxMs} ${attempt} ${permanent}`).toBe(true);
+            expect(delay).toBeGreaterThanOrEqual(50);
+          }
+        }
+      }
+    }
+  });
+
   it("never retries sooner than Retry-After", () => {
     expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, retryAfterMs: 20_000 })).toBe(20_000);
   });
