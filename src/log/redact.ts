@@ -12,7 +12,9 @@ const PATTERNS: readonly [RegExp, (match: string, ...groups: string[]) => string
     `${prefix}${scheme ? `${scheme} ` : ""}[redacted]`],
   [/\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]+/g, (m) => `[redacted ${fingerprint(m)}]`],
   [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, () => "[redacted JWT]"],
-  [/\b(glpat-|gloas-|glrt-)[A-Za-z0-9_.-]+/g, (m) => `[redacted ${fingerprint(m)}]`],
+  // GitLab: personal/project/group, OAuth app secrets, runner, CI build, deploy, pipeline
+  // trigger, feed, service account tokens.
+  [/\b(glpat-|gloas-|glrt-|glcbt-|gldt-|glptt-|glft-|glsoat-)[A-Za-z0-9_.-]+/g, (m) => `[redacted ${fingerprint(m)}]`],
   [/(\b[a-z][a-z0-9+.-]*:\/\/)([^\s/@:"']*):([^\s/@"']*)@/gi, (_m, scheme, user) => `${scheme}${user}:[redacted]@`],
   [/\b(password|token|access_token|refresh_token|client_secret)=([^\s&"']+)/gi, (_m, key) => `${key}=[redacted]`],
 ];

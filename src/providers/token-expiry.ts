@@ -13,14 +13,26 @@ export function jwtExpiry(token: string): Date | undefined {
   }
 }
 
+// Epoch numbers above this are milliseconds: as seconds it would be the year 5138.
+const EPOCH_MS_ABOVE = 1e11;
+
 /**
- * Expiry from the fields token services use: `expires_at` (a date or epoch seconds),
- * `expires_on` (epoch seconds, Azure), `expires_in` (seconds from now).
+ * Expiry from the fields token services use: `expires_at` (an ISO time, or epoch seconds or
+ * milliseconds), `expires_on` (the same, Azure), `expires_in` (seconds from now). An ISO time
+ * without an offset is UTC, never this machine's local time.
  */
 export function expiryFromFields(fields: { expires_at?: unknown; expires_on?: unknown; expires_in?: unknown }, now: number): Date | undefined {
   const at = fields.expires_at ?? fields.expires_on;
-  if (typeof at === "number" || (typeof at === "string" && /^\d+$/.test(at))) return new Date(Number(at) * 1000);
-  if (typeof at === "string" && !Number.isNaN(Date.parse(at))) return new Date(Date.parse(at));
+  if (typeof at === "number" || (typeof at === "string" && /^\d+(\.\d+)?$/.test(at))) {
+    const n = Number(at);
+    return new Date(n > EPOCH_MS_ABOVE ? n : n * 1000);
+  }
+  if (typeof at === "string") {
+    // Date.parse reads "2026-11-26T10:00:00" as local time; a token service means UTC.
+    const iso = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$/.test(at.trim()) ? `${at.trim().replace(" ", "T")}Z` : at;
+    const ms = Date.parse(iso);
+    if (!Number.isNaN(ms)) return new Date(ms);
+  }
   const inSeconds = fields.expires_in;
   if (typeof inSeconds === "number" || (typeof inSeconds === "string" && /^\d+$/.test(inSeconds))) return new Date(now + Number(inSeconds) * 1000);
   return undefined;

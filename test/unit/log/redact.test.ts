@@ -29,6 +29,15 @@ describe("redaction", () => {
     expect(r.redact(`key: ${pem} end`)).toBe("key: [redacted PEM block] end");
   });
 
+  it("hides GitLab tokens of every kind by prefix", () => {
+    for (const prefix of ["glpat-", "gloas-", "glrt-", "glcbt-", "gldt-", "glptt-", "glft-", "glsoat-"]) {
+      const token = `${prefix}${"xY9_".repeat(6)}`;
+      const out = r.redact(`token ${token} here`);
+      expect(out, prefix).not.toContain(token.slice(prefix.length));
+      expect(out).toContain(fingerprint(token));
+    }
+  });
+
   it("hides a registered token whose format no pattern knows", () => {
     const redactor = new Redactor();
     redactor.addSecret("opaque-token-value-1234");
