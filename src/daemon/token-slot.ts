@@ -288,6 +288,11 @@ export class TokenSlot {
 
   #expire(serial: number): void {
     if (this.#current?.serial !== serial) return;
+    // A timer that fired early (any clock's limit) must not drop a token that is still valid.
+    if (this.#deps.clock.now() < this.#current.expires * 1000) {
+      this.#adopt(this.#current);
+      return;
+    }
     this.#deps.log.warn("token expired before a new one could be minted; removed it", { slot: this.name });
     try {
       this.#deps.store.removeToken(this.provider.config.name, this.owner);

@@ -34,8 +34,7 @@ class ScriptedProvider implements TokenProvider {
   }
 }
 
-function setup() {
-  const clock = new FakeClock();
+function setup(clock: FakeClock = new FakeClock()) {
   const store = new TokenStore(tempDir());
   store.init();
   const logStream = new PassThrough();
@@ -50,6 +49,13 @@ function setup() {
     { store, clock, log: createLogger({ redactor, format: "json", stream: logStream }), redactor, limit: (t) => t(), onChange: () => {}, metrics: noMetrics },
   );
   return { clock, store, provider, slot, logText: () => log };
+}
+
+/** A clock whose timers are capped the way Node's are: they fire early past 2^31-1 ms. */
+class CappedClock extends FakeClock {
+  override setTimeout(fn: () => void, ms: number): unknown {
+    return super.setTimeout(fn, Math.min(ms, 2_147_483_647));
+  }
 }
 
 describe("TokenSlot", () => {
@@ -156,5 +162,18 @@ describe("TokenSlot", () => {
     await again.start("start");
     expect(t.provider.mints).toBe(1);
     expect(again.status().fingerprint).toBe(t.slot.status().fingerprint);
+  });
+
+  it("a token valid for months is not dropped when a timer fires early", async () => {
+    const capped = setup(new CappedClock());
+    capped.provider.lifetimeMs = 60 * 24 * HOUR;
+    await capped.slot.start("start");
+    capped.provider.failWith = new ProviderError("source down", { transient: true });
+    // Past Node's timer limit (24.8 days), well before the token's expiry (60 days).
+    await capped.clock.advance(26 * 24 * HOUR);
+    expect(capped.store.readToken("p", "acme")?.token).toBe(`tok-1-${"x".repeat(20)}`);
+    expect(capped.logText()).not.toContain("token expired");
+    await capped.clock.advance(35 * 24 * HOUR);
+    expect(capped.store.readToken("p", "acme")).toBeUndefined();
   });
 });
