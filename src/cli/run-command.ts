@@ -96,7 +96,14 @@ function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redact
         return;
       }
       for (const warning of next.warnings) log.warn(warning);
-      await daemon.reload(next);
+      // A reload that fails part-way is said, never an unhandled rejection: the daemon keeps
+      // running, and the next reload is not stuck behind this one.
+      try {
+        await daemon.reload(next);
+      } catch (error) {
+        log.error("config reload failed part-way; fix the cause and reload again", { error: describeError(error) });
+        daemon.reloadRejected([`failed part-way: ${redactor.redact(describeError(error))}`]);
+      }
     });
   };
   process.on("SIGHUP", () => reload("SIGHUP"));

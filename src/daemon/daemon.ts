@@ -135,6 +135,14 @@ export class Daemon {
    */
   async reload(next: KeeperConfig): Promise<void> {
     const { log } = this.#options;
+    // Nothing changes unless the state dir can take the new routes: a full or read-only state
+    // dir rejects the reload, and the running config stays as it was.
+    try {
+      this.store.probeWritable();
+    } catch (error) {
+      this.reloadRejected([`the state dir cannot be written (${describeError(error)}); the reload is applied once it can, on the next SIGHUP or change`]);
+      return;
+    }
     const plan = planReload(this.#config, next);
     for (const label of plan.needsRestart) log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
     this.#config = next;

@@ -158,6 +158,12 @@ export class TokenStore {
   }
 
   // A deleted state dir is recreated (and checked again) once before giving up.
+  /** Throws (a StoreError with a hint) unless a file can be written here now: full, read-only … */
+  probeWritable(): void {
+    this.#write(this.dir, ".reload-probe", "");
+    rmSync(join(this.dir, ".reload-probe"), { force: true });
+  }
+
   #write(dir: string, name: string, data: string): void {
     const { gid } = this.#access;
     try {
