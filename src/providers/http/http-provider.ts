@@ -42,6 +42,11 @@ function send(config: HttpProviderConfig): Promise<Answer> {
       res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
       res.on("error", reject);
     });
+    // `timeout` on the request is an idle timeout only: a service that trickles bytes would hold
+    // the mint (and a mintConcurrency permit) forever. This one is for the whole answer.
+    const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no complete answer within ${config.timeout / 1000}s`), { code: "ETIMEDOUT" })), config.timeout);
+    const done = () => clearTimeout(deadline);
+    req.on("close", done);
     req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
     req.on("error", reject);
     req.end(body);
