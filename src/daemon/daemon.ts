@@ -7,8 +7,8 @@ import type { Redactor } from "../log/redact.ts";
 import { createProvider } from "../providers/provider-registry.ts";
 import { serves, SHARED_SCOPE, type TokenProvider } from "../providers/token-provider.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
-import { HEARTBEAT_MS, heartbeatFresh, pidNamespace } from "../store/heartbeat.ts";
-import { processAlive } from "../store/process-alive.ts";
+import { acquireDaemonLock, releaseDaemonLock } from "../store/daemon-lock.ts";
+import { HEARTBEAT_MS, pidNamespace } from "../store/heartbeat.ts";
 import { TokenStore, type Route } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
 import { limitConcurrency } from "./limit-concurrency.ts";
@@ -49,6 +49,7 @@ export class Daemon {
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
   readonly #startedAt = new Date();
   readonly #pidNamespace = pidNamespace();
+  readonly #lockOwner = { pid: process.pid, pidNamespace: this.#pidNamespace };
   #heartbeat: NodeJS.Timeout | undefined;
   #config: KeeperConfig;
   #lastReload: { at: string; ok: boolean; error: string | null } | null = null;
@@ -75,7 +76,7 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.#options;
     this.store.init();
-    this.#refuseSecondDaemon();
+    acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
     this.store.removeLeftovers();
     this.store.writePid(process.pid);
     this.store.pruneProviders(new Set(this.#providers.keys()));
@@ -108,6 +109,7 @@ export class Daemon {
       // The state dir may be gone; nothing else to tidy.
     }
     this.store.removePid();
+    releaseDaemonLock(this.store.dir, this.#lockOwner);
     this.#options.log.info("daemon stopped");
   }
 
@@ -258,25 +260,6 @@ export class Daemon {
     if (request.kind === "remint") return slot.refused(request.serial);
     log.debug("token requested", { slot: slot.name });
     return slot.ensureFresh();
-  }
-
-  // Another daemon counts while its heartbeat is fresh; in this PID namespace also only while
-  // its pid lives (a pid from another container's namespace cannot be checked).
-  #refuseSecondDaemon(): void {
-    let pid: number;
-    let namespace: unknown;
-    try {
-      pid = Number(readFileSync(join(this.store.dir, "daemon.pid"), "utf8").trim());
-      namespace = (JSON.parse(readFileSync(join(this.store.dir, "status.json"), "utf8")) as { pidNamespace?: unknown }).pidNamespace;
-    } catch {
-      return;
-    }
-    if (!Number.isInteger(pid) || pid <= 0 || !heartbeatFresh(this.store.dir, this.#clock.now())) return;
-    const here = namespace !== undefined && namespace === this.#pidNamespace;
-    if (here && (pid === process.pid || !processAlive(pid))) return;
-    throw new StoreError(`another git-token-keeper daemon (pid ${pid}${here ? "" : " in another PID namespace"}) already uses state dir '${this.store.dir}'`, {
-      hint: "stop it first, or give this one its own stateDir (a daemon that was killed stops counting 30 s after its last heartbeat)",
-    });
   }
 
   #routes(): Route[] {
