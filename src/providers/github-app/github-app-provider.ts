@@ -12,6 +12,12 @@ export interface GitHubAppDeps {
   now?: () => number;
 }
 
+// Any-owner mode looks an owner's installation up on first use; git (or anything that can write a
+// request) can name any owner. Owners without an installation are remembered, and lookups are
+// bounded overall, so made-up owners cannot spend the App's rate limit.
+const NO_INSTALLATION_TTL_MS = 10 * 60_000;
+const LOOKUPS_PER_MINUTE = 20;
+
 // The keeper decides when to mint: nothing may be cached. (auth-app's installation cache keeps
 // a token 59 minutes from when it was cached, whatever its expires_at says; the keeper does not
 // use it, and this empty cache makes sure nothing else does.)
@@ -29,12 +35,32 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
   const auth = createAppAuth({ appId: config.appId, privateKey: config.privateKey, request, cache: NO_CACHE as never });
   const appRequest = request.defaults({ request: { hook: auth.hook } });
   const installationIds = new Map<string, number>();
+  /** Owner → when its lookup found no installation. */
+  const notInstalled = new Map<string, number>();
+  let lookups: number[] = [];
   let installationOwner: string | undefined;
+
+  const notInstalledError = (owner: string) =>
+    new ProviderError(`the GitHub App is not installed on '${owner}'`, {
+      transient: false,
+      hint: `install the App on '${owner}', or list the owners it serves under providers[].owners`,
+    });
 
   async function findInstallation(owner: string): Promise<number> {
     if (config.installationId !== undefined) return config.installationId;
     const known = installationIds.get(owner);
     if (known !== undefined) return known;
+    const missingSince = notInstalled.get(owner);
+    if (missingSince !== undefined && now() - missingSince < NO_INSTALLATION_TTL_MS) throw notInstalledError(owner);
+    lookups = lookups.filter((at) => now() - at < 60_000);
+    if (lookups.length >= LOOKUPS_PER_MINUTE) {
+      throw new ProviderError(`not looking up '${owner}' now: ${LOOKUPS_PER_MINUTE} installation lookups in the last minute already`, {
+        transient: true,
+        retryAfterMs: 60_000 - (now() - (lookups[0] as number)),
+        hint: "list the owners the App serves under providers[].owners, so that none has to be looked up",
+      });
+    }
+    lookups.push(now());
     let id: number | undefined;
     for (const route of ["GET /orgs/{owner}/installation", "GET /users/{owner}/installation"] as const) {
       try {
@@ -47,11 +73,10 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       }
     }
     if (id === undefined) {
-      throw new ProviderError(`the GitHub App is not installed on '${owner}'`, {
-        transient: false,
-        hint: `install the App on '${owner}', or list the owners it serves under providers[].owners`,
-      });
+      notInstalled.set(owner, now());
+      throw notInstalledError(owner);
     }
+    notInstalled.delete(owner);
     installationIds.set(owner, id);
     return id;
   }
@@ -97,6 +122,8 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
         }
         return { token: data.token, expiresAt: new Date(data.expires_at) } satisfies MintedToken;
       } catch (error) {
+        // The App was uninstalled (or reinstalled under a new id): look it up again next time.
+        if ((error as { status?: number }).status === 404 && config.installationId === undefined) installationIds.delete(owner);
         throw classifyFailure(
           error,
           `minting a token for '${owner}' (installation ${installationId})`,

@@ -1,0 +1,49 @@
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// In any-owner mode every new owner is an installation lookup at GitHub's API, and any build
+// step can write requests (requests/ is group-writable in the shared layout) or run git against
+// made-up owners. A pull request's build on a self-hosted runner must not spend the App's rate
+// limit for everyone.
+describe("made-up owners in any-owner mode", () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper({ providers: [world.providerConfig({ owners: undefined })] });
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  const lookups = () => world.github.requests.filter((r) => /^\/(orgs|users)\/[^/]+\/installation$/.test(r.path)).length;
+
+  it("a flood of requests for 1,000 made-up owners costs a bounded number of API calls; known owners are still served", async () => {
+    const work = tempDir();
+    await must(world.git(["ls-remote", world.repoUrl("acme/app")], work));
+    const before = lookups();
+    for (let i = 0; i < 1_000; i++) writeFileSync(join(world.stateDir, "requests", `mint+test-app+nobody${i}+0+flood${i}`), "");
+    await sleep(6_000);
+    // At most 20 owners looked up a minute, two calls each (orgs, then users).
+    expect(lookups() - before).toBeLessThanOrEqual(40);
+    // An owner whose installation is known needs no lookup: its builds go on.
+    world.github.revokeAll();
+    await must(world.git(["ls-remote", world.repoUrl("acme/app")], work));
+  });
+
+  it("an owner with no installation is remembered: asking again costs no API call", async () => {
+    const work = tempDir();
+    const first = await world.git(["ls-remote", world.repoUrl("ghost-org/app")], work);
+    expect(first.exitCode).not.toBe(0);
+    const before = lookups();
+    for (let i = 0; i < 5; i++) expect((await world.git(["ls-remote", world.repoUrl("ghost-org/app")], work)).exitCode).not.toBe(0);
+    expect(lookups() - before).toBe(0);
+  });
+});
