@@ -8,7 +8,7 @@ import { checkRealGit, checkShimOnPath } from "../doctor/path-checks.ts";
 import { readContext } from "../doctor/read-context.ts";
 import { checkStaleCredentials } from "../doctor/stale-credential-check.ts";
 import { checkDaemon, checkStateDir } from "../doctor/state-checks.ts";
-import { cliStateDir } from "./daemon-state.ts";
+import { cliStateDir } from "./cli-state-dir.ts";
 import { shimDir } from "./shim-path-command.ts";
 
 const MARK = { ok: "ok  ", warn: "warn", fail: "FAIL", skip: "skip" } as const;

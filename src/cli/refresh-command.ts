@@ -1,5 +1,6 @@
 import { requestFromDaemon } from "./daemon-request.ts";
-import { cliStateDir, daemonDown, readStatusFile } from "./daemon-state.ts";
+import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
+import { cliStateDir } from "./cli-state-dir.ts";
 
 /** `refresh [--provider NAME]`: asks the running daemon to re-mint now and waits for it. */
 export async function refreshCommand(options: { config?: string | undefined; provider?: string | undefined; timeoutMs?: number }): Promise<number> {

@@ -1,5 +1,6 @@
 import { formatDuration } from "../config/duration.ts";
-import { cliStateDir, daemonDown, readStatusFile } from "./daemon-state.ts";
+import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
+import { cliStateDir } from "./cli-state-dir.ts";
 
 /** `status [--json]`: exit 0 only when the daemon is alive and nothing is failing. */
 export function statusCommand(options: { config?: string | undefined; json?: boolean | undefined }): number {

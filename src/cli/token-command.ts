@@ -3,7 +3,8 @@ import { findRoute, type RouteMatch } from "../store/find-route.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
-import { cliStateDir, daemonDown, readStatusFile } from "./daemon-state.ts";
+import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
+import { cliStateDir } from "./cli-state-dir.ts";
 import { requestFromDaemon } from "./daemon-request.ts";
 
 /** The current token for a URL, minting it first when the daemon has none yet. */

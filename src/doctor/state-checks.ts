@@ -1,5 +1,5 @@
 import { lstatSync, statfsSync } from "node:fs";
-import { daemonDown, readStatusFile } from "../cli/daemon-state.ts";
+import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
 import type { CheckResult, DoctorContext } from "./doctor-check.ts";
 
 // statfs f_type of the file systems that keep files in memory only.

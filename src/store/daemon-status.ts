@@ -1,15 +1,9 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { configPath } from "../config/load-config.ts";
-import { stateDirFromConfigFile, stateDirPath } from "../config/state-dir-path.ts";
-import { HEARTBEAT_STALE_MS, pidNamespace, readHeartbeat } from "../store/heartbeat.ts";
-import { processAlive } from "../store/process-alive.ts";
+import { HEARTBEAT_STALE_MS, pidNamespace, readHeartbeat } from "./heartbeat.ts";
+import { processAlive } from "./process-alive.ts";
 
-/** The state dir a CLI command talks to: found the same way as the daemon and the shim find it. */
-export function cliStateDir(configFlag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return stateDirPath(env.GIT_TOKEN_KEEPER_DIR ? undefined : stateDirFromConfigFile(configPath(configFlag, env)), env);
-}
-
+/** status.json as the daemon writes it, read by `status`, `refresh`, `token` and `doctor`. */
 export interface StatusFile {
   state: "running" | "stopped";
   pid: number;
