@@ -1,0 +1,205 @@
+import type { KeeperConfig, ProviderConfig } from "../config/keeper-config.ts";
+import { describeError, ProviderError } from "../errors/keeper-error.ts";
+import type { Logger } from "../log/logger.ts";
+import type { Redactor } from "../log/redact.ts";
+import type { MetricsSink } from "../metrics/metrics-sink.ts";
+import { serves, SHARED_SCOPE, type TokenProvider } from "../providers/token-provider.ts";
+import type { Route, TokenStore } from "../store/token-store.ts";
+import type { Clock } from "./clock.ts";
+import { planReload } from "./plan-reload.ts";
+import { backoffDelay } from "./refresh-schedule.ts";
+import { TokenSlot } from "./token-slot.ts";
+
+export interface ProviderState {
+  provider: TokenProvider;
+  /** Why the owners to serve could not be found yet (installation lookup failing). */
+  error: string | undefined;
+  /** Set when a reload dropped or replaced it: whatever it was still doing stops there. */
+  retired?: boolean;
+}
+
+export interface SupervisorDeps {
+  store: TokenStore;
+  clock: Clock;
+  log: Logger;
+  redactor: Redactor;
+  metrics: MetricsSink;
+  limit: <T>(task: () => Promise<T>) => Promise<T>;
+  create: (config: ProviderConfig) => TokenProvider;
+  /** Something a status reader would want to see changed. */
+  onChange: () => void;
+  /** The providers or their owners changed: routes must be written. */
+  onRoutes: () => void;
+}
+
+/**
+ * Starts, retries, reloads and retires providers, and keeps one TokenSlot per provider and
+ * owner. Every step after an `await` checks that its provider is still the current one: a
+ * reload may have replaced it meanwhile.
+ */
+export class ProviderSupervisor {
+  readonly #deps: SupervisorDeps;
+  readonly #providers = new Map<string, ProviderState>();
+  readonly #slots = new Map<string, TokenSlot>();
+  #config: KeeperConfig;
+  #stopping = false;
+
+  constructor(config: KeeperConfig, providers: TokenProvider[], deps: SupervisorDeps) {
+    this.#config = config;
+    this.#deps = deps;
+    for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
+  }
+
+  get config(): KeeperConfig {
+    return this.#config;
+  }
+
+  get names(): string[] {
+    return [...this.#providers.keys()];
+  }
+
+  get states(): ProviderState[] {
+    return [...this.#providers.values()];
+  }
+
+  get slots(): TokenSlot[] {
+    return [...this.#slots.values()];
+  }
+
+  provider(name: string): TokenProvider | undefined {
+    return this.#providers.get(name)?.provider;
+  }
+
+  async startAll(): Promise<void> {
+    await Promise.allSettled(this.states.map((state) => this.#start(state)));
+  }
+
+  async stopAll(): Promise<void> {
+    this.#stopping = true;
+    for (const slot of this.#slots.values()) slot.stop();
+    await Promise.allSettled(this.states.map((s) => s.provider.dispose?.()));
+  }
+
+  /** Healthy when every provider found its owners and no token is failing to mint. */
+  get healthy(): boolean {
+    return this.states.every((p) => !p.error) && this.slots.every((s) => !s.failing);
+  }
+
+  /** Why it is unhealthy, or undefined. */
+  get problem(): string | undefined {
+    const provider = this.states.find((p) => p.error);
+    if (provider) return `provider ${provider.provider.config.name}: ${provider.error}`;
+    const slot = this.slots.find((s) => s.failing);
+    return slot ? `${slot.name}: ${slot.status().lastError}` : undefined;
+  }
+
+  routes(): Route[] {
+    return this.states.map(({ provider }) => ({
+      origin: provider.config.gitOrigin,
+      provider: provider.config.name,
+      pathPrefix: provider.config.pathPrefix,
+      perOwner: provider.config.perOwner,
+      owners: provider.servedOwners(),
+      sshToHttps: provider.config.sshToHttps,
+    }));
+  }
+
+  /**
+   * Applies a new, already validated config: providers whose settings did not change keep
+   * their tokens; removed ones are stopped and their tokens deleted; new and changed ones start.
+   */
+  async reload(next: KeeperConfig): Promise<{ unchanged: string[]; started: string[]; removed: string[] }> {
+    const plan = planReload(this.#config, next);
+    for (const label of plan.needsRestart) this.#deps.log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
+    this.#config = next;
+    for (const name of [...plan.removed, ...plan.started.map((p) => p.name)]) await this.#retire(name, plan.removed.includes(name));
+    const started = plan.started.map((config) => {
+      const state: ProviderState = { provider: this.#deps.create(config), error: undefined };
+      this.#providers.set(config.name, state);
+      return state;
+    });
+    this.#deps.onRoutes();
+    void Promise.allSettled(started.map((state) => this.#start(state))).then(() => this.#deps.onChange());
+    return { unchanged: plan.unchanged, started: plan.started.map((p) => p.name), removed: plan.removed };
+  }
+
+  /** The slot of a provider that is current, for an owner it serves, or undefined. */
+  slotFor(name: string, owner: string): TokenSlot | undefined {
+    const state = this.#providers.get(name);
+    return state && serves(state.provider, owner) ? this.#slot(state, owner) : undefined;
+  }
+
+  async #retire(name: string, deleteTokens: boolean): Promise<void> {
+    const state = this.#providers.get(name);
+    if (!state) return;
+    state.retired = true;
+    for (const [key, slot] of this.#slots) {
+      if (slot.provider === state.provider) {
+        slot.stop();
+        this.#slots.delete(key);
+      }
+    }
+    this.#providers.delete(name);
+    await state.provider.dispose?.();
+    if (deleteTokens) this.#deps.store.pruneProviders(new Set(this.#providers.keys()));
+  }
+
+  #gone(state: ProviderState): boolean {
+    return this.#stopping || state.retired === true || this.#providers.get(state.provider.config.name) !== state;
+  }
+
+  async #start(state: ProviderState, attempt = 1): Promise<void> {
+    const { provider } = state;
+    const { log, clock, redactor } = this.#deps;
+    let owners: string[];
+    try {
+      owners = await provider.initialOwners();
+      state.error = undefined;
+    } catch (error) {
+      if (this.#gone(state)) return;
+      state.error = redactor.redact(describeError(error));
+      const transient = !(error instanceof ProviderError) || error.transient;
+      const delay = backoffDelay(attempt, {
+        permanent: !transient,
+        minMs: this.#config.retryMinMs,
+        maxMs: this.#config.retryMaxMs,
+        random: clock.random(),
+        retryAfterMs: error instanceof ProviderError ? error.retryAfterMs : undefined,
+      });
+      log.warn("cannot find the owners to serve", { provider: provider.config.name, error: state.error, retryInMs: Math.round(delay) });
+      this.#deps.onChange();
+      clock.setTimeout(() => void (this.#gone(state) ? undefined : this.#start(state, attempt + 1)), delay);
+      return;
+    }
+    if (this.#gone(state)) return;
+    this.#deps.onRoutes();
+    await provider.watch?.(() => void (this.#gone(state) ? undefined : this.#slot(state, SHARED_SCOPE).mint("source changed").catch(() => undefined)));
+    // Retired while its watcher was being set up: nothing of it may keep running.
+    if (this.#gone(state)) {
+      await provider.dispose?.();
+      return;
+    }
+    // Owners minted on first use by an earlier run are resumed as well.
+    const resumed = this.#deps.store.listOwners(provider.config.name).filter((o) => serves(provider, o));
+    const all = provider.config.perOwner ? [...new Set([...owners, ...resumed])] : [SHARED_SCOPE];
+    await Promise.allSettled(all.map((owner) => this.#slot(state, owner).start("start")));
+  }
+
+  // A slot belongs to one provider object: one left by a provider that a reload replaced is
+  // stopped and replaced, never handed the new provider's requests.
+  #slot(state: ProviderState, owner: string): TokenSlot {
+    const { provider } = state;
+    const key = `${provider.config.name}/${owner}`;
+    let slot = this.#slots.get(key);
+    if (slot && slot.provider !== provider) {
+      slot.stop();
+      slot = undefined;
+    }
+    if (!slot) {
+      const { store, clock, log, redactor, limit, metrics, onChange } = this.#deps;
+      slot = new TokenSlot(provider, owner, this.#config, { store, clock, log, redactor, limit, onChange, metrics });
+      if (!this.#gone(state)) this.#slots.set(key, slot);
+    }
+    return slot;
+  }
+}

@@ -1,0 +1,112 @@
+import { PassThrough } from "node:stream";
+import { afterAll, describe, expect, it } from "vitest";
+import type { KeeperConfig, ProviderConfig } from "../../../src/config/keeper-config.ts";
+import { ProviderSupervisor } from "../../../src/daemon/provider-supervisor.ts";
+import { createLogger } from "../../../src/log/logger.ts";
+import { Redactor } from "../../../src/log/redact.ts";
+import { noMetrics } from "../../../src/metrics/metrics-sink.ts";
+import type { MintedToken, TokenProvider } from "../../../src/providers/token-provider.ts";
+import { TokenStore } from "../../../src/store/token-store.ts";
+import { FakeClock } from "../../support/fake-clock.ts";
+import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
+
+const providerConfig = (username: string) =>
+  ({ name: "p", type: "exec", gitOrigin: "https://git.example", owners: undefined, pathPrefix: "/", perOwner: false, refreshEvery: undefined, sshToHttps: false, username }) as ProviderConfig;
+const config = (providers: ProviderConfig[]): KeeperConfig => ({
+  source: "c.yaml",
+  stateDir: undefined,
+  stateGid: undefined,
+  metricsListen: undefined,
+  refreshBeforeMs: 600_000,
+  retryMinMs: 1_000,
+  retryMaxMs: 60_000,
+  remintIntervalMs: 5_000,
+  mintConcurrency: 8,
+  providers,
+  warnings: [],
+});
+
+/** A shared-token provider whose start (and watch) waits until released. */
+class SlowProvider implements TokenProvider {
+  mints = 0;
+  disposed = 0;
+  watching = false;
+  release!: () => void;
+  readonly started = new Promise<void>((resolve) => (this.release = resolve));
+  constructor(readonly config: ProviderConfig, private readonly clock: FakeClock, private readonly slowWatch = false) {}
+  async initialOwners() {
+    if (!this.slowWatch) await this.started;
+    return [];
+  }
+  servedOwners() {
+    return undefined;
+  }
+  async watch() {
+    if (this.slowWatch) await this.started;
+    this.watching = true;
+  }
+  async dispose() {
+    this.disposed++;
+    this.watching = false;
+  }
+  async mint(): Promise<MintedToken> {
+    this.mints++;
+    return { token: `tok-${this.config.username}-${this.mints}-${"x".repeat(16)}`, expiresAt: new Date(this.clock.now() + 3_600_000) };
+  }
+}
+
+function supervisor(first: SlowProvider, create: (c: ProviderConfig) => TokenProvider, clock: FakeClock) {
+  const store = new TokenStore(tempDir());
+  store.init();
+  const redactor = new Redactor();
+  return new ProviderSupervisor(config([first.config]), [first], {
+    store,
+    clock,
+    log: createLogger({ redactor, format: "json", stream: new PassThrough() }),
+    redactor,
+    metrics: noMetrics,
+    limit: (t) => t(),
+    create,
+    onChange: () => undefined,
+    onRoutes: () => undefined,
+  });
+}
+
+describe("ProviderSupervisor", () => {
+  afterAll(removeTempDirs);
+
+  it("a reload during a slow start: the old provider's start finishes into nothing, requests reach the new one", async () => {
+    const clock = new FakeClock();
+    const old = new SlowProvider(providerConfig("old"), clock);
+    const replacement = new SlowProvider(providerConfig("new"), clock);
+    const s = supervisor(old, () => replacement, clock);
+    const starting = s.startAll();
+    await s.reload(config([replacement.config]));
+    // The old start finishes first, then the new one.
+    old.release();
+    await starting;
+    replacement.release();
+    await clock.advance(10);
+    const slot = s.slotFor("p", "shared");
+    expect(slot?.provider).toBe(replacement);
+    await slot?.ensureFresh();
+    expect(old.mints).toBe(0);
+    expect(replacement.mints).toBeGreaterThan(0);
+    expect(s.slots.every((x) => x.provider === replacement)).toBe(true);
+  });
+
+  it("a provider retired while its watcher starts leaves nothing running", async () => {
+    const clock = new FakeClock();
+    const old = new SlowProvider(providerConfig("old"), clock, true);
+    const replacement = new SlowProvider(providerConfig("new"), clock);
+    replacement.release();
+    const s = supervisor(old, () => replacement, clock);
+    const starting = s.startAll();
+    await clock.advance(10);
+    await s.reload(config([replacement.config]));
+    old.release();
+    await starting;
+    expect(old.watching).toBe(false);
+    expect(old.disposed).toBeGreaterThan(0);
+  });
+});
