@@ -1,23 +1,9 @@
 import { describe, expect, it } from "vitest";
-import type { KeeperConfig, ProviderConfig } from "../../../src/config/keeper-config.ts";
 import { planReload } from "../../../src/daemon/plan-reload.ts";
+import { keeperConfig, sharedProviderConfig } from "../../support/config-fixtures.ts";
 
-const provider = (name: string, extra: Partial<ProviderConfig> = {}) =>
-  ({ name, type: "exec", gitOrigin: "https://git.example", owners: undefined, pathPrefix: `/${name}/`, perOwner: false, refreshEvery: undefined, sshToHttps: false, username: "x", ...extra }) as ProviderConfig;
-const config = (providers: ProviderConfig[], extra: Partial<KeeperConfig> = {}): KeeperConfig => ({
-  source: "c.yaml",
-  stateDir: undefined,
-  stateGid: undefined,
-  metricsListen: undefined,
-  refreshBeforeMs: 600_000,
-  retryMinMs: 1_000,
-  retryMaxMs: 60_000,
-  remintIntervalMs: 5_000,
-  mintConcurrency: 8,
-  providers,
-  warnings: [],
-  ...extra,
-});
+const provider = sharedProviderConfig;
+const config = keeperConfig;
 
 describe("planReload", () => {
   it("keeps unchanged providers, starts new and changed ones, stops removed ones", () => {

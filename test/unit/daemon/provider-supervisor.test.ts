@@ -1,30 +1,18 @@
 import { PassThrough } from "node:stream";
 import { afterAll, describe, expect, it } from "vitest";
-import type { KeeperConfig, ProviderConfig } from "../../../src/config/keeper-config.ts";
+import type { ProviderConfig } from "../../../src/config/keeper-config.ts";
 import { ProviderSupervisor } from "../../../src/daemon/provider-supervisor.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { Redactor } from "../../../src/log/redact.ts";
 import { noMetrics } from "../../../src/metrics/metrics-sink.ts";
 import type { MintedToken, TokenProvider } from "../../../src/providers/token-provider.ts";
 import { TokenStore } from "../../../src/store/token-store.ts";
+import { keeperConfig, sharedProviderConfig } from "../../support/config-fixtures.ts";
 import { FakeClock } from "../../support/fake-clock.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
 
-const providerConfig = (username: string) =>
-  ({ name: "p", type: "exec", gitOrigin: "https://git.example", owners: undefined, pathPrefix: "/", perOwner: false, refreshEvery: undefined, sshToHttps: false, username }) as ProviderConfig;
-const config = (providers: ProviderConfig[]): KeeperConfig => ({
-  source: "c.yaml",
-  stateDir: undefined,
-  stateGid: undefined,
-  metricsListen: undefined,
-  refreshBeforeMs: 600_000,
-  retryMinMs: 1_000,
-  retryMaxMs: 60_000,
-  remintIntervalMs: 5_000,
-  mintConcurrency: 8,
-  providers,
-  warnings: [],
-});
+const providerConfig = (username: string) => sharedProviderConfig("p", { pathPrefix: "/", username });
+const config = (providers: ProviderConfig[]) => keeperConfig(providers);
 
 /** A shared-token provider whose start (and watch) waits until released. */
 class SlowProvider implements TokenProvider {
