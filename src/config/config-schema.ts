@@ -191,6 +191,7 @@ export const configSchema = z.strictObject({
   retryMax: boundedDuration(1_000, DAY_MS, "the longest wait between failed mints, and the wait after a permanent error").default(60_000),
   remintInterval: boundedDuration(500, 10 * 60_000, "the least time between re-mints when hosts refuse tokens").default(5_000),
   mintConcurrency: z.number().int().min(1).max(64).default(8),
+  forgetOwnerAfter: boundedDuration(60_000, 30 * DAY_MS, "how long an owner found on first use is kept without being asked for").default(DAY_MS),
   providers: z.array(providerSchema).min(1, "must list at least one provider"),
 });
 

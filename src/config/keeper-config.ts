@@ -63,6 +63,8 @@ export interface KeeperConfig {
   retryMaxMs: number;
   remintIntervalMs: number;
   mintConcurrency: number;
+  /** Any-owner providers: an owner not asked for this long is dropped, its token deleted. */
+  forgetOwnerAfterMs: number;
   providers: ProviderConfig[];
   /** Problems worth a warning that do not stop the daemon. */
   warnings: string[];

@@ -70,6 +70,7 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
     retryMaxMs: result.data.retryMax,
     remintIntervalMs: result.data.remintInterval,
     mintConcurrency: result.data.mintConcurrency,
+    forgetOwnerAfterMs: result.data.forgetOwnerAfter,
     providers: providers as ProviderConfig[],
     warnings: warnings.map((l) => `${source}: ${l}`),
   };

@@ -41,12 +41,18 @@ export class ProviderSupervisor {
   readonly #deps: SupervisorDeps;
   readonly #providers = new Map<string, ProviderState>();
   readonly #slots = new Map<string, TokenSlot>();
+  /** Slot key → when a request last asked for it (any-owner providers forget the others). */
+  readonly #asked = new Map<string, number>();
   #config: KeeperConfig;
   #stopping = false;
+  #forgetTimer: unknown;
+
+  readonly #startedAt: number;
 
   constructor(config: KeeperConfig, providers: TokenProvider[], deps: SupervisorDeps) {
     this.#config = config;
     this.#deps = deps;
+    this.#startedAt = deps.clock.now();
     for (const provider of providers) this.#providers.set(provider.config.name, { provider, error: undefined });
   }
 
@@ -71,11 +77,13 @@ export class ProviderSupervisor {
   }
 
   async startAll(): Promise<void> {
+    this.#scheduleForget();
     await Promise.allSettled(this.states.map((state) => this.#start(state)));
   }
 
   async stopAll(): Promise<void> {
     this.#stopping = true;
+    this.#deps.clock.clearTimeout(this.#forgetTimer);
     for (const slot of this.#slots.values()) slot.stop();
     await Promise.allSettled(this.states.map((s) => s.provider.dispose?.()));
   }
@@ -126,7 +134,48 @@ export class ProviderSupervisor {
   /** The slot of a provider that is current, for an owner it serves, or undefined. */
   slotFor(name: string, owner: string): TokenSlot | undefined {
     const state = this.#providers.get(name);
-    return state && serves(state.provider, owner) ? this.#slot(state, owner) : undefined;
+    if (!state || !serves(state.provider, owner)) return undefined;
+    this.#asked.set(`${name}/${owner}`, this.#deps.clock.now());
+    return this.#slot(state, owner);
+  }
+
+  /**
+   * Any-owner providers learn owners on first use (from anything that can run git or write a
+   * request); an owner nobody asked for in forgetOwnerAfter is dropped, its token deleted, so
+   * made-up or uninstalled owners are not refreshed (and failing) forever.
+   */
+  forgetIdleOwners(): string[] {
+    const now = this.#deps.clock.now();
+    const forgotten: string[] = [];
+    for (const [key, slot] of this.#slots) {
+      const provider = slot.provider;
+      if (!provider.config.perOwner || provider.servedOwners() !== undefined) continue;
+      const asked = this.#asked.get(key) ?? this.#startedAt;
+      if (now - asked < this.#config.forgetOwnerAfterMs) continue;
+      slot.stop();
+      this.#slots.delete(key);
+      this.#asked.delete(key);
+      try {
+        this.#deps.store.removeToken(provider.config.name, slot.owner);
+      } catch (error) {
+        this.#deps.log.warn("cannot remove a forgotten owner's token", { slot: slot.name, error: describeError(error) });
+      }
+      forgotten.push(slot.name);
+    }
+    if (forgotten.length) {
+      this.#deps.log.info("forgot owners nobody asked for", { slots: forgotten, after: `${Math.round(this.#config.forgetOwnerAfterMs / 60_000)}m` });
+      this.#deps.onChange();
+    }
+    return forgotten;
+  }
+
+  #scheduleForget(): void {
+    const every = Math.min(this.#config.forgetOwnerAfterMs / 4, 3_600_000);
+    this.#forgetTimer = this.#deps.clock.setTimeout(() => {
+      if (this.#stopping) return;
+      this.forgetIdleOwners();
+      this.#scheduleForget();
+    }, every);
   }
 
   async #retire(name: string, deleteTokens: boolean): Promise<void> {

@@ -12,6 +12,7 @@ export function keeperConfig(providers: ProviderConfig[], extra: Partial<KeeperC
     retryMaxMs: 60_000,
     remintIntervalMs: 5_000,
     mintConcurrency: 8,
+    forgetOwnerAfterMs: 86_400_000,
     providers,
     warnings: [],
     ...extra,

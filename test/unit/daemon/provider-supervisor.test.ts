@@ -43,11 +43,10 @@ class SlowProvider implements TokenProvider {
   }
 }
 
-function supervisor(first: SlowProvider, create: (c: ProviderConfig) => TokenProvider, clock: FakeClock) {
-  const store = new TokenStore(tempDir());
+function supervisor(first: TokenProvider, create: (c: ProviderConfig) => TokenProvider, clock: FakeClock, store = new TokenStore(tempDir())) {
   store.init();
   const redactor = new Redactor();
-  return new ProviderSupervisor(config([first.config]), [first], {
+  return new ProviderSupervisor(config([first.config as ProviderConfig]), [first], {
     store,
     clock,
     log: createLogger({ redactor, format: "json", stream: new PassThrough() }),
@@ -96,5 +95,22 @@ describe("ProviderSupervisor", () => {
     await starting;
     expect(old.watching).toBe(false);
     expect(old.disposed).toBeGreaterThan(0);
+  });
+
+  it("an any-owner provider forgets owners nobody asked for in forgetOwnerAfter, and deletes their tokens", async () => {
+    const clock = new FakeClock();
+    const anyOwner = new SlowProvider(sharedProviderConfig("p", { pathPrefix: "/", perOwner: true }), clock);
+    anyOwner.release();
+    const store = new TokenStore(tempDir());
+    const s = supervisor(anyOwner, () => anyOwner, clock, store);
+    await s.startAll();
+    await s.slotFor("p", "made-up")?.ensureFresh();
+    await clock.advance(12 * 3_600_000);
+    await s.slotFor("p", "acme")?.ensureFresh();
+    expect(store.listOwners("p").sort()).toEqual(["acme", "made-up"]);
+    await clock.advance(13 * 3_600_000);
+    expect(store.listOwners("p")).toEqual(["acme"]);
+    expect(s.slots.map((x) => x.owner)).toEqual(["acme"]);
+    await s.stopAll();
   });
 });
