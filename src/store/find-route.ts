@@ -8,37 +8,54 @@ export interface RouteMatch {
   origin: string;
 }
 
+/** A credential request as git gives it to the helper. */
+export interface HelperRequest {
+  protocol: string;
+  host: string;
+  path: string;
+}
+
 /**
- * The route the credential helper would take for a URL: the same origin (scheme, host, port),
- * the longest matching path prefix, an explicit owner over any owner. Undefined: not served.
+ * The route the credential helper (shim/git-credential-token-keeper) takes, by the same rules,
+ * for TypeScript's callers (`token`, `exec`): the same origin (protocol as given, host
+ * lower-cased without its scheme's default port), the longest matching path prefix, an owner
+ * listed over any owner; a path that climbs (`..`, `.`, or their percent-encoded forms) gets
+ * nothing, and so does an owner that is not a plain name. The tests feed both the same
+ * generated inputs (test/support/helper-inputs.ts).
  */
-export function findRoute(stateDir: string, rawUrl: string): RouteMatch | undefined {
-  let url: URL;
-  try {
-    url = new URL(rawUrl);
-  } catch {
-    return undefined;
-  }
-  if (url.protocol !== "https:" && url.protocol !== "http:") return undefined;
-  const origin = `${url.protocol}//${url.host}`;
-  const path = decodeURIComponent(url.pathname).toLowerCase();
-  if (/\/\.\.?(\/|$)/.test(path)) return undefined;
+export function routeFor(routes: string, request: HelperRequest): RouteMatch | undefined {
+  // A shell's `read` drops NUL bytes; git never sends one.
+  const protocol = request.protocol.replace(/\0/g, "");
+  if (protocol !== "http" && protocol !== "https") return undefined;
+  let host = request.host.replace(/\0/g, "").toLowerCase();
+  if (protocol === "https" && host.endsWith(":443")) host = host.slice(0, -4);
+  if (protocol === "http" && host.endsWith(":80")) host = host.slice(0, -3);
+  const origin = `${protocol}://${host}`;
+  const path = `/${request.path.replace(/\0/g, "").replace(/^\//, "")}`.toLowerCase();
+  if (/\/\.\.?(\/|$)|%2[ef]/.test(path)) return undefined;
   const owner = path.split("/")[1] ?? "";
+  let best: { provider: string; mode: string; score: number } | undefined;
+  for (const line of routes.split("\n")) {
+    const [o, provider, prefix, mode, owners = ""] = line.split(" ");
+    if (o !== origin || !provider || !prefix || !mode || !path.startsWith(prefix)) continue;
+    const score = `,${owners},`.includes(`,${owner},`) ? prefix.length * 2 + 1 : owners === "*" ? prefix.length * 2 : -1;
+    if (score > (best?.score ?? -1)) best = { provider, mode, score };
+  }
+  if (!best) return undefined;
+  if (best.mode === "shared") return { provider: best.provider, scope: "shared", origin };
+  return /^[a-z0-9_-][a-z0-9._-]*$/.test(owner) ? { provider: best.provider, scope: owner, origin } : undefined;
+}
+
+/** The route for a URL, split the way the shim splits one (no normalising of the path). */
+export function findRoute(stateDir: string, rawUrl: string): RouteMatch | undefined {
+  const m = /^(https?):\/\/([^/]*)(?:\/(.*))?$/i.exec(rawUrl);
+  if (!m) return undefined;
   let routes: string;
   try {
     routes = readFileSync(join(stateDir, "routes"), "utf8");
   } catch {
     return undefined;
   }
-  let best: (RouteMatch & { score: number }) | undefined;
-  for (const line of routes.split("\n")) {
-    const [o, provider, prefix, mode, owners] = line.split(" ");
-    if (o !== origin || !provider || !prefix || !path.startsWith(prefix)) continue;
-    const list = (owners ?? "").split(",");
-    const score = list.includes(owner) ? prefix.length * 2 + 1 : owners === "*" ? prefix.length * 2 : -1;
-    if (score < 0 || (best && best.score >= score)) continue;
-    if (mode !== "shared" && !/^[a-z0-9][a-z0-9._-]*$/.test(owner)) continue;
-    best = { provider, scope: mode === "shared" ? "shared" : owner, origin, score };
-  }
-  return best && { provider: best.provider, scope: best.scope, origin: best.origin };
+  const authority = (m[2] ?? "").replace(/^.*@/, "");
+  return routeFor(routes, { protocol: (m[1] as string).toLowerCase(), host: authority, path: m[3] ?? "" });
 }
