@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { haveTool } from "../support/require-tool.ts";
@@ -62,15 +62,24 @@ describe.skipIf(!root || !haveTool("unshare", "unshare (util-linux) is not on PA
     const victim = join(tempDir(), "victim");
     writeFileSync(victim, "keep me\n");
     // Names a request could have, and others: a folder, a fifo, links, a large file, odd bytes.
-    mkdirSync(join(requests, "mint+test-app+acme+0+dir"));
-    mkdirSync(join(requests, "not-a-request-dir"));
-    writeFileSync(join(requests, "not-a-request-dir", "inner"), "x");
+    // Made beside the folder and renamed in, so that the daemon sees each one whole.
+    const staging = join(world.dir, "staging");
+    mkdirSync(staging);
+    const place = (name: string, make: (path: string) => void) => {
+      make(join(staging, name));
+      renameSync(join(staging, name), join(requests, name));
+    };
+    place("mint+test-app+acme+0+dir", (p) => mkdirSync(p));
+    place("not-a-request-dir", (p) => {
+      mkdirSync(p);
+      writeFileSync(join(p, "inner"), "x");
+    });
     execFileSync("mkfifo", [join(requests, "mint+test-app+acme+0+fifo")]);
     execFileSync("mkfifo", [join(requests, "plain-fifo")]);
     symlinkSync(victim, join(requests, "mint+test-app+acme+0+link"));
     symlinkSync(victim, join(requests, "mint+test-app+nobody+0+link2.failed"));
     symlinkSync(victim, join(requests, "mint+test-app+nobody+0+link2"));
-    writeFileSync(join(requests, "mint+test-app+acme+0+big"), Buffer.alloc(8 << 20, 1));
+    place("mint+test-app+acme+0+big", (p) => writeFileSync(p, Buffer.alloc(8 << 20, 1)));
     writeFileSync(join(requests, "odd\nname \u00e9\u0001"), "");
     // Three sweeps of the folder, and chokidar's events.
     await sleep(6_500);
