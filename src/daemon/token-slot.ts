@@ -47,6 +47,9 @@ type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "
 
 const toIso = (seconds: number | undefined) => (seconds === undefined ? null : new Date(seconds * 1000).toISOString());
 
+/** The longest one mint may take, whatever the source. */
+export const MINT_DEADLINE_MS = 120_000;
+
 /**
  * Keeps one owner's token of one provider fresh: mints before expiry, retries with backoff,
  * re-mints when a host refuses the token, and writes every new token to the store. Concurrent
@@ -181,7 +184,7 @@ export class TokenSlot {
     const { clock, log, store, redactor } = this.#deps;
     const started = clock.now();
     try {
-      const minted = await this.provider.mint(this.owner);
+      const minted = await this.#withDeadline(this.provider.mint(this.owner));
       if (this.#stopped) return;
       const now = clock.now();
       const { expiresMs, refreshAtMs } = this.#schedule(minted, now);
@@ -284,6 +287,20 @@ export class TokenSlot {
     if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
     // A token past its expiry is never handed out, even while the source keeps failing.
     this.#expiryTimer = this.#deps.clock.setTimeout(() => this.#expire(record.serial), record.expires * 1000 - this.#deps.clock.now());
+  }
+
+  // Every source has its own timeouts, but none may hold a mint (and a mintConcurrency permit)
+  // forever: a library's retries, a service that trickles, a lookup that hangs.
+  #withDeadline<T>(work: Promise<T>): Promise<T> {
+    const { clock } = this.#deps;
+    let timer: unknown;
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = clock.setTimeout(
+        () => reject(new ProviderError(`the token source did not answer within ${MINT_DEADLINE_MS / 1000}s`, { transient: true, hint: "check that the token service is reachable and answering" })),
+        MINT_DEADLINE_MS,
+      );
+    });
+    return Promise.race([work, deadline]).finally(() => clock.clearTimeout(timer));
   }
 
   #expire(serial: number): void {

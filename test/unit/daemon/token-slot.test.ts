@@ -1,6 +1,6 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { TokenSlot } from "../../../src/daemon/token-slot.ts";
+import { MINT_DEADLINE_MS, TokenSlot } from "../../../src/daemon/token-slot.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { noMetrics } from "../../../src/metrics/metrics-sink.ts";
@@ -175,5 +175,17 @@ describe("TokenSlot", () => {
     expect(capped.logText()).not.toContain("token expired");
     await capped.clock.advance(35 * 24 * HOUR);
     expect(capped.store.readToken("p", "acme")).toBeUndefined();
+  });
+
+  it("a mint that never answers is cut off at the deadline, counted as a failure, and retried", async () => {
+    t.provider.gate = new Promise<void>(() => undefined);
+    const starting = t.slot.start("start").catch(() => undefined);
+    await t.clock.advance(MINT_DEADLINE_MS);
+    await starting;
+    expect(t.slot.failing).toBe(true);
+    expect(t.slot.status().lastError).toContain(`did not answer within ${MINT_DEADLINE_MS / 1000}s`);
+    t.provider.gate = undefined;
+    await t.clock.advance(2 * 60_000);
+    expect(t.store.readToken("p", "acme")?.token).toMatch(/^tok-/);
   });
 });
