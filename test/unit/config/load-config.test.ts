@@ -4,7 +4,6 @@ import { afterAll, describe, expect, it } from "vitest";
 import type { GitHubAppProviderConfig } from "../../../src/config/keeper-config.ts";
 import { exposure } from "../../../src/config/read-secret.ts";
 import { parseConfig } from "../../../src/config/load-config.ts";
-import { parseDuration } from "../../../src/config/duration.ts";
 import { ConfigError } from "../../../src/errors/keeper-error.ts";
 import { generateAppKey } from "../../support/app-key.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
@@ -149,16 +148,4 @@ describe("config", () => {
   it("lists every problem at once", () => {
     expect(problems(`refreshBefore: x\nstateDir: relative\n${provider("    owners: []\n")}`).length).toBeGreaterThanOrEqual(3);
   });
-});
-
-describe("parseDuration", () => {
-  it.each([
-    ["10m", 600_000],
-    ["1h30m", 5_400_000],
-    ["500ms", 500],
-    ["90", 90_000],
-    [45, 45_000],
-  ] as const)("%s", (input, ms) => expect(parseDuration(input)).toBe(ms));
-
-  it.each(["", "10 minutes", "m", "-5s", "1x"])("rejects %j", (input) => expect(parseDuration(input)).toBeUndefined());
 });
