@@ -1,4 +1,8 @@
-import type { RawAzureDevOpsProvider, RawExecProvider, RawFileProvider, RawGitLabProvider, RawHttpProvider } from "./config-schema.ts";
+import type { RawAzureDevOpsProvider } from "../providers/azure-devops/azure-devops-config.ts";
+import type { RawExecProvider } from "../providers/exec/exec-config.ts";
+import type { RawFileProvider } from "../providers/file/file-config.ts";
+import type { RawGitLabProvider } from "../providers/gitlab/gitlab-config.ts";
+import type { RawHttpProvider } from "../providers/http/http-config.ts";
 import type { GitOrigin } from "./git-url.ts";
 
 /** How often to mint when a token says nothing of its expiry. */

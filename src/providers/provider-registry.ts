@@ -1,23 +1,54 @@
+import { z } from "zod";
+import type { ProviderCheckContext } from "../config/provider-checks.ts";
 import type { ProviderConfig } from "../config/keeper-config.ts";
 import type { Logger } from "../log/logger.ts";
+import { azureDevOpsSchema, buildAzureDevOpsConfig } from "./azure-devops/azure-devops-config.ts";
 import { createAzureDevOpsProvider } from "./azure-devops/azure-devops-provider.ts";
+import { buildExecConfig, execSchema } from "./exec/exec-config.ts";
 import { createExecProvider } from "./exec/exec-provider.ts";
+import { buildFileConfig, fileSchema } from "./file/file-config.ts";
 import { createFileProvider } from "./file/file-provider.ts";
+import { buildGitHubAppConfig, githubAppSchema } from "./github-app/github-app-config.ts";
 import { createGitHubAppProvider } from "./github-app/github-app-provider.ts";
+import { buildGitLabConfig, gitlabSchema } from "./gitlab/gitlab-config.ts";
 import { createGitLabProvider } from "./gitlab/gitlab-provider.ts";
+import { buildHttpConfig, httpSchema } from "./http/http-config.ts";
 import { createHttpProvider } from "./http/http-provider.ts";
 import type { TokenProvider } from "./token-provider.ts";
 
-/** Every provider type the keeper knows, in one visible list. */
-const FACTORIES: { [T in ProviderConfig["type"]]: (config: Extract<ProviderConfig, { type: T }>, log: Logger) => TokenProvider } = {
-  "github-app": (config) => createGitHubAppProvider(config),
-  "azure-devops": (config) => createAzureDevOpsProvider(config),
-  gitlab: (config) => createGitLabProvider(config),
-  exec: (config, log) => createExecProvider(config, log),
-  http: (config) => createHttpProvider(config),
-  file: (config) => createFileProvider(config),
-};
+/**
+ * Every provider type the keeper knows, in one visible list: its config schema, the checks
+ * that turn the file's keys into its settings, and the factory. A new token source is a folder
+ * under src/providers/ and one line here.
+ */
+const PROVIDERS = {
+  "github-app": { schema: githubAppSchema, build: buildGitHubAppConfig, create: (c, _log) => createGitHubAppProvider(c) },
+  "azure-devops": { schema: azureDevOpsSchema, build: buildAzureDevOpsConfig, create: (c, _log) => createAzureDevOpsProvider(c) },
+  gitlab: { schema: gitlabSchema, build: buildGitLabConfig, create: (c, _log) => createGitLabProvider(c) },
+  exec: { schema: execSchema, build: buildExecConfig, create: (c, log) => createExecProvider(c, log) },
+  http: { schema: httpSchema, build: buildHttpConfig, create: (c, _log) => createHttpProvider(c) },
+  file: { schema: fileSchema, build: buildFileConfig, create: (c, _log) => createFileProvider(c) },
+} satisfies { [T in ProviderConfig["type"]]: Entry<T> };
+
+interface Entry<T extends ProviderConfig["type"]> {
+  schema: z.ZodType<{ type: T }>;
+  build: (raw: never, ctx: ProviderCheckContext) => Extract<ProviderConfig, { type: T }> | undefined;
+  create: (config: Extract<ProviderConfig, { type: T }>, log: Logger) => TokenProvider;
+}
+
+export type ProviderType = keyof typeof PROVIDERS;
+export const PROVIDER_TYPES = Object.keys(PROVIDERS) as ProviderType[];
+/** Each type's schema, for messages that list a type's keys. */
+export const PROVIDER_SCHEMAS = Object.fromEntries(PROVIDER_TYPES.map((t) => [t, PROVIDERS[t].schema])) as { [T in ProviderType]: (typeof PROVIDERS)[T]["schema"] };
+
+export const providerSchema = z.discriminatedUnion("type", [githubAppSchema, azureDevOpsSchema, gitlabSchema, execSchema, httpSchema, fileSchema]);
+export type RawProvider = z.output<typeof providerSchema>;
+
+/** Checks one provider's settings beyond the schema and returns what the daemon needs. */
+export function buildProvider(raw: RawProvider, ctx: ProviderCheckContext): ProviderConfig | undefined {
+  return (PROVIDERS[raw.type].build as (r: RawProvider, c: ProviderCheckContext) => ProviderConfig | undefined)(raw, ctx);
+}
 
 export function createProvider(config: ProviderConfig, log: Logger): TokenProvider {
-  return (FACTORIES[config.type] as (c: ProviderConfig, l: Logger) => TokenProvider)(config, log);
+  return (PROVIDERS[config.type].create as (c: ProviderConfig, l: Logger) => TokenProvider)(config, log);
 }

@@ -1,0 +1,28 @@
+import { z } from "zod";
+import type { ExecProviderConfig } from "../../config/keeper-config.ts";
+import { requestTimeout, ENV_NAME, common } from "../../config/schema-parts.ts";
+import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
+
+/** The `exec` provider's keys in the config file. */
+export const execSchema = z.strictObject({
+  ...common,
+  type: z.literal("exec"),
+  gitUrl: z.string(),
+  command: z.union([z.string().min(1), z.array(z.string()).min(1)]),
+  shell: z.boolean().default(false),
+  timeout: requestTimeout.default(30_000),
+  /** Environment variables passed through to the command, besides PATH, HOME, LANG and TZ. */
+  env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).default([]),
+});
+
+export type RawExecProvider = z.output<typeof execSchema>;
+
+/** Checks a exec provider's settings beyond the schema and returns what the daemon needs. */
+export function buildExecConfig(raw: RawExecProvider, ctx: ProviderCheckContext): ExecProviderConfig | undefined {
+  const before = ctx.problems.length;
+  const { at, env, problems } = ctx;
+  const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
+  if (!b || problems.length > before) return undefined;
+  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
+  return { ...b, ...rest, type: "exec" };
+}

@@ -1,0 +1,28 @@
+import { z } from "zod";
+import type { FileProviderConfig } from "../../config/keeper-config.ts";
+import { common } from "../../config/schema-parts.ts";
+import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { checkWritableLocation } from "../../config/read-secret.ts";
+
+/** The `file` provider's keys in the config file. */
+export const fileSchema = z.strictObject({
+  ...common,
+  type: z.literal("file"),
+  gitUrl: z.string(),
+  /** Absolute, after `${VAR}` is expanded (checked with the other file keys). */
+  path: z.string().min(1),
+  format: z.enum(["raw", "json"]).default("raw"),
+});
+
+export type RawFileProvider = z.output<typeof fileSchema>;
+
+/** Checks a file provider's settings beyond the schema and returns what the daemon needs. */
+export function buildFileConfig(raw: RawFileProvider, ctx: ProviderCheckContext): FileProviderConfig | undefined {
+  const before = ctx.problems.length;
+  const { at, env, problems } = ctx;
+  const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
+  const path = checkWritableLocation(raw.path, `${at}.path`, env, problems);
+  if (!b || !path || problems.length > before) return undefined;
+  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
+  return { ...b, ...rest, path, type: "file" };
+}

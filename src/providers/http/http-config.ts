@@ -1,0 +1,45 @@
+import { z } from "zod";
+import type { HttpProviderConfig } from "../../config/keeper-config.ts";
+import { requestTimeout, common } from "../../config/schema-parts.ts";
+import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { checkReadableFile } from "../../config/read-secret.ts";
+
+/** The `http` provider's keys in the config file. */
+export const httpSchema = z.strictObject({
+  ...common,
+  type: z.literal("http"),
+  gitUrl: z.string(),
+  url: z.string(),
+  method: z.enum(["GET", "POST"]).default("GET"),
+  headers: z.record(z.string(), z.string()).default({}),
+  body: z.union([z.string(), z.record(z.string(), z.unknown())]).optional(),
+  bearerTokenFile: z.string().min(1).optional(),
+  tokenPath: z.string().default("token"),
+  expiresAtPath: z.string().optional(),
+  expiresInPath: z.string().optional(),
+  usernamePath: z.string().optional(),
+  timeout: requestTimeout.default(30_000),
+  caFile: z.string().min(1).optional(),
+  certFile: z.string().min(1).optional(),
+  keyFile: z.string().min(1).optional(),
+});
+
+export type RawHttpProvider = z.output<typeof httpSchema>;
+
+/** Checks a http provider's settings beyond the schema and returns what the daemon needs. */
+export function buildHttpConfig(raw: RawHttpProvider, ctx: ProviderCheckContext): HttpProviderConfig | undefined {
+  const before = ctx.problems.length;
+  const { at, env, problems } = ctx;
+  const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
+  url(raw.url, `${at}.url`, ctx);
+  const files: Partial<Record<"bearerTokenFile" | "caFile" | "certFile" | "keyFile", string>> = {};
+  for (const key of ["bearerTokenFile", "caFile", "certFile", "keyFile"] as const) {
+    const file = raw[key];
+    if (file) files[key] = checkReadableFile(file, `${at}.${key}`, env, problems, key === "keyFile" || key === "bearerTokenFile" ? ctx.warnings : undefined);
+  }
+  if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) problems.push(`${at}: set both certFile and keyFile for a client certificate, or neither`);
+  if (raw.expiresAtPath && raw.expiresInPath) problems.push(`${at}: set expiresAtPath or expiresInPath, not both`);
+  if (!b || problems.length > before) return undefined;
+  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
+  return { ...b, ...rest, ...files, type: "http" };
+}
