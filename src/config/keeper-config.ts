@@ -1,8 +1,4 @@
-import type { RawAzureDevOpsProvider } from "../providers/azure-devops/azure-devops-config.ts";
-import type { RawExecProvider } from "../providers/exec/exec-config.ts";
-import type { RawFileProvider } from "../providers/file/file-config.ts";
-import type { RawGitLabProvider } from "../providers/gitlab/gitlab-config.ts";
-import type { RawHttpProvider } from "../providers/http/http-config.ts";
+import type { RegisteredProviderConfig } from "../providers/provider-registry.ts";
 import type { GitOrigin } from "./git-url.ts";
 
 /** How often to mint when a token says nothing of its expiry. */
@@ -27,32 +23,13 @@ export interface ProviderBase {
   sshToHttps: boolean;
 }
 
-export interface GitHubAppProviderConfig extends ProviderBase {
-  type: "github-app";
-  appId: number | string;
-  privateKey: string;
-  apiUrl: string;
-  installationId: number | undefined;
-  repositories: string[] | undefined;
-  permissions: Record<string, string> | undefined;
-  timeoutMs: number;
-}
 
-type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl" | "sshToHttps">;
+/** A provider's own keys, as its schema produced them, without the ones every provider has. */
+export type Specific<R> = Omit<R, "name" | "type" | "owners" | "pathPrefix" | "refreshEvery" | "username" | "gitUrl" | "sshToHttps">;
 
-export type AzureDevOpsProviderConfig = ProviderBase & { type: "azure-devops" } & Specific<RawAzureDevOpsProvider>;
-export type GitLabProviderConfig = ProviderBase & { type: "gitlab"; apiBase: string } & Specific<RawGitLabProvider>;
-export type ExecProviderConfig = ProviderBase & { type: "exec" } & Specific<RawExecProvider>;
-export type HttpProviderConfig = ProviderBase & { type: "http" } & Specific<RawHttpProvider>;
-export type FileProviderConfig = ProviderBase & { type: "file" } & Specific<RawFileProvider>;
 
-export type ProviderConfig =
-  | GitHubAppProviderConfig
-  | AzureDevOpsProviderConfig
-  | GitLabProviderConfig
-  | ExecProviderConfig
-  | HttpProviderConfig
-  | FileProviderConfig;
+/** Any provider's settings: the union of what each registered provider is given. */
+export type ProviderConfig = RegisteredProviderConfig;
 
 /** The validated configuration: everything a daemon needs, nothing left to check. */
 export interface KeeperConfig {

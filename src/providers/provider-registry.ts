@@ -1,6 +1,6 @@
 import { z } from "zod";
 import type { ProviderCheckContext } from "../config/provider-checks.ts";
-import type { ProviderConfig } from "../config/keeper-config.ts";
+import type { ProviderBase, ProviderConfig } from "../config/keeper-config.ts";
 import type { Logger } from "../log/logger.ts";
 import { azureDevOpsSchema, buildAzureDevOpsConfig } from "./azure-devops/azure-devops-config.ts";
 import { createAzureDevOpsProvider } from "./azure-devops/azure-devops-provider.ts";
@@ -22,26 +22,33 @@ import type { TokenProvider } from "./token-provider.ts";
  * under src/providers/ and one line here.
  */
 const PROVIDERS = {
-  "github-app": { schema: githubAppSchema, build: buildGitHubAppConfig, create: (c, _log) => createGitHubAppProvider(c) },
-  "azure-devops": { schema: azureDevOpsSchema, build: buildAzureDevOpsConfig, create: (c, _log) => createAzureDevOpsProvider(c) },
-  gitlab: { schema: gitlabSchema, build: buildGitLabConfig, create: (c, _log) => createGitLabProvider(c) },
-  exec: { schema: execSchema, build: buildExecConfig, create: (c, log) => createExecProvider(c, log) },
-  http: { schema: httpSchema, build: buildHttpConfig, create: (c, _log) => createHttpProvider(c) },
-  file: { schema: fileSchema, build: buildFileConfig, create: (c, _log) => createFileProvider(c) },
-} satisfies { [T in ProviderConfig["type"]]: Entry<T> };
+  "github-app": entry(githubAppSchema, buildGitHubAppConfig, (c) => createGitHubAppProvider(c)),
+  "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, (c) => createAzureDevOpsProvider(c)),
+  gitlab: entry(gitlabSchema, buildGitLabConfig, (c) => createGitLabProvider(c)),
+  exec: entry(execSchema, buildExecConfig, (c, log) => createExecProvider(c, log)),
+  http: entry(httpSchema, buildHttpConfig, (c) => createHttpProvider(c)),
+  file: entry(fileSchema, buildFileConfig, (c) => createFileProvider(c)),
+};
 
-interface Entry<T extends ProviderConfig["type"]> {
-  schema: z.ZodType<{ type: T }>;
-  build: (raw: never, ctx: ProviderCheckContext) => Extract<ProviderConfig, { type: T }> | undefined;
-  create: (config: Extract<ProviderConfig, { type: T }>, log: Logger) => TokenProvider;
+/** One provider type: its schema, its checks (raw keys to settings), its factory, typed together. */
+function entry<S extends z.ZodType<{ type: string }>, C extends ProviderBase>(
+  schema: S,
+  build: (raw: z.output<S>, ctx: ProviderCheckContext) => C | undefined,
+  create: (config: C, log: Logger) => TokenProvider,
+) {
+  return { schema, build, create };
 }
+
+/** The settings any registered provider is given (ProviderConfig in config/keeper-config.ts). */
+export type RegisteredProviderConfig = NonNullable<ReturnType<(typeof PROVIDERS)[keyof typeof PROVIDERS]["build"]>>;
 
 export type ProviderType = keyof typeof PROVIDERS;
 export const PROVIDER_TYPES = Object.keys(PROVIDERS) as ProviderType[];
 /** Each type's schema, for messages that list a type's keys. */
 export const PROVIDER_SCHEMAS = Object.fromEntries(PROVIDER_TYPES.map((t) => [t, PROVIDERS[t].schema])) as { [T in ProviderType]: (typeof PROVIDERS)[T]["schema"] };
 
-export const providerSchema = z.discriminatedUnion("type", [githubAppSchema, azureDevOpsSchema, gitlabSchema, execSchema, httpSchema, fileSchema]);
+type Schema = (typeof PROVIDERS)[ProviderType]["schema"];
+export const providerSchema = z.discriminatedUnion("type", PROVIDER_TYPES.map((t) => PROVIDERS[t].schema) as [Schema, ...Schema[]]);
 export type RawProvider = z.output<typeof providerSchema>;
 
 /** Checks one provider's settings beyond the schema and returns what the daemon needs. */

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { AzureDevOpsProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { OWNER, ENV_NAME, common } from "../../config/schema-parts.ts";
 import { base, url, expandPath, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
@@ -23,6 +23,9 @@ export const azureDevOpsSchema = z.strictObject({
   /** Azure DevOps organisations to serve (the first path segment); the same as owners. */
   organizations: z.array(z.string().regex(OWNER, "must be an Azure DevOps organisation name")).min(1).optional(),
 });
+
+/** What a azure-devops provider is given. */
+export type AzureDevOpsProviderConfig = ProviderBase & { type: "azure-devops" } & Specific<RawAzureDevOpsProvider>;
 
 export type RawAzureDevOpsProvider = z.output<typeof azureDevOpsSchema>;
 

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import type { TokenCredential } from "@azure/identity";
-import type { AzureDevOpsProviderConfig } from "../../config/keeper-config.ts";
+import type { AzureDevOpsProviderConfig } from "./azure-devops-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { sharedTokenProvider, type TokenProvider } from "../token-provider.ts";
 

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { ExecProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { requestTimeout, ENV_NAME, common } from "../../config/schema-parts.ts";
 import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
 
@@ -14,6 +14,9 @@ export const execSchema = z.strictObject({
   /** Environment variables passed through to the command, besides PATH, HOME, LANG and TZ. */
   env: z.array(z.string().regex(ENV_NAME, "must be an environment variable name")).default([]),
 });
+
+/** What a exec provider is given. */
+export type ExecProviderConfig = ProviderBase & { type: "exec" } & Specific<RawExecProvider>;
 
 export type RawExecProvider = z.output<typeof execSchema>;
 

@@ -1,4 +1,4 @@
-import type { ExecProviderConfig } from "../../config/keeper-config.ts";
+import type { ExecProviderConfig } from "./exec-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { Logger } from "../../log/logger.ts";
 import { fingerprint } from "../../log/redact.ts";

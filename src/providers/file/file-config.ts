@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { FileProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { common } from "../../config/schema-parts.ts";
 import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkWritableLocation } from "../../config/read-secret.ts";
@@ -13,6 +13,9 @@ export const fileSchema = z.strictObject({
   path: z.string().min(1),
   format: z.enum(["raw", "json"]).default("raw"),
 });
+
+/** What a file provider is given. */
+export type FileProviderConfig = ProviderBase & { type: "file" } & Specific<RawFileProvider>;
 
 export type RawFileProvider = z.output<typeof fileSchema>;
 

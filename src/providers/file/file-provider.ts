@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { basename, dirname } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
-import type { FileProviderConfig } from "../../config/keeper-config.ts";
+import type { FileProviderConfig } from "./file-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { expiryFromFields, jwtExpiry } from "../token-expiry.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";

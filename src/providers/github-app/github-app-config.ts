@@ -1,7 +1,7 @@
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { GitHubAppProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase } from "../../config/keeper-config.ts";
 import { requestTimeout, ENV_NAME, positiveId, common } from "../../config/schema-parts.ts";
 import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
@@ -25,6 +25,18 @@ export const githubAppSchema = z.strictObject({
   /** Per request to the GitHub API. */
   timeout: requestTimeout.default(30_000),
 });
+
+/** What a github-app provider is given. */
+export interface GitHubAppProviderConfig extends ProviderBase {
+  type: "github-app";
+  appId: number | string;
+  privateKey: string;
+  apiUrl: string;
+  installationId: number | undefined;
+  repositories: string[] | undefined;
+  permissions: Record<string, string> | undefined;
+  timeoutMs: number;
+}
 
 export type RawGitHubAppProvider = z.output<typeof githubAppSchema>;
 

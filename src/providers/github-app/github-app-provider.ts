@@ -1,6 +1,6 @@
 import { createAppAuth } from "@octokit/auth-app";
 import { request as octokitRequest } from "@octokit/request";
-import type { GitHubAppProviderConfig } from "../../config/keeper-config.ts";
+import type { GitHubAppProviderConfig } from "./github-app-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";

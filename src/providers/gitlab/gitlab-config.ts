@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { GitLabProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { DAY_MS, boundedDuration, common } from "../../config/schema-parts.ts";
 import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
@@ -24,6 +24,9 @@ export const gitlabSchema = z.strictObject({
   /** self-rotate: how long each rotated token lives (GitLab takes whole days). */
   rotateTokenLifetime: boundedDuration(DAY_MS, 365 * DAY_MS, "GitLab rotates tokens in whole days").default(7 * DAY_MS),
 });
+
+/** What a gitlab provider is given. */
+export type GitLabProviderConfig = ProviderBase & { type: "gitlab"; apiBase: string } & Specific<RawGitLabProvider>;
 
 export type RawGitLabProvider = z.output<typeof gitlabSchema>;
 

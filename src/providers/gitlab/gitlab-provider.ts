@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import type { GitLabProviderConfig } from "../../config/keeper-config.ts";
+import type { GitLabProviderConfig } from "./gitlab-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { writeFileAtomic } from "../../store/atomic-write.ts";

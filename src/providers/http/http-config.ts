@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { HttpProviderConfig } from "../../config/keeper-config.ts";
+import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { requestTimeout, common } from "../../config/schema-parts.ts";
 import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
@@ -23,6 +23,9 @@ export const httpSchema = z.strictObject({
   certFile: z.string().min(1).optional(),
   keyFile: z.string().min(1).optional(),
 });
+
+/** What a http provider is given. */
+export type HttpProviderConfig = ProviderBase & { type: "http" } & Specific<RawHttpProvider>;
 
 export type RawHttpProvider = z.output<typeof httpSchema>;
 

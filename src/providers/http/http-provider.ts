@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import type { HttpProviderConfig } from "../../config/keeper-config.ts";
+import type { HttpProviderConfig } from "./http-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { VERSION } from "../../version.ts";

@@ -1,7 +1,7 @@
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
-import type { HttpProviderConfig } from "../../../src/config/keeper-config.ts";
+import type { HttpProviderConfig } from "../../../src/providers/http/http-config.ts";
 import { parseConfig } from "../../../src/config/load-config.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createHttpProvider } from "../../../src/providers/http/http-provider.ts";
