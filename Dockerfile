@@ -38,7 +38,8 @@ COPY --from=build /src/dist ./dist
 COPY package.json ./
 COPY shim ./shim
 USER 10001:10001
+# The probe is POSIX sh (heartbeat and status.json, as `status` judges them): no Node.js start.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
-  CMD ["node", "/app/dist/cli/main.js", "status"]
+  CMD ["/app/shim/git-token-keeper-probe"]
 ENTRYPOINT ["/usr/bin/tini", "-s", "--", "node", "/app/dist/cli/main.js"]
 CMD ["run", "--log-format", "json"]

@@ -11,7 +11,10 @@ import { World } from "../test/support/world.ts";
 import { benchLocal } from "./local-bench.ts";
 import { benchRotation, benchScale } from "./load-bench.ts";
 import { benchNetwork } from "./network-bench.ts";
-import type { Timed } from "./timing.ts";
+import { timeAlternating, type Timed } from "./timing.ts";
+import { join } from "node:path";
+import { CLI } from "../test/support/keeper-process.ts";
+import { SHIM_DIR } from "../test/support/run-git.ts";
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has("--quick");
@@ -59,7 +62,20 @@ async function main(): Promise<number> {
   const world = await World.create();
   await world.startKeeper({ remintInterval: "1s" });
   const network = await benchNetwork(world, quick ? 20 : 80);
+  log("7: the health probe, against the running daemon");
+  const probeEnv = { PATH: process.env.PATH ?? "", GIT_TOKEN_KEEPER_DIR: world.stateDir };
+  const probe = await timeAlternating(
+    [
+      { name: "floor: node -e 0", command: process.execPath, args: ["-e", "0"], options: { env: probeEnv } },
+      { name: "git-token-keeper status --json", command: process.execPath, args: [CLI, "status", "--json"], options: { env: probeEnv } },
+      { name: "sh probe (HEALTHCHECK and pod probes)", command: join(SHIM_DIR, "git-token-keeper-probe"), args: [], options: { env: probeEnv } },
+    ],
+    quick ? 20 : 100,
+  );
   await world.close();
+  const nodeFloor = by(probe, "floor: node -e 0");
+  check("status --json vs a bare node -e 0", "≤ 2×", `${(by(probe, "git-token-keeper status --json") / nodeFloor).toFixed(2)}×`, by(probe, "git-token-keeper status --json") <= 2 * nodeFloor);
+  check("the probe the image and the pods run vs a bare node -e 0", "≤ 1×", `${(by(probe, "sh probe (HEALTHCHECK and pod probes)") / nodeFloor).toFixed(2)}×`, by(probe, "sh probe (HEALTHCHECK and pod probes)") <= nodeFloor);
   for (const [name, list] of [["ls-remote", network.lsRemote], ["fetch", network.fetch]] as const) {
     const plain = by(list, "plain git, token in URL");
     const shim = by(list, "through the shim");
@@ -100,6 +116,7 @@ async function main(): Promise<number> {
     `### 4. Recovery after every token is revoked\n\nNormal push ${ms(network.recovery.normalPushMs)}; push right after revocation ${ms(network.recovery.pushAfterRevocationMs)} (+${ms(network.recovery.extraMs)}).\n`,
     `### 5. Rotation under load\n\n${load.processes} git processes in a loop for ${load.seconds.toFixed(1)} s with tokens that lived ${load.tokenLifetimeS.toFixed(2)} s: ${load.runs} runs, ${load.failures} failures, ${load.mintsPerScopePerLifetime.toFixed(2)} mints per scope per token lifetime.\n`,
     `### 6. Daemon scale\n\n| installations | time to mint all at start | peak concurrent API requests | resident memory | CPU while idle |\n| --- | --- | --- | --- | --- |\n${scale.map((s) => `| ${s.installations} | ${s.startMs} ms | ${s.peakConcurrentRequests} (limit ${s.mintConcurrency}) | ${s.rssMb.toFixed(1)} MB | ${s.idleCpuPercent === null ? "-" : `${s.idleCpuPercent.toFixed(2)}%`} |`).join("\n")}\n`,
+    table("7. The health probe against a running daemon", probe),
     "### Targets\n",
     "| what | target | measured | met |",
     "| --- | --- | --- | --- |",

@@ -18,12 +18,12 @@ describe("Dockerfile", () => {
     expect(validate("FROM node:24\nEXPOSE notaport\nHEALTHCHECK CMD\n").length).toBeGreaterThan(0);
   });
 
-  it("is multi-stage on a Node.js LTS base, runs as a non-root UID, and has a health check through status", () => {
+  it("is multi-stage on a Node.js LTS base, runs as a non-root UID, and has a health check through the sh probe", () => {
     const froms = DOCKERFILE.match(/^FROM .*/gm) ?? [];
     expect(froms.length).toBeGreaterThanOrEqual(2);
     for (const from of froms) expect(from).toMatch(/^FROM node:(22|24)-[a-z]+-slim/);
     expect(DOCKERFILE).toMatch(new RegExp(`^USER ${UID}:${UID}$`, "m"));
-    expect(DOCKERFILE).toMatch(/HEALTHCHECK[\s\S]*"status"/);
+    expect(DOCKERFILE).toMatch(/HEALTHCHECK[\s\S]*"\/app\/shim\/git-token-keeper-probe"/);
     expect(DOCKERFILE).toMatch(/npm ci --omit=dev/);
   });
 });

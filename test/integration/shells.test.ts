@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { ageHeartbeat } from "../support/keeper-process.ts";
 import { haveTool } from "../support/require-tool.ts";
 import { SHIM_DIR } from "../support/run-git.ts";
 import { shellsToTest, shimCopyFor } from "../support/shells.ts";
@@ -22,7 +23,7 @@ describe("shim and helper under every shell", () => {
   });
 
   it.skipIf(!haveTool("shellcheck"))("shellcheck finds nothing in shim/", () => {
-    const files = ["git", "git-credential-token-keeper", "token-keeper-lib.sh", "git-network.sh"].map((f) => join(SHIM_DIR, f));
+    const files = ["git", "git-credential-token-keeper", "git-token-keeper-probe", "token-keeper-lib.sh", "git-network.sh"].map((f) => join(SHIM_DIR, f));
     expect(execFileSync("shellcheck", ["-s", "sh", ...files], { encoding: "utf8" })).toBe("");
   });
 
@@ -41,6 +42,29 @@ describe("shim and helper under every shell", () => {
       expect(push.stderr).toContain("retrying with a new one");
       await must(world.git(["submodule", "update", "--init", "-q"], app));
       await must(world.git(["ls-remote", "origin"], app));
+    });
+  }
+
+  for (const shell of shellsToTest()) {
+    it(`${shell}: the health probe agrees with status: alive and healthy, or one line saying why not`, async () => {
+      const shim = shimCopyFor(shell);
+      const copy = join(tempDir(), "state");
+      mkdirSync(copy, { mode: 0o700 });
+      for (const f of ["status.json", "daemon.pid", "heartbeat"]) copyFileSync(join(world.stateDir, f), join(copy, f));
+      const probe = () => spawnSync(join(shim, "git-token-keeper-probe"), [], { env: { PATH: process.env.PATH, GIT_TOKEN_KEEPER_DIR: copy }, encoding: "utf8" });
+      const status = readFileSync(join(copy, "status.json"), "utf8");
+      expect(probe().status).toBe(0);
+      writeFileSync(join(copy, "status.json"), status.replace('"healthy": true,', '"healthy": false,'));
+      expect(probe().stderr).toContain("minting is failing");
+      writeFileSync(join(copy, "status.json"), status.replace('"state": "running",', '"state": "stopped",'));
+      expect(probe().status).toBe(1);
+      writeFileSync(join(copy, "status.json"), status);
+      ageHeartbeat(copy, 40);
+      const stale = probe();
+      expect(stale.status).toBe(1);
+      expect(stale.stderr).toMatch(/^git-token-keeper: the daemon is not running/);
+      rmSync(join(copy, "daemon.pid"));
+      expect(probe().status).toBe(1);
     });
   }
 });
