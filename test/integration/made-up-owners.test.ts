@@ -47,3 +47,16 @@ describe("made-up owners in any-owner mode", () => {
     expect(lookups() - before).toBe(0);
   });
 });
+
+describe("owners listed in the config", () => {
+  it("are all looked up and minted at start, however many: the lookup bound is for owners learned on first use", async () => {
+    const owners = Array.from({ length: 30 }, (_, i) => `org${i}`);
+    const world = await World.create({ installations: owners.map((login, i) => ({ id: 500 + i, login })) });
+    try {
+      await world.startKeeper({ providers: [world.providerConfig({ owners })] });
+      expect(owners.filter((o) => world.github.mintsFor(o) !== 1)).toEqual([]);
+    } finally {
+      await world.close();
+    }
+  });
+});

@@ -13,8 +13,9 @@ export interface GitHubAppDeps {
 }
 
 // Any-owner mode looks an owner's installation up on first use; git (or anything that can write a
-// request) can name any owner. Owners without an installation are remembered, and lookups are
-// bounded overall, so made-up owners cannot spend the App's rate limit.
+// request) can name any owner. Owners without an installation are remembered, and lookups of
+// owners the config does not list are bounded overall, so made-up owners cannot spend the App's
+// rate limit.
 const NO_INSTALLATION_TTL_MS = 10 * 60_000;
 const LOOKUPS_PER_MINUTE = 20;
 
@@ -53,7 +54,8 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     const missingSince = notInstalled.get(owner);
     if (missingSince !== undefined && now() - missingSince < NO_INSTALLATION_TTL_MS) throw notInstalledError(owner);
     lookups = lookups.filter((at) => now() - at < 60_000);
-    if (lookups.length >= LOOKUPS_PER_MINUTE) {
+    // Owners listed in the config are the admin's: only owners learned on first use are bounded.
+    if (!config.owners && lookups.length >= LOOKUPS_PER_MINUTE) {
       throw new ProviderError(`not looking up '${owner}' now: ${LOOKUPS_PER_MINUTE} installation lookups in the last minute already`, {
         transient: true,
         retryAfterMs: 60_000 - (now() - (lookups[0] as number)),
