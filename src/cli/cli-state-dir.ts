@@ -1,4 +1,4 @@
-import { configPath } from "../config/load-config.ts";
+import { configPath } from "../config/config-path.ts";
 import { stateDirFromConfigFile, stateDirPath } from "../config/state-dir-path.ts";
 
 /** The state dir a CLI command talks to: found the same way as the daemon and the shim find it. */

@@ -1,5 +1,5 @@
 import { dirname } from "node:path";
-import { configPath } from "../config/load-config.ts";
+import { configPath } from "../config/config-path.ts";
 import { checkClockSkew } from "../doctor/clock-skew-check.ts";
 import type { CheckResult } from "../doctor/doctor-check.ts";
 import { gitsOnPath, isShimDir } from "../doctor/find-git.ts";

@@ -1,16 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from "node:util";
 import { describeError } from "../errors/keeper-error.ts";
-import { isLogLevel, type LogFormat } from "../log/logger.ts";
+import { isLogLevel, type LogFormat } from "../log/log-level.ts";
 import { VERSION } from "../version.ts";
-import { doctorCommand } from "./doctor-command.ts";
-import { installCommand } from "./install-command.ts";
-import { installShimCommand } from "./install-shim-command.ts";
-import { refreshCommand } from "./refresh-command.ts";
-import { runCommand } from "./run-command.ts";
-import { shimPathCommand } from "./shim-path-command.ts";
-import { statusCommand } from "./status-command.ts";
-import { execCommand, tokenCommand } from "./token-command.ts";
 
 const USAGE = `usage: git-token-keeper <command> [options]
 
@@ -100,25 +92,26 @@ export async function main(argv: string[]): Promise<number> {
   }
   const logLevel = values["log-level"] ?? process.env.GIT_TOKEN_KEEPER_LOG_LEVEL;
   if (logLevel !== undefined && !isLogLevel(logLevel)) return fail(`--log-level must be error, warn, info or debug, got '${logLevel}'`);
+  // Each command is loaded when asked for: `status`, which probes run, loads no daemon.
   switch (command) {
     case "run":
-      return runCommand({ config: values.config, logFormat: logFormat as LogFormat | undefined, logLevel });
+      return (await import("./run-command.ts")).runCommand({ config: values.config, logFormat: logFormat as LogFormat | undefined, logLevel });
     case "status":
-      return statusCommand({ config: values.config, json: values.json });
+      return (await import("./status-command.ts")).statusCommand({ config: values.config, json: values.json });
     case "refresh":
-      return refreshCommand({ config: values.config, provider: values.provider });
+      return (await import("./refresh-command.ts")).refreshCommand({ config: values.config, provider: values.provider });
     case "shim-path":
-      return shimPathCommand();
+      return (await import("./shim-path-command.ts")).shimPathCommand();
     case "install-shim":
-      return installShimCommand(positionals[1]);
+      return (await import("./install-shim-command.ts")).installShimCommand(positionals[1]);
     case "install":
-      return installCommand({ runner: values.runner, prefix: values.prefix, runnerDir: values["runner-dir"], dryRun: values["dry-run"] });
+      return (await import("./install-command.ts")).installCommand({ runner: values.runner, prefix: values.prefix, runnerDir: values["runner-dir"], dryRun: values["dry-run"] });
     case "token":
-      return tokenCommand({ url: values.url, config: values.config });
+      return (await import("./token-command.ts")).tokenCommand({ url: values.url, config: values.config });
     case "exec":
-      return execCommand({ url: values.url, env: values.env, config: values.config, command: trailing });
+      return (await import("./token-command.ts")).execCommand({ url: values.url, env: values.env, config: values.config, command: trailing });
     case "doctor":
-      return doctorCommand({ config: values.config, repo: values.repo });
+      return (await import("./doctor-command.ts")).doctorCommand({ config: values.config, repo: values.repo });
     default:
       process.stdout.write(`${VERSION}\n`);
       return 0;

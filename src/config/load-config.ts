@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import { resolve } from "node:path";
 import { parseDocument } from "yaml";
 import { ConfigError } from "../errors/keeper-error.ts";
 import { buildProvider, PROVIDER_SCHEMAS, PROVIDER_TYPES } from "../providers/provider-registry.ts";
@@ -8,12 +7,7 @@ import { formatIssues } from "./format-issues.ts";
 import type { KeeperConfig, ProviderConfig } from "./keeper-config.ts";
 import { resolveGroup } from "./resolve-group.ts";
 
-export const DEFAULT_CONFIG_PATH = "/etc/git-token-keeper/config.yaml";
-
-/** `--config`, else `$GIT_TOKEN_KEEPER_CONFIG`, else the system path. */
-export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
-  return resolve(flag || env.GIT_TOKEN_KEEPER_CONFIG || DEFAULT_CONFIG_PATH);
-}
+export { configPath, DEFAULT_CONFIG_PATH } from "./config-path.ts";
 
 function knownKeys(raw: unknown): (path: readonly PropertyKey[]) => string[] {
   return (path) => {

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { parse } from "yaml";
+import { createRequire } from "node:module";
 
 /**
  * `$GIT_TOKEN_KEEPER_DIR`, else config `stateDir`, else `$XDG_RUNTIME_DIR/git-token-keeper`,
@@ -19,6 +19,8 @@ export function stateDirPath(configStateDir: string | undefined, env: NodeJS.Pro
  */
 export function stateDirFromConfigFile(file: string): string | undefined {
   try {
+    // Loaded only here: `status` with GIT_TOKEN_KEEPER_DIR set (a probe) parses no YAML.
+    const { parse } = createRequire(import.meta.url)("yaml") as typeof import("yaml");
     const value = (parse(readFileSync(file, "utf8")) as { stateDir?: unknown } | null)?.stateDir;
     return typeof value === "string" ? value : undefined;
   } catch {

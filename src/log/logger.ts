@@ -1,15 +1,10 @@
 import winston from "winston";
 import type { Redactor } from "./redact.ts";
 
-export type LogFormat = "json" | "text";
+import { isLogLevel, type LogFormat, type LogLevel } from "./log-level.ts";
+
+export { isLogLevel, type LogFormat, type LogLevel };
 export type Logger = winston.Logger;
-
-const LEVELS = ["error", "warn", "info", "debug"] as const;
-export type LogLevel = (typeof LEVELS)[number];
-
-export function isLogLevel(value: string): value is LogLevel {
-  return (LEVELS as readonly string[]).includes(value);
-}
 
 /** JSON lines when not on a terminal (journald, CI logs, kubectl logs), readable lines on one. */
 export function defaultLogFormat(stream: NodeJS.WriteStream = process.stderr): LogFormat {
