@@ -1,7 +1,6 @@
 import { expandEnv } from "./expand-env.ts";
 import { parseOrigin } from "./git-url.ts";
-import type { ProviderBase } from "./keeper-config.ts";
-import type { RefreshEvery } from "./keeper-config.ts";
+import type { ProviderBase, RefreshEvery, Specific } from "./keeper-config.ts";
 
 /** Where a provider's checks report: the key path (`providers[2]`), the environment, and lists. */
 export interface ProviderCheckContext {
@@ -75,4 +74,10 @@ export function url(value: string, key: string, ctx: Ctx): string | undefined {
     return undefined;
   }
   return parsed.url.href.replace(/\/+$/, "");
+}
+
+/** A provider's own keys: what its schema produced, less the keys every provider has. */
+export function ownKeys<R extends RawCommon>(raw: R): Specific<Omit<R, "organizations">> {
+  const { name: _n, type: _t, owners: _o, organizations: _org, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
+  return rest as unknown as Specific<Omit<R, "organizations">>;
 }

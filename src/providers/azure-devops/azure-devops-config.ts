@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { OWNER, ENV_NAME, common } from "../../config/schema-parts.ts";
-import { base, url, expandPath, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { base, url, expandPath, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
 
 /** The `azure-devops` provider's keys in the config file. */
@@ -56,6 +56,5 @@ export function buildAzureDevOpsConfig(raw: RawAzureDevOpsProvider, ctx: Provide
   if (raw.federatedTokenFile) files.federatedTokenFile = expandPath(raw.federatedTokenFile, `${at}.federatedTokenFile`, ctx);
   if (raw.authorityHost) url(raw.authorityHost, `${at}.authorityHost`, ctx);
   if (!b || problems.length > before) return undefined;
-  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, organizations: _org, ...rest } = raw;
-  return { ...b, ...rest, ...files, type: "azure-devops" };
+  return { ...b, ...ownKeys(raw), ...files, type: "azure-devops" };
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { requestTimeout, ENV_NAME, common } from "../../config/schema-parts.ts";
-import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { base, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
 
 /** The `exec` provider's keys in the config file. */
 export const execSchema = z.strictObject({
@@ -26,6 +26,5 @@ export function buildExecConfig(raw: RawExecProvider, ctx: ProviderCheckContext)
   const { at, env, problems } = ctx;
   const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
   if (!b || problems.length > before) return undefined;
-  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-  return { ...b, ...rest, type: "exec" };
+  return { ...b, ...ownKeys(raw), type: "exec" };
 }

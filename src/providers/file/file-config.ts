@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { common } from "../../config/schema-parts.ts";
-import { base, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { base, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkWritableLocation } from "../../config/read-secret.ts";
 
 /** The `file` provider's keys in the config file. */
@@ -26,6 +26,5 @@ export function buildFileConfig(raw: RawFileProvider, ctx: ProviderCheckContext)
   const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
   const path = checkWritableLocation(raw.path, `${at}.path`, env, problems);
   if (!b || !path || problems.length > before) return undefined;
-  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-  return { ...b, ...rest, path, type: "file" };
+  return { ...b, ...ownKeys(raw), path, type: "file" };
 }

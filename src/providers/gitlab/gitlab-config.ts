@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { DAY_MS, boundedDuration, common } from "../../config/schema-parts.ts";
-import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { base, url, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
 
 /** The `gitlab` provider's keys in the config file. */
@@ -49,6 +49,5 @@ export function buildGitLabConfig(raw: RawGitLabProvider, ctx: ProviderCheckCont
     if (raw.tokenKind !== "personal" && raw.resourceId === undefined) problems.push(`${at}.resourceId: missing; the ${raw.tokenKind}'s ID or full path`);
   }
   if (!b || !apiBase || problems.length > before) return undefined;
-  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-  return { ...b, ...rest, ...files, type: "gitlab", apiBase };
+  return { ...b, ...ownKeys(raw), ...files, type: "gitlab", apiBase };
 }

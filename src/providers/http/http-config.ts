@@ -1,7 +1,7 @@
 import { z } from "zod";
 import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
 import { requestTimeout, common } from "../../config/schema-parts.ts";
-import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import { base, url, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
 import { checkReadableFile } from "../../config/read-secret.ts";
 
 /** The `http` provider's keys in the config file. */
@@ -43,6 +43,5 @@ export function buildHttpConfig(raw: RawHttpProvider, ctx: ProviderCheckContext)
   if ((raw.certFile === undefined) !== (raw.keyFile === undefined)) problems.push(`${at}: set both certFile and keyFile for a client certificate, or neither`);
   if (raw.expiresAtPath && raw.expiresInPath) problems.push(`${at}: set expiresAtPath or expiresInPath, not both`);
   if (!b || problems.length > before) return undefined;
-  const { name: _n, type: _t, owners: _o, pathPrefix: _p, refreshEvery: _r, username: _u, gitUrl: _g, sshToHttps: _s, ...rest } = raw;
-  return { ...b, ...rest, ...files, type: "http" };
+  return { ...b, ...ownKeys(raw), ...files, type: "http" };
 }
