@@ -17,7 +17,7 @@ interface Change {
 function userUnit(): string {
   const unit = readFileSync(join(shimDir(), "..", "systemd", "user", "git-token-keeper.service"), "utf8");
   const cli = fileURLToPath(new URL("./main.js", import.meta.url));
-  // No /usr/bin/git-token-keeper in a user install: run this very build with this Node.js.
+  // A user install may put nothing on systemd's search path: run this very build with this Node.js.
   return unit.replace("ExecStart=git-token-keeper", `ExecStart=${process.execPath} ${cli.replace(/\.ts$/, ".js")}`);
 }
 
