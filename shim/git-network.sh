@@ -214,9 +214,9 @@ neutralise_stale_credentials() {
   # Submodules' own configs (their remote URLs), for the commands that reach into submodules:
   # git runs their fetches itself, with the shim's entries in their environment.
   gtk_modules=''
-  case " $* " in
-    *" submodule "* | *" --recurse-submodules"* | *" --recursive "*)
-      gtk_modules=$(git_with_globals 3 rev-parse --path-format=absolute --git-common-dir "$@" 2>/dev/null)/modules
+  case $gtk_sub:" $* " in
+    submodule:* | *" --recurse-submodules"* | *" --recursive "*)
+      gtk_modules=$(git_with_globals 3 rev-parse --path-format=absolute --git-common-dir "$@" 2>/dev/null) && gtk_modules=$gtk_modules/modules
       ;;
   esac
   # git config and awk start together in one pipeline; no temp file.
