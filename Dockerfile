@@ -19,11 +19,18 @@ RUN node node_modules/typescript/bin/tsc -p tsconfig.json
 FROM node:24-bookworm-slim AS deps
 WORKDIR /app
 COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+# Only what Node.js loads on Linux is kept (about 79 MB down to 27): source maps, type
+# declarations and TypeScript sources (Node.js never strips types under node_modules), docs,
+# and the builds for browsers, React Native and workerd go.
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund \
+ && find node_modules -type f \( -name '*.map' -o -name '*.ts' -o -name '*.mts' -o -name '*.cts' -o -name '*.md' \) -delete \
+ && find node_modules -type d \( -path '*/dist/browser' -o -path '*/dist/react-native' -o -path '*/dist/workerd' -o -path '*/dist-browser' \) -prune -exec rm -rf {} + \
+ && find node_modules -type d -empty -delete
 
 FROM node:24-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/* \
  && mkdir -p /run/git-token-keeper \
  && chmod 1777 /run/git-token-keeper

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { KeeperProcess } from "../test/support/keeper-process.ts";
 import { tempDir } from "../test/support/temp-dir.ts";
@@ -47,7 +48,11 @@ export interface ScaleResults {
   startMs: number;
   peakConcurrentRequests: number;
   mintConcurrency: number;
+  /** The daemon's resident memory after `idleSeconds` idle past its first mints. */
   rssMb: number;
+  /** An idle bare Node.js started with the daemon, read at the same moment. */
+  bareNodeRssMb: number;
+  idleSeconds: number;
   idleCpuPercent: number | null;
 }
 
@@ -65,13 +70,18 @@ function readText(path: string): string {
   return readFileSync(path, "utf8");
 }
 
-/** (6) The daemon with many installations: start time, API concurrency, memory, idle CPU. */
-export async function benchScale(installations: number, idleSeconds: number): Promise<ScaleResults> {
+/**
+ * (6) The daemon with many installations: start time, API concurrency, resident memory after
+ * `idleSeconds` idle (beside an idle bare Node.js started with it), and CPU over `cpuSeconds`.
+ */
+export async function benchScale(installations: number, idleSeconds: number, cpuSeconds: number): Promise<ScaleResults> {
   const owners = Array.from({ length: installations }, (_, i) => `org${i}`);
   const world = await World.create({ installations: owners.map((login, i) => ({ id: 1000 + i, login })), audit: false });
+  const bare = spawn(process.execPath, ["-e", "setInterval(() => {}, 1 << 30)"], { stdio: "ignore" });
   try {
     const mintConcurrency = 8;
     const started = Date.now();
+    // Started as users start it (`git-token-keeper run`), so with the V8 flags `run` gives itself.
     const keeper = await KeeperProcess.start({
       dir: tempDir(),
       stateDir: world.stateDir,
@@ -80,18 +90,20 @@ export async function benchScale(installations: number, idleSeconds: number): Pr
     const startMs = Date.now() - started;
     if (world.github.mintCount < installations) throw new Error(`only ${world.github.mintCount} of ${installations} minted`);
     const pid = keeper.child.pid as number;
-    await new Promise((r) => setTimeout(r, 2_000));
+    await new Promise((r) => setTimeout(r, idleSeconds * 1000));
     const rss = rssMb(pid);
+    const bareRss = rssMb(bare.pid as number);
     let idleCpuPercent: number | null = null;
-    if (idleSeconds > 0) {
+    if (cpuSeconds > 0) {
       const t0 = cpuTicks(pid);
-      await new Promise((r) => setTimeout(r, idleSeconds * 1000));
+      await new Promise((r) => setTimeout(r, cpuSeconds * 1000));
       // Linux counts in clock ticks of 1/100 s.
-      idleCpuPercent = ((cpuTicks(pid) - t0) / 100 / idleSeconds) * 100;
+      idleCpuPercent = ((cpuTicks(pid) - t0) / 100 / cpuSeconds) * 100;
     }
     await keeper.stop();
-    return { installations, startMs, peakConcurrentRequests: world.github.peakInFlight, mintConcurrency, rssMb: rss, idleCpuPercent };
+    return { installations, startMs, peakConcurrentRequests: world.github.peakInFlight, mintConcurrency, rssMb: rss, bareNodeRssMb: bareRss, idleSeconds, idleCpuPercent };
   } finally {
+    bare.kill();
     await world.close();
   }
 }

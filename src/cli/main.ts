@@ -118,12 +118,14 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-// The daemon is mostly idle: V8's default young generation (16 MB semi-spaces) would hold
-// tens of MB it rarely needs. `run` replaces itself, same pid, with a small one.
-const LEAN_HEAP = "--max-semi-space-size=1";
+// The daemon is mostly idle, and nothing it runs is hot: V8's compilers beyond its interpreter
+// and its default heap sizing cost resident memory, not speed that matters here (about 20 MB
+// with one token, 70 MB after minting 1,000 at start; docs/performance.md). `run` replaces
+// itself, same pid, with those flags. GIT_TOKEN_KEEPER_NO_REEXEC=1 keeps Node.js's defaults.
+const DAEMON_V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug"];
 const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
-if (process.argv[2] === "run" && !process.execArgv.includes(LEAN_HEAP) && execve && !process.env.GIT_TOKEN_KEEPER_NO_REEXEC) {
-  execve(process.execPath, [process.execPath, LEAN_HEAP, ...process.execArgv, ...process.argv.slice(1)], process.env);
+if (process.argv[2] === "run" && !process.execArgv.includes(DAEMON_V8_FLAGS[0] as string) && execve && !process.env.GIT_TOKEN_KEEPER_NO_REEXEC) {
+  execve(process.execPath, [process.execPath, ...DAEMON_V8_FLAGS, ...process.execArgv, ...process.argv.slice(1)], process.env);
 }
 
 main(process.argv.slice(2)).then(

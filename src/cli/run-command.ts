@@ -8,6 +8,7 @@ import { basename, dirname } from "node:path";
 import { watch } from "chokidar";
 import { createLogger, type LogFormat, type Logger, type LogLevel } from "../log/logger.ts";
 import { Redactor } from "../log/redact.ts";
+import { loadProviders } from "../providers/provider-registry.ts";
 
 /** `run [--config FILE]`: the daemon in the foreground until SIGTERM or SIGINT. */
 export async function runCommand(options: {
@@ -30,6 +31,7 @@ export async function runCommand(options: {
   // prom-client is loaded only when metrics are configured (about 20 MB resident).
   let metrics: KeeperMetrics | undefined;
   const metricsModule = config.metricsListen ? await import("../metrics/keeper-metrics.ts") : undefined;
+  await loadProviders(config.providers);
   const daemon: Daemon = new Daemon({
     config,
     stateDir: stateDirPath(config.stateDir),

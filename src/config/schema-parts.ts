@@ -3,9 +3,9 @@
  * owners, and the keys every provider has. Each provider's own schema lives in its folder
  * (src/providers/<type>/<type>-config.ts).
  */
-import { validate as validCron } from "node-cron";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
+import { nodeCron } from "./node-cron.ts";
 
 /** A duration such as `10m`; becomes milliseconds. */
 export const duration = z.union([z.string(), z.number()]).transform((value, ctx) => {
@@ -41,7 +41,7 @@ export const requestTimeout = boundedDuration(1_000, 10 * 60_000, "a request to 
 export const refreshEvery = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
   if (ms !== undefined && ms > 0) return { ms };
-  if (typeof value === "string" && value.trim().split(/\s+/).length >= 5 && validCron(value)) return { cron: value.trim() };
+  if (typeof value === "string" && value.trim().split(/\s+/).length >= 5 && nodeCron().validate(value)) return { cron: value.trim() };
   ctx.addIssue({ code: "custom", message: `'${value}' is neither a duration (30m) nor a cron expression (*/30 * * * *)` });
   return z.NEVER;
 });

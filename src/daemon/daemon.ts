@@ -3,7 +3,7 @@ import { describeError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { Redactor } from "../log/redact.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
-import { createProvider } from "../providers/provider-registry.ts";
+import { createProvider, loadProviders } from "../providers/provider-registry.ts";
 import type { TokenProvider } from "../providers/token-provider.ts";
 import { acquireDaemonLock, releaseDaemonLock } from "../store/daemon-lock.ts";
 import { pidNamespace } from "../store/heartbeat.ts";
@@ -111,6 +111,7 @@ export class Daemon {
       this.reloadRejected([`the state dir cannot be written (${describeError(error)}); the reload is applied once it can, on the next SIGHUP or change`]);
       return;
     }
+    await loadProviders(next.providers);
     const plan = await this.#supervisor.reload(next);
     this.#publisher.lastReload = { at: new Date(this.#clock.now()).toISOString(), ok: true, error: null };
     this.#options.log.info("config reloaded", { config: next.source, ...plan });

@@ -3,41 +3,57 @@ import type { ProviderCheckContext } from "../config/provider-checks.ts";
 import type { ProviderBase, ProviderConfig } from "../config/keeper-config.ts";
 import type { Logger } from "../log/logger.ts";
 import { azureDevOpsSchema, buildAzureDevOpsConfig } from "./azure-devops/azure-devops-config.ts";
-import { createAzureDevOpsProvider } from "./azure-devops/azure-devops-provider.ts";
 import { buildExecConfig, execSchema } from "./exec/exec-config.ts";
-import { createExecProvider } from "./exec/exec-provider.ts";
 import { buildFileConfig, fileSchema } from "./file/file-config.ts";
-import { createFileProvider } from "./file/file-provider.ts";
 import { buildGitHubAppConfig, githubAppSchema } from "./github-app/github-app-config.ts";
-import { createGitHubAppProvider } from "./github-app/github-app-provider.ts";
 import { buildGitLabConfig, gitlabSchema } from "./gitlab/gitlab-config.ts";
-import { createGitLabProvider } from "./gitlab/gitlab-provider.ts";
 import { buildHttpConfig, httpSchema } from "./http/http-config.ts";
-import { createHttpProvider } from "./http/http-provider.ts";
 import type { TokenProvider } from "./token-provider.ts";
 
 /**
  * Every provider type the keeper knows, in one visible list: its config schema, the checks
- * that turn the file's keys into its settings, and the factory. A new token source is a folder
- * under src/providers/ and one line here.
+ * that turn the file's keys into its settings, and how to load its factory. A new token source
+ * is a folder under src/providers/ and one entry here. Implementations are loaded only for the
+ * types a config uses (an Azure DevOps SDK costs a GitHub-only daemon nothing).
  */
 const PROVIDERS = {
-  "github-app": entry(githubAppSchema, buildGitHubAppConfig, (c) => createGitHubAppProvider(c)),
-  "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, (c) => createAzureDevOpsProvider(c)),
-  gitlab: entry(gitlabSchema, buildGitLabConfig, (c) => createGitLabProvider(c)),
-  exec: entry(execSchema, buildExecConfig, (c, log) => createExecProvider(c, log)),
-  http: entry(httpSchema, buildHttpConfig, (c) => createHttpProvider(c)),
-  file: entry(fileSchema, buildFileConfig, (c) => createFileProvider(c)),
+  "github-app": entry(githubAppSchema, buildGitHubAppConfig, async () => {
+    const { createGitHubAppProvider } = await import("./github-app/github-app-provider.ts");
+    return (c) => createGitHubAppProvider(c);
+  }),
+  "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, async () => {
+    const { createAzureDevOpsProvider } = await import("./azure-devops/azure-devops-provider.ts");
+    return (c) => createAzureDevOpsProvider(c);
+  }),
+  gitlab: entry(gitlabSchema, buildGitLabConfig, async () => {
+    const { createGitLabProvider } = await import("./gitlab/gitlab-provider.ts");
+    return (c) => createGitLabProvider(c);
+  }),
+  exec: entry(execSchema, buildExecConfig, async () => {
+    const { createExecProvider } = await import("./exec/exec-provider.ts");
+    return (c, log) => createExecProvider(c, log);
+  }),
+  http: entry(httpSchema, buildHttpConfig, async () => {
+    const { createHttpProvider } = await import("./http/http-provider.ts");
+    return (c) => createHttpProvider(c);
+  }),
+  file: entry(fileSchema, buildFileConfig, async () => {
+    const { createFileProvider } = await import("./file/file-provider.ts");
+    return (c) => createFileProvider(c);
+  }),
 };
 
 /** One provider type: its schema, its checks (raw keys to settings), its factory, typed together. */
 function entry<S extends z.ZodType<{ type: string }>, C extends ProviderBase>(
   schema: S,
   build: (raw: z.output<S>, ctx: ProviderCheckContext) => C | undefined,
-  create: (config: C, log: Logger) => TokenProvider,
+  load: () => Promise<(config: C, log: Logger) => TokenProvider>,
 ) {
-  return { schema, build, create };
+  return { schema, build, load };
 }
+
+type Factory = (config: ProviderConfig, log: Logger) => TokenProvider;
+const loaded = new Map<string, Factory>();
 
 /** The settings any registered provider is given (ProviderConfig in config/keeper-config.ts). */
 export type RegisteredProviderConfig = NonNullable<ReturnType<(typeof PROVIDERS)[keyof typeof PROVIDERS]["build"]>>;
@@ -56,6 +72,16 @@ export function buildProvider(raw: RawProvider, ctx: ProviderCheckContext): Prov
   return (PROVIDERS[raw.type].build as (r: RawProvider, c: ProviderCheckContext) => ProviderConfig | undefined)(raw, ctx);
 }
 
+/** Loads the implementations of the provider types these configs use (once per type). */
+export async function loadProviders(configs: readonly ProviderConfig[]): Promise<void> {
+  for (const type of new Set(configs.map((c) => c.type))) {
+    if (!loaded.has(type)) loaded.set(type, (await PROVIDERS[type].load()) as Factory);
+  }
+}
+
+/** A provider for these settings; its type must have been loaded with loadProviders(). */
 export function createProvider(config: ProviderConfig, log: Logger): TokenProvider {
-  return (PROVIDERS[config.type].create as (c: ProviderConfig, l: Logger) => TokenProvider)(config, log);
+  const create = loaded.get(config.type);
+  if (!create) throw new Error(`provider type ${config.type} was not loaded (call loadProviders first)`);
+  return create(config, log);
 }

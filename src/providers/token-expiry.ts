@@ -1,5 +1,5 @@
-import { createTask } from "node-cron";
 import type { RefreshEvery } from "../config/keeper-config.ts";
+import { nodeCron } from "../config/node-cron.ts";
 
 /** The `exp` claim of a JWT, or undefined for anything that is not one. */
 export function jwtExpiry(token: string): Date | undefined {
@@ -44,7 +44,7 @@ export function expiryFromFields(fields: { expires_at?: unknown; expires_on?: un
  */
 export function scheduleFromRefreshEvery(every: RefreshEvery, now: number): { refreshAt: number; expiresAt: number } {
   if ("ms" in every) return { refreshAt: now + every.ms, expiresAt: now + 2 * every.ms };
-  const task = createTask(every.cron, () => undefined);
+  const task = nodeCron().createTask(every.cron, () => undefined);
   const [next, after] = task.getNextRuns(2).map((d) => d.getTime());
   void task.destroy();
   const refreshAt = next ?? now + 3_600_000;

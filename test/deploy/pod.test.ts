@@ -213,6 +213,28 @@ describe.skipIf(!ready)("the image with a plain docker run", () => {
     expect((await docker(["exec", name, "stat", "-c", "%u %a", "/run/git-token-keeper/state"])).stdout.trim()).toBe("10001 700");
   });
 
+  it("the daemon is one process under tini, with the V8 flags `run` gives itself", async () => {
+    const r = await docker(["exec", name, "sh", "-c", "for f in /proc/[0-9]*/cmdline; do tr '\\0' ' ' <\"$f\"; echo; done"]);
+    const nodes = r.stdout.split("\n").filter((line) => /^\S*\bnode /.test(line));
+    expect(nodes, r.stdout).toHaveLength(1);
+    expect(nodes[0]).toContain("--optimize-for-size --no-opt --no-maglev --no-sparkplug");
+  });
+
+  it("every provider type's implementation loads from the image's trimmed node_modules", async () => {
+    const script = [
+      'const registry = await import("/app/dist/providers/provider-registry.js");',
+      "await registry.loadProviders(registry.PROVIDER_TYPES.map((type) => ({ type })));",
+      'const azure = await import("@azure/identity");',
+      'new azure.ClientSecretCredential("tenant", "client", "secret");',
+      'new azure.WorkloadIdentityCredential({ tenantId: "tenant", clientId: "client", tokenFilePath: "/dev/null" });',
+      'for (const m of ["@octokit/auth-app", "winston", "chokidar", "execa", "node-cron", "prom-client", "yaml", "zod"]) await import(m);',
+      'console.log("loaded", registry.PROVIDER_TYPES.join(" "));',
+    ].join("\n");
+    const r = await docker(["run", "--rm", "--read-only", "--entrypoint", "node", KEEPER_IMAGE, "--input-type=module", "-e", script], { reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toContain("loaded github-app azure-devops gitlab exec http file");
+  });
+
   it("tini is PID 1: the exec provider's orphaned children are reaped; with node as PID 1 they stay zombies", async () => {
     await sleep(1_000);
     expect(await zombies(name)).toEqual([]);

@@ -67,6 +67,18 @@ describe("daemon lifecycle and CLI", () => {
     expect(world.keeper!.log).toMatch(/"fingerprint":"sha256:[0-9a-f]{12}"/);
   });
 
+  it("run replaces itself, same pid, with the V8 flags of an idle process; GIT_TOKEN_KEEPER_NO_REEXEC=1 keeps Node.js's defaults", async () => {
+    const flags = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.startsWith("--") && !a.startsWith("--log") && !a.startsWith("--config"));
+    expect(flags(world.keeper!.child.pid!)).toEqual(["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug"]);
+    const other = await World.create();
+    try {
+      const plain = await other.startKeeper({}, { env: { GIT_TOKEN_KEEPER_NO_REEXEC: "1" } });
+      expect(flags(plain.child.pid!)).toEqual([]);
+    } finally {
+      await other.close();
+    }
+  });
+
   it("when the daemon is killed, git goes on with the token it left, and a restart resumes it without minting", async () => {
     await world.keeper!.kill();
     const down = await cli(["status"]);

@@ -5,6 +5,7 @@ import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 import { VERSION } from "../../version.ts";
+import { apiFetch } from "../api-request.ts";
 
 export interface GitHubAppDeps {
   /** Per-request timeout for the GitHub API. */
@@ -31,7 +32,7 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
   const request = octokitRequest.defaults({
     baseUrl: config.apiUrl,
     headers: { "user-agent": `git-token-keeper/${VERSION}` },
-    request: { fetch: (url: string, init: RequestInit) => fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) }) },
+    request: { fetch: apiFetch(timeoutMs) },
   });
   const auth = createAppAuth({ appId: config.appId, privateKey: config.privateKey, request, cache: NO_CACHE as never });
   const appRequest = request.defaults({ request: { hook: auth.hook } });

@@ -4,6 +4,7 @@ import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { writeFileAtomic } from "../../store/atomic-write.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
+import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
 
 function readOne(file: string, what: string): string {
   try {
@@ -16,23 +17,24 @@ function readOne(file: string, what: string): string {
 }
 
 async function postJson(url: string, init: { headers: Record<string, string>; body: URLSearchParams | undefined }, what: string, now: () => number): Promise<Record<string, unknown>> {
-  let response: Response;
+  let response: ApiAnswer;
   try {
-    response = await fetch(url, { method: "POST", headers: init.headers, body: init.body, signal: AbortSignal.timeout(30_000) });
+    response = await apiRequest(url, { method: "POST", headers: init.headers, body: init.body?.toString(), timeoutMs: 30_000 });
   } catch (error) {
     throw classifyFailure(error, what, now());
   }
-  const text = await response.text();
+  const ok = response.status >= 200 && response.status < 300;
+  const text = response.body.toString("utf8");
   let data: Record<string, unknown> = {};
   try {
     data = text ? (JSON.parse(text) as Record<string, unknown>) : {};
   } catch {
-    if (response.ok) throw new ProviderError(`${what}: the answer is not JSON`, { transient: true });
+    if (ok) throw new ProviderError(`${what}: the answer is not JSON`, { transient: true });
   }
-  if (!response.ok) {
+  if (!ok) {
     const message = String(data.error_description ?? data.message ?? data.error ?? "");
     throw classifyFailure(
-      Object.assign(new Error(message), { status: response.status, response: { headers: Object.fromEntries(response.headers), data: { message } } }),
+      Object.assign(new Error(message), { status: response.status, response: { headers: flatHeaders(response.headers), data: { message } } }),
       what,
       now(),
       response.status === 400 || response.status === 401 ? "the stored token was already used or revoked; put a new one in the file" : undefined,

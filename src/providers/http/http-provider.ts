@@ -1,12 +1,11 @@
 import { readFileSync } from "node:fs";
-import { request as httpRequest } from "node:http";
-import { request as httpsRequest } from "node:https";
 import type { HttpProviderConfig } from "./http-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { VERSION } from "../../version.ts";
 import { expiryFromFields } from "../token-expiry.ts";
 import { atPath } from "../token-json.ts";
+import { apiRequest, flatHeaders } from "../api-request.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 interface Answer {
@@ -15,7 +14,7 @@ interface Answer {
   body: string;
 }
 
-function send(config: HttpProviderConfig): Promise<Answer> {
+async function send(config: HttpProviderConfig): Promise<Answer> {
   const url = new URL(config.url);
   const headers: Record<string, string> = { accept: "application/json", "user-agent": `git-token-keeper/${VERSION}`, ...config.headers };
   // Read at every mint: the credential file may be rotated by something else.
@@ -30,27 +29,8 @@ function send(config: HttpProviderConfig): Promise<Answer> {
     ...(config.certFile ? { cert: readFileSync(config.certFile) } : {}),
     ...(config.keyFile ? { key: readFileSync(config.keyFile) } : {}),
   };
-  const request = url.protocol === "https:" ? httpsRequest : httpRequest;
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method: config.method, headers, timeout: config.timeout, ...tls }, (res) => {
-      let text = "";
-      res.setEncoding("utf8");
-      res.on("data", (c: string) => {
-        text += c;
-        if (text.length > 1_000_000) req.destroy(new Error("answer larger than 1 MB"));
-      });
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
-      res.on("error", reject);
-    });
-    // `timeout` on the request is an idle timeout only: a service that trickles bytes would hold
-    // the mint (and a mintConcurrency permit) forever. This one is for the whole answer.
-    const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no complete answer within ${config.timeout / 1000}s`), { code: "ETIMEDOUT" })), config.timeout);
-    const done = () => clearTimeout(deadline);
-    req.on("close", done);
-    req.on("timeout", () => req.destroy(Object.assign(new Error("timed out"), { code: "ETIMEDOUT" })));
-    req.on("error", reject);
-    req.end(body);
-  });
+  const answer = await apiRequest(url, { method: config.method, headers, body, timeoutMs: config.timeout, tls });
+  return { status: answer.status, headers: answer.headers, body: answer.body.toString("utf8") };
 }
 
 /** The token-service pattern: GET or POST a URL, take the token and its expiry from JSON paths. */
@@ -72,8 +52,7 @@ export function createHttpProvider(config: HttpProviderConfig, now: () => number
       }
       if (answer.status < 200 || answer.status >= 300) {
         const message = (data && typeof data === "object" && (atPath(data, "message") ?? atPath(data, "error"))) || "";
-        const flat = Object.fromEntries(Object.entries(answer.headers).map(([k, v]) => [k, Array.isArray(v) ? v.join(", ") : v]));
-        throw classifyFailure(Object.assign(new Error(String(message)), { status: answer.status, response: { headers: flat, data: { message: String(message) } } }), what, now());
+        throw classifyFailure(Object.assign(new Error(String(message)), { status: answer.status, response: { headers: flatHeaders(answer.headers), data: { message: String(message) } } }), what, now());
       }
       if (data === undefined) throw new ProviderError(`${what}: the answer is not JSON`, { transient: true });
       const token = atPath(data, config.tokenPath);
