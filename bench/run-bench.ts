@@ -2,8 +2,8 @@
 // side with plain git and the floors on this machine in one run. Writes a table to stdout,
 // every figure to bench-results/latest.json, and the table into docs/performance.md.
 // --check exits 1 when a target is missed; --quick runs fewer rounds (for trying things out).
-import { execFileSync } from "node:child_process";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { fileURLToPath } from "node:url";
 import { removeTempDirs, tempDir } from "../test/support/temp-dir.ts";
@@ -32,6 +32,18 @@ const checks: Check[] = [];
 const check = (what: string, target: string, measured: string, ok: boolean) => checks.push({ what, target, measured, ok });
 const ms = (n: number) => `${n.toFixed(2)} ms`;
 const by = (list: Timed[], name: string) => list.find((t) => t.name === name)?.medianMs ?? Number.NaN;
+
+/** Median peak resident memory (MB) of 5 runs of each command, or undefined without GNU time. */
+function peakRssMb(commands: [string, string, string[]][], env: NodeJS.ProcessEnv): { name: string; mb: number }[] | undefined {
+  if (!existsSync("/usr/bin/time")) return undefined;
+  return commands.map(([name, command, argv]) => {
+    const runs = Array.from({ length: 5 }, () => {
+      const r = spawnSync("/usr/bin/time", ["-f", "%M", command, ...argv], { env, encoding: "utf8" });
+      return Number(r.stderr.trim().split("\n").pop()) / 1024;
+    }).sort((a, b) => a - b);
+    return { name, mb: runs[2] as number };
+  });
+}
 
 function table(title: string, rows: Timed[]): string {
   const base = rows[0]?.medianMs ?? 0;
@@ -73,7 +85,20 @@ async function main(): Promise<number> {
     ],
     quick ? 20 : 100,
   );
+  // Peak resident memory of one run of each (GNU time's %M, the largest of the process tree).
+  const probeMemory = peakRssMb(
+    [
+      ["floor: node -e 0", process.execPath, ["-e", "0"]],
+      ["git-token-keeper status --json", process.execPath, [CLI, "status", "--json"]],
+      ["sh probe (HEALTHCHECK and pod probes)", join(SHIM_DIR, "git-token-keeper-probe"), []],
+    ],
+    probeEnv,
+  );
   await world.close();
+  if (probeMemory) {
+    const probeMb = probeMemory.find((m) => m.name.startsWith("sh probe"))?.mb ?? Number.NaN;
+    check("the probe's peak resident memory vs a bare node -e 0", "≤ 0.25×", `${probeMb.toFixed(1)} MB vs ${probeMemory[0]?.mb.toFixed(1)} MB`, probeMb <= 0.25 * (probeMemory[0]?.mb ?? 0));
+  }
   const nodeFloor = by(probe, "floor: node -e 0");
   check("status --json vs a bare node -e 0", "≤ 2×", `${(by(probe, "git-token-keeper status --json") / nodeFloor).toFixed(2)}×`, by(probe, "git-token-keeper status --json") <= 2 * nodeFloor);
   check("the probe the image and the pods run vs a bare node -e 0", "≤ 1×", `${(by(probe, "sh probe (HEALTHCHECK and pod probes)") / nodeFloor).toFixed(2)}×`, by(probe, "sh probe (HEALTHCHECK and pod probes)") <= nodeFloor);
@@ -128,6 +153,9 @@ async function main(): Promise<number> {
     `### 5. Rotation under load\n\n${load.processes} git processes in a loop for ${load.seconds.toFixed(1)} s with tokens that lived ${load.tokenLifetimeS.toFixed(2)} s: ${load.runs} runs, ${load.failures} failures, ${load.mintsPerScopePerLifetime.toFixed(2)} mints per scope per token lifetime.\n`,
     `### 6. Daemon scale\n\nResident memory ${idle} s after the first mints, beside an idle bare Node.js (\`node -e 'setInterval(…)'\`) started at the same time.\n\n| installations | time to mint all at start | peak concurrent API requests | resident memory | idle bare node | ratio | CPU while idle |\n| --- | --- | --- | --- | --- | --- | --- |\n${scale.map((s) => `| ${s.installations} | ${s.startMs} ms | ${s.peakConcurrentRequests} (limit ${s.mintConcurrency}) | ${s.rssMb.toFixed(1)} MB | ${s.bareNodeRssMb.toFixed(1)} MB | ${ratio(s).toFixed(2)}× | ${s.idleCpuPercent === null ? "-" : `${s.idleCpuPercent.toFixed(2)}%`} |`).join("\n")}\n`,
     table("7. The health probe against a running daemon", probe),
+    probeMemory
+      ? `Peak resident memory of one run (median of 5):\n\n| variant | peak resident memory |\n| --- | --- |\n${probeMemory.map((m) => `| ${m.name} | ${m.mb.toFixed(1)} MB |`).join("\n")}\n`
+      : "Peak resident memory: not measured (needs GNU time at /usr/bin/time, Debian package time).\n",
     image.skipped
       ? `### 8. The image\n\nNot measured: ${image.skipped}.\n`
       : `### 8. The image\n\nBuilt from the Dockerfile: ${image.imageMb?.toFixed(1)} MB on its base \`node:24-bookworm-slim\` of ${image.baseMb?.toFixed(1)} MB; its own layers ${image.ownLayersMb?.toFixed(1)} MB:\n\n| layer | size |\n| --- | --- |\n${(image.layers ?? []).map((l) => `| \`${l.step.replace(/\|/g, "\\|")}\` | ${l.mb.toFixed(2)} MB |`).join("\n")}\n`,
@@ -139,7 +167,7 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`${report}\n`);
   mkdirSync(`${root}/bench-results`, { recursive: true });
-  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, load, scale, image, checks }, null, 2)}\n`);
+  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, image, checks }, null, 2)}\n`);
   if (!quick) {
     const doc = `${root}/docs/performance.md`;
     const text = readFileSync(doc, "utf8");

@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-import { parseArgs } from "node:util";
 import { describeError } from "../errors/keeper-error.ts";
 import { isLogLevel, type LogFormat } from "../log/log-level.ts";
 import { VERSION } from "../version.ts";
+
+// Not `import … from "node:util"`: an ES module import of node:util builds its whole namespace,
+// which loads worker_threads, streams and more that a daemon or a probe never uses.
+const { parseArgs } = process.getBuiltinModule("node:util");
 
 const USAGE = `usage: git-token-keeper <command> [options]
 

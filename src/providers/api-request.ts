@@ -1,5 +1,10 @@
-import { request as httpRequest, type IncomingHttpHeaders } from "node:http";
-import { request as httpsRequest } from "node:https";
+import type { IncomingHttpHeaders } from "node:http";
+
+// Not `import … from "node:http"`: an ES module import of node:http builds its whole namespace,
+// whose lazy getters (WebSocket, EventSource) load undici and http2, about 4 MB resident the
+// daemon never uses. getBuiltinModule reads only the property asked for.
+const { request: httpRequest } = process.getBuiltinModule("node:http");
+const { request: httpsRequest } = process.getBuiltinModule("node:https");
 
 /**
  * Requests to token APIs go through node:http(s), not fetch: fetch (undici) parses HTTP with a
