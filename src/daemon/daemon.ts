@@ -5,7 +5,7 @@ import type { Redactor } from "../log/redact.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
 import { createProvider, loadProviders } from "../providers/provider-registry.ts";
 import type { TokenProvider } from "../providers/token-provider.ts";
-import { acquireDaemonLock, releaseDaemonLock } from "../store/daemon-lock.ts";
+import { acquireDaemonLock, listenWhileAlive, releaseDaemonLock } from "../store/daemon-lock.ts";
 import { pidNamespace } from "../store/heartbeat.ts";
 import { TokenStore } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
@@ -38,6 +38,7 @@ export class Daemon {
   readonly #publisher: StatePublisher;
   readonly #queue: RequestQueue;
   readonly #lockOwner = { pid: process.pid, pidNamespace: pidNamespace() };
+  #alive: { close(): Promise<void> } | undefined;
 
   constructor(options: DaemonOptions) {
     const { config, log, redactor } = options;
@@ -66,7 +67,10 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.#options;
     this.store.init();
-    acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
+    const socket = await acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
+    this.#alive = await listenWhileAlive(this.store.dir, socket, (error) =>
+      log.warn("cannot listen on the lock's socket: a daemon restarted in another container waits 30 s after this one dies", { error: describeError(error) }),
+    );
     this.store.removeLeftovers();
     this.store.writePid(process.pid);
     this.store.pruneProviders(new Set(this.#supervisor.names));
@@ -84,6 +88,8 @@ export class Daemon {
     this.#publisher.stop();
     this.store.removePid();
     releaseDaemonLock(this.store.dir, this.#lockOwner);
+    // Answering until the lock is gone: a daemon starting meanwhile is refused, not let in early.
+    await this.#alive?.close();
     this.#options.log.info("daemon stopped");
   }
 

@@ -1,7 +1,8 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KeeperProcess } from "../support/keeper-process.ts";
 import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { must, World } from "../support/world.ts";
@@ -90,6 +91,20 @@ describe.skipIf(!root || !haveTool("unshare", "unshare (util-linux) is not on PA
     }
     await must(world.git(["fetch", "-q", "origin"], app));
     expect(world.keeper?.log).toContain("removed an entry in requests/ that is not a request");
+  });
+
+  it("a keeper in another PID namespace is refused while the daemon lives, and takes over at once when it is killed", async () => {
+    const config = { providers: [world.providerConfig()] };
+    const second = await KeeperProcess.start({ dir: tempDir(), stateDir: world.stateDir, config, waitReady: false, pidNamespace: true });
+    expect(await second.exited).not.toBe(0);
+    expect(second.log).toContain("another git-token-keeper daemon (pid 1 in another PID namespace)");
+    await world.keeper?.kill();
+    // As a pod's keeper container is restarted: its heartbeat is seconds old, its pid means
+    // nothing here; the lock's socket refusing says it is gone.
+    const next = await world.startKeeper({}, { pidNamespace: true });
+    expect(next.child.exitCode).toBeNull();
+    expect(readdirSync(world.stateDir).filter((n) => n.endsWith(".sock"))).toHaveLength(1);
+    await must(world.git(["fetch", "-q", "origin"], app));
   });
 
   it("with the daemon killed and its token expired, git fails at once, naming git-token-keeper and saying it is not running", async () => {
