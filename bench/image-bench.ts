@@ -38,7 +38,10 @@ export function benchImage(): ImageResults {
     .slice(0, history.length - baseLayers)
     .map((line) => {
       const [size, step = ""] = line.split("\t");
-      return { mb: mb(size ?? "0"), step: step.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").replace(/\s+/g, " ").slice(0, 60) };
+      const text = step.replace(/^\/bin\/sh -c (#\(nop\) )?/, "").replace(/\s+/g, " ").trim();
+      // The classic builder names a COPY by its content hash: its destination says what it is.
+      const copy = /^COPY (?:dir|file):[0-9a-f]+ in (\S+)/.exec(text);
+      return { mb: mb(size ?? "0"), step: copy ? `COPY … ${copy[1]}` : text.slice(0, 60) };
     })
     .filter((l) => l.mb > 0);
   return { imageMb, baseMb, ownLayersMb: imageMb - baseMb, layers };
