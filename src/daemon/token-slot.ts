@@ -7,6 +7,7 @@ import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.t
 import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { TokenRecord } from "../store/token-file.ts";
+import type { ProviderBase } from "../config/keeper-config.ts";
 import type { Clock } from "./clock.ts";
 import { backoffDelay, refreshAt } from "./refresh-schedule.ts";
 
@@ -47,8 +48,19 @@ type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "
 
 const toIso = (seconds: number | undefined) => (seconds === undefined ? null : new Date(seconds * 1000).toISOString());
 
-/** The longest one mint may take, whatever the source. */
+/** The longest one mint may take, whatever the source, unless its own timeouts are longer. */
 export const MINT_DEADLINE_MS = 120_000;
+
+/**
+ * The deadline for one mint of this provider: 2 minutes, or three of its configured request
+ * timeouts when those are longer (a GitHub App mint may look its installation up first), so
+ * that a `timeout` the config allows is never cut short by the slot.
+ */
+export function mintDeadlineMs(config: ProviderBase): number {
+  const timeouts = config as { timeout?: unknown; timeoutMs?: unknown };
+  const request = [timeouts.timeoutMs, timeouts.timeout].find((t): t is number => typeof t === "number") ?? 0;
+  return Math.max(MINT_DEADLINE_MS, 3 * request);
+}
 
 /**
  * Keeps one owner's token of one provider fresh: mints before expiry, retries with backoff,
@@ -294,10 +306,11 @@ export class TokenSlot {
   #withDeadline<T>(work: Promise<T>): Promise<T> {
     const { clock } = this.#deps;
     let timer: unknown;
+    const ms = mintDeadlineMs(this.provider.config);
     const deadline = new Promise<never>((_resolve, reject) => {
       timer = clock.setTimeout(
-        () => reject(new ProviderError(`the token source did not answer within ${MINT_DEADLINE_MS / 1000}s`, { transient: true, hint: "check that the token service is reachable and answering" })),
-        MINT_DEADLINE_MS,
+        () => reject(new ProviderError(`the token source did not answer within ${ms / 1000}s`, { transient: true, hint: "check that the token service is reachable and answering" })),
+        ms,
       );
     });
     return Promise.race([work, deadline]).finally(() => clock.clearTimeout(timer));

@@ -1,6 +1,7 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
-import { MINT_DEADLINE_MS, TokenSlot } from "../../../src/daemon/token-slot.ts";
+import { MINT_DEADLINE_MS, mintDeadlineMs, TokenSlot } from "../../../src/daemon/token-slot.ts";
+import type { ProviderBase } from "../../../src/config/keeper-config.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { noMetrics } from "../../../src/metrics/metrics-sink.ts";
@@ -175,6 +176,24 @@ describe("TokenSlot", () => {
     expect(capped.logText()).not.toContain("token expired");
     await capped.clock.advance(35 * 24 * HOUR);
     expect(capped.store.readToken("p", "acme")).toBeUndefined();
+  });
+
+  it("a source whose configured timeout is longer gets that long: 3 request timeouts, never less than the 2 minutes", async () => {
+    const withTimeout = (extra: Record<string, unknown>) => ({ ...t.provider.config, ...extra }) as unknown as ProviderBase;
+    expect(mintDeadlineMs(withTimeout({ timeoutMs: 5 * MIN }))).toBe(15 * MIN);
+    expect(mintDeadlineMs(withTimeout({ type: "http", timeout: 4 * MIN }))).toBe(12 * MIN);
+    expect(mintDeadlineMs(withTimeout({ timeoutMs: 10_000 }))).toBe(MINT_DEADLINE_MS);
+    expect(mintDeadlineMs(withTimeout({}))).toBe(MINT_DEADLINE_MS);
+    // A 4-minute mint of a source configured with a 5-minute timeout is not cut off at 2.
+    Object.assign(t.provider.config, { timeoutMs: 5 * MIN });
+    let open!: () => void;
+    t.provider.gate = new Promise<void>((resolve) => (open = resolve));
+    const starting = t.slot.start("start").catch(() => undefined);
+    await t.clock.advance(4 * MIN);
+    open();
+    await starting;
+    expect(t.slot.failing).toBe(false);
+    expect(t.store.readToken("p", "acme")?.token).toMatch(/^tok-/);
   });
 
   it("a mint that never answers is cut off at the deadline, counted as a failure, and retried", async () => {
