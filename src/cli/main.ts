@@ -126,7 +126,7 @@ export async function main(argv: string[]): Promise<number> {
 // with one token, 70 MB after minting 1,000 at start; docs/performance.md). `run` replaces
 // itself, same pid, with those flags. GIT_TOKEN_KEEPER_NO_REEXEC=1 keeps Node.js's defaults.
 // A failed execve aborts Node.js, so it is tried only when the binary can still be executed.
-const DAEMON_V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug"];
+const DAEMON_V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug", "--single-threaded-gc"];
 const execve = (process as unknown as { execve?: (file: string, args: string[], env: NodeJS.ProcessEnv) => never }).execve;
 if (process.argv[2] === "run" && !process.execArgv.includes(DAEMON_V8_FLAGS[0] as string) && execve && !process.env.GIT_TOKEN_KEEPER_NO_REEXEC && canExecute(process.execPath)) {
   execve(process.execPath, [process.execPath, ...DAEMON_V8_FLAGS, ...process.execArgv, ...process.argv.slice(1)], process.env);

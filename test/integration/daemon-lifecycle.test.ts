@@ -69,7 +69,7 @@ describe("daemon lifecycle and CLI", () => {
 
   it("run replaces itself, same pid, with the V8 flags of an idle process; GIT_TOKEN_KEEPER_NO_REEXEC=1 keeps Node.js's defaults", async () => {
     const flags = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a) => a.startsWith("--") && !a.startsWith("--log") && !a.startsWith("--config"));
-    expect(flags(world.keeper!.child.pid!)).toEqual(["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug"]);
+    expect(flags(world.keeper!.child.pid!)).toEqual(["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug", "--single-threaded-gc"]);
     const other = await World.create();
     try {
       const plain = await other.startKeeper({}, { env: { GIT_TOKEN_KEEPER_NO_REEXEC: "1" } });
