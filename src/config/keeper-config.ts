@@ -21,6 +21,8 @@ export interface ProviderBase {
   username: string;
   /** git@host: and ssh://git@host/ URLs of gitOrigin's host go over HTTPS instead. */
   sshToHttps: boolean;
+  /** The source's own request timeout (ms), for the types that have one: a mint may take three. */
+  timeout?: number;
 }
 
 

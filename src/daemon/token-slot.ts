@@ -57,9 +57,7 @@ export const MINT_DEADLINE_MS = 120_000;
  * that a `timeout` the config allows is never cut short by the slot.
  */
 export function mintDeadlineMs(config: ProviderBase): number {
-  const timeouts = config as { timeout?: unknown; timeoutMs?: unknown };
-  const request = [timeouts.timeoutMs, timeouts.timeout].find((t): t is number => typeof t === "number") ?? 0;
-  return Math.max(MINT_DEADLINE_MS, 3 * request);
+  return Math.max(MINT_DEADLINE_MS, 3 * (config.timeout ?? 0));
 }
 
 /**

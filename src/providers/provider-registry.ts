@@ -17,30 +17,12 @@ import type { TokenProvider } from "./token-provider.ts";
  * types a config uses (an Azure DevOps SDK costs a GitHub-only daemon nothing).
  */
 const PROVIDERS = {
-  "github-app": entry(githubAppSchema, buildGitHubAppConfig, async () => {
-    const { createGitHubAppProvider } = await import("./github-app/github-app-provider.ts");
-    return (c) => createGitHubAppProvider(c);
-  }),
-  "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, async () => {
-    const { createAzureDevOpsProvider } = await import("./azure-devops/azure-devops-provider.ts");
-    return (c) => createAzureDevOpsProvider(c);
-  }),
-  gitlab: entry(gitlabSchema, buildGitLabConfig, async () => {
-    const { createGitLabProvider } = await import("./gitlab/gitlab-provider.ts");
-    return (c) => createGitLabProvider(c);
-  }),
-  exec: entry(execSchema, buildExecConfig, async () => {
-    const { createExecProvider } = await import("./exec/exec-provider.ts");
-    return (c, log) => createExecProvider(c, log);
-  }),
-  http: entry(httpSchema, buildHttpConfig, async () => {
-    const { createHttpProvider } = await import("./http/http-provider.ts");
-    return (c) => createHttpProvider(c);
-  }),
-  file: entry(fileSchema, buildFileConfig, async () => {
-    const { createFileProvider } = await import("./file/file-provider.ts");
-    return (c) => createFileProvider(c);
-  }),
+  "github-app": entry(githubAppSchema, buildGitHubAppConfig, () => import("./github-app/github-app-provider.ts").then((m) => (c) => m.createGitHubAppProvider(c))),
+  "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, () => import("./azure-devops/azure-devops-provider.ts").then((m) => (c) => m.createAzureDevOpsProvider(c))),
+  gitlab: entry(gitlabSchema, buildGitLabConfig, () => import("./gitlab/gitlab-provider.ts").then((m) => (c) => m.createGitLabProvider(c))),
+  exec: entry(execSchema, buildExecConfig, () => import("./exec/exec-provider.ts").then((m) => (c, log) => m.createExecProvider(c, log))),
+  http: entry(httpSchema, buildHttpConfig, () => import("./http/http-provider.ts").then((m) => (c) => m.createHttpProvider(c))),
+  file: entry(fileSchema, buildFileConfig, () => import("./file/file-provider.ts").then((m) => (c) => m.createFileProvider(c))),
 };
 
 /** One provider type: its schema, its checks (raw keys to settings), its factory, typed together. */

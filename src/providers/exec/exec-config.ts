@@ -23,8 +23,7 @@ export type RawExecProvider = z.output<typeof execSchema>;
 /** Checks a exec provider's settings beyond the schema and returns what the daemon needs. */
 export function buildExecConfig(raw: RawExecProvider, ctx: ProviderCheckContext): ExecProviderConfig | undefined {
   const before = ctx.problems.length;
-  const { at, env, problems } = ctx;
   const b = base(raw, ctx, { gitUrl: raw.gitUrl, perOwner: false, username: "x-access-token" });
-  if (!b || problems.length > before) return undefined;
+  if (!b || ctx.problems.length > before) return undefined;
   return { ...b, ...ownKeys(raw), type: "exec" };
 }

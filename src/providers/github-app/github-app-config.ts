@@ -35,7 +35,7 @@ export interface GitHubAppProviderConfig extends ProviderBase {
   installationId: number | undefined;
   repositories: string[] | undefined;
   permissions: Record<string, string> | undefined;
-  timeoutMs: number;
+  timeout: number;
 }
 
 export type RawGitHubAppProvider = z.output<typeof githubAppSchema>;
@@ -52,7 +52,7 @@ export function buildGitHubAppConfig(raw: RawGitHubAppProvider, ctx: ProviderChe
   const privateKey = readPrivateKey(raw, ctx);
   const apiUrl = url(raw.apiUrl, `${at}.apiUrl`, ctx);
   if (!b || !privateKey || !apiUrl || problems.length > before) return undefined;
-  return { ...b, type: "github-app", appId: (raw.appId ?? raw.clientId) as number | string, privateKey, apiUrl, installationId: raw.installationId, repositories: raw.repositories, permissions: raw.permissions, timeoutMs: raw.timeout };
+  return { ...b, type: "github-app", appId: (raw.appId ?? raw.clientId) as number | string, privateKey, apiUrl, installationId: raw.installationId, repositories: raw.repositories, permissions: raw.permissions, timeout: raw.timeout };
 }
 
 function readPrivateKey(raw: RawGitHubAppProvider, ctx: ProviderCheckContext): string | undefined {

@@ -27,7 +27,7 @@ const NO_CACHE = { get: () => undefined, set: () => undefined };
 
 /** Mints GitHub App installation tokens, one installation per owner. */
 export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: GitHubAppDeps = {}): TokenProvider {
-  const timeoutMs = deps.timeoutMs ?? config.timeoutMs;
+  const timeoutMs = deps.timeoutMs ?? config.timeout;
   const now = deps.now ?? Date.now;
   const request = octokitRequest.defaults({
     baseUrl: config.apiUrl,

@@ -5,16 +5,10 @@ import { ProviderError } from "../../errors/keeper-error.ts";
 import { VERSION } from "../../version.ts";
 import { expiryFromFields } from "../token-expiry.ts";
 import { atPath } from "../token-json.ts";
-import { apiRequest, flatHeaders } from "../api-request.ts";
+import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-async function send(config: HttpProviderConfig): Promise<Answer> {
+function send(config: HttpProviderConfig): Promise<ApiAnswer> {
   const url = new URL(config.url);
   const headers: Record<string, string> = { accept: "application/json", "user-agent": `git-token-keeper/${VERSION}`, ...config.headers };
   // Read at every mint: the credential file may be rotated by something else.
@@ -29,8 +23,7 @@ async function send(config: HttpProviderConfig): Promise<Answer> {
     ...(config.certFile ? { cert: readFileSync(config.certFile) } : {}),
     ...(config.keyFile ? { key: readFileSync(config.keyFile) } : {}),
   };
-  const answer = await apiRequest(url, { method: config.method, headers, body, timeoutMs: config.timeout, tls });
-  return { status: answer.status, headers: answer.headers, body: answer.body.toString("utf8") };
+  return apiRequest(url, { method: config.method, headers, body, timeoutMs: config.timeout, tls });
 }
 
 /** The token-service pattern: GET or POST a URL, take the token and its expiry from JSON paths. */
@@ -38,7 +31,7 @@ export function createHttpProvider(config: HttpProviderConfig, now: () => number
   const what = `asking ${new URL(config.url).origin} for a token`;
   return sharedTokenProvider(config, {
     async mint(): Promise<MintedToken> {
-      let answer: Answer;
+      let answer: ApiAnswer;
       try {
         answer = await send(config);
       } catch (error) {
@@ -46,7 +39,7 @@ export function createHttpProvider(config: HttpProviderConfig, now: () => number
       }
       let data: unknown;
       try {
-        data = JSON.parse(answer.body);
+        data = JSON.parse(answer.body.toString("utf8"));
       } catch {
         data = undefined;
       }

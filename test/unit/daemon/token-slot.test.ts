@@ -180,12 +180,12 @@ describe("TokenSlot", () => {
 
   it("a source whose configured timeout is longer gets that long: 3 request timeouts, never less than the 2 minutes", async () => {
     const withTimeout = (extra: Record<string, unknown>) => ({ ...t.provider.config, ...extra }) as unknown as ProviderBase;
-    expect(mintDeadlineMs(withTimeout({ timeoutMs: 5 * MIN }))).toBe(15 * MIN);
+    expect(mintDeadlineMs(withTimeout({ timeout: 5 * MIN }))).toBe(15 * MIN);
     expect(mintDeadlineMs(withTimeout({ type: "http", timeout: 4 * MIN }))).toBe(12 * MIN);
-    expect(mintDeadlineMs(withTimeout({ timeoutMs: 10_000 }))).toBe(MINT_DEADLINE_MS);
+    expect(mintDeadlineMs(withTimeout({ timeout: 10_000 }))).toBe(MINT_DEADLINE_MS);
     expect(mintDeadlineMs(withTimeout({}))).toBe(MINT_DEADLINE_MS);
     // A 4-minute mint of a source configured with a 5-minute timeout is not cut off at 2.
-    Object.assign(t.provider.config, { timeoutMs: 5 * MIN });
+    Object.assign(t.provider.config, { timeout: 5 * MIN });
     let open!: () => void;
     t.provider.gate = new Promise<void>((resolve) => (open = resolve));
     const starting = t.slot.start("start").catch(() => undefined);
