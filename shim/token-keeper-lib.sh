@@ -79,6 +79,64 @@ gtk_normal_host() {
   esac
 }
 
+# Sets gtk_provider and gtk_scope (the token file's name: the owner, or `shared`) for origin $1
+# (scheme://host[:port], normalised) and path $2 (as git gives it; never decoded), by the rules
+# of the daemon's routes file: the longest matching path prefix wins, and at the same prefix a
+# provider that lists the owner (the first path segment, lower-cased) wins over one that serves
+# any owner. A path that climbs (`..`, `.`, or their percent-encoded forms) is served by nobody,
+# and neither is an owner that is not a plain name. The helper answers, and the shim overrides,
+# by this one function. Returns 1 when the keeper does not serve the URL.
+gtk_route() {
+  gtk_route_path "$2" || return 1
+  gtk_provider='' gtk_mode='' gtk_best=-1
+  [ -r "$gtk_dir/routes" ] || return 1
+  while read -r gtk_r_origin gtk_r_provider gtk_r_prefix gtk_r_mode gtk_r_owners; do
+    [ "$gtk_r_origin" = "$1" ] || continue
+    case $gtk_lpath in "$gtk_r_prefix"*) ;; *) continue ;; esac
+    case ,$gtk_r_owners, in
+      *,"$gtk_owner",*) gtk_score=$((${#gtk_r_prefix} * 2 + 1)) ;;
+      ,\*,) gtk_score=$((${#gtk_r_prefix} * 2)) ;;
+      *) continue ;;
+    esac
+    if [ "$gtk_score" -gt "$gtk_best" ]; then
+      gtk_best=$gtk_score gtk_provider=$gtk_r_provider gtk_mode=$gtk_r_mode
+    fi
+  done <"$gtk_dir/routes"
+  [ -n "$gtk_provider" ] || return 1
+  if [ "$gtk_mode" = shared ]; then
+    gtk_scope=shared
+    return 0
+  fi
+  case $gtk_owner in '' | .* | *[!a-z0-9._-]*) return 1 ;; esac
+  gtk_scope=$gtk_owner
+}
+
+# Sets gtk_lpath (path $1 lower-cased, with a leading slash) and gtk_owner (its first segment);
+# returns 1 when the path climbs.
+gtk_route_path() {
+  gtk_to_lower "/${1#/}"
+  gtk_lpath=$gtk_lower
+  case $gtk_lpath in */../* | */.. | */./* | */. | *%2[ef]*) return 1 ;; esac
+  gtk_owner=${gtk_lpath#/}
+  gtk_owner=${gtk_owner%%/*}
+}
+
+# True when the keeper serves URL $1 (http or https): a repository URL that gtk_route serves, or
+# a prefix ending in `/` that a provider serving any owner (or a shared token) covers whole.
+gtk_serves_url() {
+  gtk_split_url "$1" || return 1
+  gtk_route "$gtk_scheme://$gtk_host" "$gtk_path" && return 0
+  gtk_route_path "$gtk_path" || return 1
+  case $gtk_lpath in */) ;; *) return 1 ;; esac
+  [ -r "$gtk_dir/routes" ] || return 1
+  while read -r gtk_r_origin gtk_r_provider gtk_r_prefix gtk_r_mode gtk_r_owners; do
+    [ "$gtk_r_origin" = "$gtk_scheme://$gtk_host" ] || continue
+    case $gtk_lpath in "$gtk_r_prefix"*) ;; *) continue ;; esac
+    [ "$gtk_r_owners" = '*' ] || [ "$gtk_r_mode" = shared ] && return 0
+  done <"$gtk_dir/routes"
+  return 1
+}
+
 # True when the daemon is alive: its pid file is there (a clean stop removes it) and its
 # heartbeat (seconds since the epoch, rewritten every 10 s) is at most 30 s old. No pid is
 # checked: in a pod the daemon is in another container's PID namespace, where its pid names

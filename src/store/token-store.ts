@@ -127,10 +127,7 @@ export class TokenStore {
       (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
     );
     this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
-    // The shim reads only this, on every git call: one line per host however many providers,
-    // with ` ssh` where that host's SSH URLs go over HTTPS.
-    const origins = [...new Set(routes.map((r) => r.origin))].map((o) => (routes.some((r) => r.origin === o && r.sshToHttps) ? `${o} ssh` : o));
-    this.#write(this.dir, "origins", `${origins.join("\n")}\n`);
+    this.#write(this.dir, "origins", originsText(routes));
   }
 
   writeStatus(status: unknown): void {
@@ -175,4 +172,30 @@ export class TokenStore {
       writeFileAtomic(join(dir, name), data, this.fileMode, gid);
     }
   }
+}
+
+/**
+ * The shim reads only this, on every git call: one line per host however many providers,
+ * `<origin> <ssh|-> <prefix>…`: `ssh` where that host's SSH URLs go over HTTPS, then the path
+ * prefixes the keeper serves there (`/acme/` for a listed owner, the provider's path prefix
+ * for one serving any owner). The shim scopes every override to these.
+ */
+export const MAX_SERVED_PREFIXES = 16;
+
+export function originsText(routes: readonly Route[]): string {
+  const lines = [...new Set(routes.map((r) => r.origin))].map((origin) => {
+    const mine = routes.filter((r) => r.origin === origin);
+    const prefixes = new Set<string>();
+    for (const r of mine) {
+      if (!r.owners) prefixes.add(r.pathPrefix);
+      else for (const owner of r.owners) if (`/${owner}/`.startsWith(r.pathPrefix)) prefixes.add(`/${owner}/`);
+    }
+    // A prefix inside another adds nothing: the shorter one covers it.
+    let kept = [...prefixes].filter((p) => ![...prefixes].some((q) => q !== p && p.startsWith(q))).sort();
+    // The shim adds three config entries per prefix to every git call: past this many, the
+    // whole host (docs/how-it-works.md).
+    if (kept.length > MAX_SERVED_PREFIXES) kept = ["/"];
+    return [origin, mine.some((r) => r.sshToHttps) ? "ssh" : "-", ...kept].join(" ");
+  });
+  return `${lines.join("\n")}\n`;
 }

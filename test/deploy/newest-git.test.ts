@@ -10,7 +10,8 @@ import { REPO_ROOT } from "../support/run-git.ts";
 // The tag .ci/trixie-git-image.sh builds: the hash of the script.
 const IMAGE = `gtk-trixie-git:${createHash("sha256").update(readFileSync(join(REPO_ROOT, ".ci/trixie-git-image.sh"))).digest("hex").slice(0, 12)}`;
 // The shim's and helper's tests: the helper protocol, stale credentials, the retry policy,
-// refusals and faults, every shell, SSH URLs, Azure DevOps' bearer tokens, partial clones.
+// refusals and faults, every shell, SSH URLs, Azure DevOps' bearer tokens, partial clones, the
+// git precedence rules the shim relies on, CI systems' own set-ups, scope, containment, signals.
 const FILES = [
   "test/integration/credential-helper.test.ts",
   "test/integration/stale-credentials.test.ts",
@@ -21,6 +22,10 @@ const FILES = [
   "test/integration/provider-azure-devops.test.ts",
   "test/integration/partial-clone.test.ts",
   "test/integration/lfs.test.ts",
+  "test/integration/git-precedence.test.ts",
+  "test/integration/ci-systems.test.ts",
+  "test/integration/scope-and-containment.test.ts",
+  "test/integration/signals.test.ts",
 ];
 
 function imageReady(): boolean {

@@ -23,7 +23,7 @@ export class GitHttpServer {
   /** The LFS API of every repository, behind the same credential check as git. */
   readonly lfs = new LfsServer();
   readonly #authorize: (password: string, owner: string, repo: string) => boolean;
-  #faults: { status: number; count: number; match: RegExp | undefined; delayMs: number }[] = [];
+  #faults: { status: number; count: number; match: RegExp | undefined; delayMs: number; afterApplied: boolean }[] = [];
   #server: Server | undefined;
   #port = 0;
 
@@ -52,7 +52,15 @@ export class GitHttpServer {
    * `delayMs` (a gateway that hangs, then gives up).
    */
   failNext(status: number, count = 1, match?: RegExp, delayMs = 0): void {
-    this.#faults.push({ status, count, match, delayMs });
+    this.#faults.push({ status, count, match, delayMs, afterApplied: false });
+  }
+
+  /**
+   * The next `count` requests (whose path matches) are served, and applied (a push updates
+   * its refs), but answered with this status, as a proxy that timed out on the way back.
+   */
+  failAfterApplied(status: number, count: number, match: RegExp): void {
+    this.#faults.push({ status, count, match, delayMs: 0, afterApplied: true });
   }
 
   clearFaults(): void {
@@ -64,7 +72,11 @@ export class GitHttpServer {
     const record = (status: number) =>
       this.seen.push({ method: req.method ?? "", path, authorization: req.headers.authorization, status });
     const fault = this.#faults.find((f) => !f.match || f.match.test(path));
-    if (fault) {
+    let answerInstead: number | undefined;
+    if (fault?.afterApplied) {
+      if (--fault.count <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
+      answerInstead = fault.status;
+    } else if (fault) {
       if (--fault.count <= 0) this.#faults.splice(this.#faults.indexOf(fault), 1);
       record(fault.status);
       req.resume();
@@ -99,10 +111,10 @@ export class GitHttpServer {
       void this.lfs.handle(req, res, path, this.url, "build").then(record);
       return;
     }
-    this.#cgi(req, res, path, query, owner, record);
+    this.#cgi(req, res, path, query, owner, record, answerInstead);
   }
 
-  #cgi(req: IncomingMessage, res: ServerResponse, path: string, query: string, owner: string, record: (s: number) => void): void {
+  #cgi(req: IncomingMessage, res: ServerResponse, path: string, query: string, owner: string, record: (s: number) => void, answerInstead?: number): void {
     const env: NodeJS.ProcessEnv = {
       PATH: process.env.PATH,
       GIT_PROJECT_ROOT: this.root,
@@ -124,6 +136,15 @@ export class GitHttpServer {
     child.stdin.on("error", () => undefined);
     let head = Buffer.alloc(0);
     let headersDone = false;
+    if (answerInstead !== undefined) {
+      child.stdout.resume();
+      child.on("close", () => {
+        record(answerInstead);
+        res.writeHead(answerInstead, { "content-type": "text/plain" });
+        res.end(`injected ${answerInstead}\n`);
+      });
+      return;
+    }
     child.stdout.on("data", (chunk: Buffer) => {
       if (headersDone) {
         res.write(chunk);

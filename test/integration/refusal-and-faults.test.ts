@@ -77,7 +77,7 @@ describe("refusals and faults", () => {
     world.server.failNext(502, 1, /git-receive-pack$/);
     const r = await world.git(["push", "origin", "--delete", "tmp-delete"], app);
     expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain("not retrying: this push deletes refs");
+    expect(r.stderr).toContain("not retrying: this push forces, mirrors or deletes refs");
   });
 
   it("non-transient failures are not retried", async () => {

@@ -99,6 +99,26 @@ describe("the shim's retry policy", () => {
       }
     });
 
+    for (const [label, args] of [
+      ["--force", ["push", "--force", "origin", "HEAD:refs/heads/forced-1"]],
+      ["--force-with-lease", ["push", "--force-with-lease", "origin", "HEAD:refs/heads/forced-2"]],
+      ["a + refspec", ["push", "origin", "+HEAD:refs/heads/forced-3"]],
+      ["-fq bundled", ["push", "-fq", "origin", "HEAD:refs/heads/forced-4"]],
+      ["--mirror-like config (remote.<name>.push with +)", ["-c", "remote.origin.push=+HEAD:refs/heads/forced-5", "push", "origin"]],
+    ] as const) {
+      it(`a forced push (${label}) answered 502 after the host applied it: sent once, the ref moved`, async () => {
+        await commit(app, `forced-${args.join("-").replace(/[^a-z0-9]+/gi, "_")}.txt`);
+        const posts = countFrom(/acme\/app\.git\/git-receive-pack$/);
+        world.server.failAfterApplied(502, 1, /acme\/app\.git\/git-receive-pack$/);
+        const r = await world.git([...args], app);
+        expect(r.exitCode).not.toBe(0);
+        expect(posts()).toBe(1);
+        expect(r.stderr).toContain("not retrying: this push forces, mirrors or deletes refs and failed after it was sent");
+        const head = (await must(world.git(["rev-parse", "HEAD"], app))).stdout.trim();
+        expect((await must(world.git(["ls-remote", "origin"], app))).stdout).toContain(head);
+      });
+    }
+
     it("a push that reported a ref updated before failing (two push URLs, the second answers 502)", async () => {
       const two = join(work, "two");
       await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));
@@ -161,6 +181,11 @@ describe("the shim's retry policy", () => {
     it("push answered 502 before any ref was updated", async () => {
       await commit(app, "retried-push.txt");
       await bothWays([...helper(), "push", "-q", "origin", "HEAD:main"], app, /acme\/app\.git\/git-receive-pack$/);
+    });
+
+    it("a forced push whose ref discovery got a 502 (nothing was sent yet)", async () => {
+      await commit(app, "forced-discovery.txt");
+      await bothWays([...helper(), "push", "-q", "--force", "origin", "HEAD:refs/heads/forced-discovery"], app);
     });
 
     it("submodule update", async () => {

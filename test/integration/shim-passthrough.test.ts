@@ -33,7 +33,7 @@ for (const shell of shellsToTest()) {
       state = join(dir, "state");
       mkdirSync(join(state, "tokens", "gh"), { recursive: true, mode: 0o700 });
       writeFileSync(join(state, "routes"), "https://github.com gh / owner acme\n");
-      writeFileSync(join(state, "origins"), "https://github.com\n");
+      writeFileSync(join(state, "origins"), "https://github.com - /acme/\n");
       writeFileSync(join(state, "daemon.pid"), `${process.pid}\n`);
       const t = Math.floor(Date.now() / 1000);
       writeFileSync(join(state, "tokens", "gh", "acme"), formatTokenRecord({ token: TOKEN, username: "x-access-token", expires: t + 3600, refreshAt: t + 3000, mintedAt: t, serial: 1 }));
@@ -79,9 +79,10 @@ for (const shell of shellsToTest()) {
       const env = readFileSync(out, "utf8");
       expect(env).toContain("GIT_CONFIG_KEY_0=user.name\n");
       expect(env).toContain("GIT_CONFIG_VALUE_0=Caller\n");
-      expect(env).toContain("GIT_CONFIG_KEY_1=credential.https://github.com.helper\n");
+      // Keyed on what the keeper serves (owner acme), never the whole host.
+      expect(env).toContain("GIT_CONFIG_KEY_1=credential.https://github.com/acme/.helper\n");
       expect(env).toMatch(/GIT_CONFIG_VALUE_2=.*git-credential-token-keeper/);
-      expect(env).toContain("GIT_CONFIG_KEY_3=credential.https://github.com.useHttpPath\n");
+      expect(env).toContain("GIT_CONFIG_KEY_3=credential.https://github.com/acme/.useHttpPath\n");
       expect(env).toContain("GIT_TERMINAL_PROMPT=0\n");
       expect(env).not.toContain(TOKEN);
     });

@@ -77,6 +77,27 @@ describe("stale credentials left by other tools", () => {
     await must(world.git(["fetch", "-q", "origin"], app));
   });
 
+  it("a stale credential the shim cannot outrank (a system config rule): not retried, and not blamed on permissions", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    const system = join(work, "gitconfig");
+    const project = world.repoUrl("acme/app");
+    writeFileSync(system, `[url "${project.replace("http://", `http://x-access-token:${stale}@`)}"]\n\tinsteadOf = ${project}\n`);
+    const env = { GIT_CONFIG_NOSYSTEM: "0", GIT_CONFIG_SYSTEM: system };
+    const refs = (from: number) => world.server.seen.slice(from).filter((s) => s.path.endsWith("/info/refs")).length;
+    const plainFrom = world.server.seen.length;
+    expect((await world.git(["fetch", "-q", "origin"], app, { env, shim: false })).exitCode).toBe(128);
+    const once = refs(plainFrom);
+    const before = world.server.seen.length;
+    const r = await world.git(["fetch", "-q", "origin"], app, { env });
+    expect(r.exitCode).toBe(128);
+    // Asked as often as one plain git run asks: not retried.
+    expect(refs(before)).toBe(once);
+    expect(r.stderr).toContain("refused a credential that git-token-keeper did not give");
+    expect(r.stderr).not.toContain("permissions problem");
+  });
+
   it("an askpass script serving a stale token, as the Jenkins git client sets: plain git fails, the shim fetches", async () => {
     const work = tempDir();
     const askpass = join(work, "askpass.sh");

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { StoreError } from "../../../src/errors/keeper-error.ts";
 import { ensurePrivateDir } from "../../../src/store/state-dir.ts";
-import { TokenStore } from "../../../src/store/token-store.ts";
+import { MAX_SERVED_PREFIXES, originsText, TokenStore } from "../../../src/store/token-store.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
 
 afterAll(removeTempDirs);
@@ -55,5 +55,30 @@ describe("state dir", () => {
     rmSync(store.dir, { recursive: true });
     store.writeToken("p", "acme", record);
     expect(store.readToken("p", "acme")?.serial).toBe(3);
+  });
+});
+
+describe("originsText: what the shim keys its overrides on", () => {
+  const base = { provider: "p", pathPrefix: "/", perOwner: true };
+  it("lists each served owner's prefix, never the whole host, when owners are listed", () => {
+    expect(originsText([{ ...base, origin: "https://github.com", owners: ["acme", "globex"] }])).toBe("https://github.com - /acme/ /globex/\n");
+  });
+  it("lists the provider's path prefix when it serves any owner, with the ssh mark", () => {
+    expect(originsText([{ ...base, origin: "https://gitlab.example", pathPrefix: "/group/", owners: undefined, sshToHttps: true }])).toBe("https://gitlab.example ssh /group/\n");
+  });
+  it("drops a prefix inside another one, and serves nothing for an empty owner list", () => {
+    const routes = [
+      { ...base, origin: "https://h", owners: ["acme"] },
+      { ...base, provider: "q", origin: "https://h", owners: undefined },
+      { ...base, provider: "r", origin: "https://e", owners: [] },
+    ];
+    expect(originsText(routes)).toBe("https://h - /\nhttps://e -\n");
+  });
+});
+
+describe("originsText with many owners", () => {
+  it("keys on the whole host past MAX_SERVED_PREFIXES owners, so that a git call stays cheap", () => {
+    const owners = Array.from({ length: MAX_SERVED_PREFIXES + 1 }, (_, i) => `o${i}`);
+    expect(originsText([{ origin: "https://h", provider: "p", pathPrefix: "/", perOwner: true, owners }])).toBe("https://h - /\n");
   });
 });

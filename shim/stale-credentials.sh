@@ -1,0 +1,129 @@
+# shellcheck shell=sh
+# git-token-keeper shim: overrides stale credentials that other tools left for URLs the keeper
+# serves, for this one command, without touching a file of the repository's or the user's.
+# stale-credentials.awk proposes; gtk_serves_url (the helper's routing) decides. Sourced by
+# git-network.sh.
+# shellcheck disable=SC2154,SC2034
+
+# What the command may use and what could carry a stale credential there, as
+# `git config --get-regexp` prints it, read the way the command reads the repository.
+scan_config() {
+  git_with_globals 3 config --get-regexp '^(remote\..*\.(url|pushurl|push|mirror)|submodule\..*\.url|url\..*\.(insteadof|pushinsteadof)|http\..*\.extraheader)$' "$@"
+}
+
+# A URL argument, as an `arg URL` line for the awk program.
+print_if_url() {
+  case $1 in *://* | *@*:*) printf 'arg %s\n' "$1" ;; esac
+  return 0
+}
+
+# Submodules, for commands that reach into them: the URLs in .gitmodules (relative ones
+# resolved by the awk program), and the submodules' own config files, under any name.
+note_submodules() {
+  gtk_top='' gtk_common=''
+  case $gtk_sub:" $* " in
+    submodule:* | *" --recurse-submodules"* | *" --recursive "*) ;;
+    *) [ -f .gitmodules ] || return 0 ;;
+  esac
+  { read -r gtk_top && read -r gtk_common; } <<EOF
+$(git_with_globals 4 rev-parse --path-format=absolute --show-toplevel --git-common-dir "$@" 2>/dev/null)
+EOF
+}
+
+submodule_urls() {
+  [ -n "$gtk_top" ] && [ -f "$gtk_top/.gitmodules" ] || return 0
+  "$gtk_real_git" config -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
+}
+
+# The awk program on stdin and, after it, each submodule config file. In a subshell: find's
+# list is split on newlines only.
+proposals() {
+  (
+    IFS='
+'
+    set --
+    # shellcheck disable=SC2046
+    [ -n "$gtk_common" ] && [ -d "$gtk_common/modules" ] && set -- $(find "$gtk_common/modules" -name config -type f 2>/dev/null)
+    exec awk -v served="$gtk_served" -v helper="$gtk_helper" -f "$gtk_here/stale-credentials.awk" - "$@"
+  )
+}
+
+neutralise_stale_credentials() {
+  note_submodules "$@"
+  # git config and awk start together in one pipeline; no temp file.
+  { each_command_arg print_if_url "$@"; submodule_urls; scan_config "$@" </dev/null 2>/dev/null; } | proposals >"$gtk_tmp.rc" || return 0
+  apply_proposals "$@" <"$gtk_tmp.rc"
+}
+
+# Keeps the proposals for URLs the keeper serves: `+` entries go to git's environment after the
+# caller's; `^` entries to a config file git reads before any other (GIT_CONFIG_GLOBAL, which
+# then includes the user's own global config).
+apply_proposals() {
+  gtk_tab='	'
+  gtk_keep=''
+  gtk_first=''
+  gtk_repository=''
+  gtk_config_forced=''
+  while IFS= read -r gtk_line; do
+    gtk_mark=${gtk_line%%"$gtk_tab"*}
+    gtk_rest=${gtk_line#*"$gtk_tab"}
+    case $gtk_mark in
+      '?') gtk_keep=''; gtk_serves_url "$gtk_rest" && gtk_keep=1; continue ;;
+      '!') gtk_config_forced=1; continue ;;
+    esac
+    [ -n "$gtk_keep" ] || continue
+    gtk_k=${gtk_rest%%"$gtk_tab"*}
+    gtk_v=${gtk_rest#*"$gtk_tab"}
+    case $gtk_mark in
+      +) add_config "$gtk_k" "$gtk_v" ;;
+      ^) config_file_entry "$gtk_k" "$gtk_v" && gtk_first=$gtk_first$gtk_entry ;;
+      @) config_file_entry "$gtk_k" "$gtk_v" && gtk_repository=$gtk_repository$gtk_entry ;;
+    esac
+  done
+  [ -n "$gtk_first" ] && read_first
+  [ -n "$gtk_repository" ] && for_this_repository "$@"
+  GIT_CONFIG_COUNT=$gtk_n
+  export GIT_CONFIG_COUNT
+  return 0
+}
+
+# Includes this repository's entries for its gitdir only: a git that another repository's
+# command runs (submodule foreach, hooks, nested clones) does not read them.
+for_this_repository() {
+  gtk_gitdir=$(git_with_globals 2 rev-parse --absolute-git-dir "$@" 2>/dev/null) || return 0
+  case $gtk_gitdir in '' | *[*?[\\]*) return 0 ;; esac
+  printf '%s' "$gtk_repository" >"$gtk_tmpdir/repository.gitconfig" || return 0
+  add_config "includeIf.gitdir:$gtk_gitdir.path" "$gtk_tmpdir/repository.gitconfig"
+}
+
+# Sets gtk_entry to SECTION.SUBSECTION.NAME=VALUE ($1, $2) as config file text (an url.<base>
+# rule, a remote.<name> URL). Entries that would need escaping are left out: no URL has them.
+config_file_entry() {
+  gtk_entry=''
+  case $1$2 in *[\"\\]*) return 1 ;; esac
+  gtk_section=${1%%.*}
+  gtk_subkey=${1#*.}
+  gtk_entry="[$gtk_section \"${gtk_subkey%.*}\"]
+	${gtk_subkey##*.} = \"$2\"
+"
+}
+
+# Writes the rules that must be read first, then includes the global config git would have
+# read (GIT_CONFIG_GLOBAL, else the XDG file and ~/.gitconfig; only readable ones: git skips an
+# unreadable global config but dies on an unreadable include).
+read_first() {
+  if [ -n "${GIT_CONFIG_GLOBAL:-}" ]; then
+    set -- "$GIT_CONFIG_GLOBAL"
+  else
+    set -- "${XDG_CONFIG_HOME:-${HOME:-/nonexistent}/.config}/git/config" "${HOME:-/nonexistent}/.gitconfig"
+  fi
+  for gtk_f do
+    case $gtk_f in *[\"\\]*) continue ;; esac
+    [ -r "$gtk_f" ] && gtk_first="${gtk_first}[include]
+	path = \"$gtk_f\"
+"
+  done
+  printf '%s' "$gtk_first" >"$gtk_tmpdir/first.gitconfig" || return 0
+  GIT_CONFIG_GLOBAL=$gtk_tmpdir/first.gitconfig
+  export GIT_CONFIG_GLOBAL
+}

@@ -1,0 +1,187 @@
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { shellsToTest, shimCopyFor } from "../support/shells.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import type { GitResult } from "../support/run-git.ts";
+import { must, World } from "../support/world.ts";
+
+/**
+ * The git sequences CI systems run, reproduced from their own sources (cited at each), with the
+ * job's own token: at job start it is fresh, and git works with and without the shim (the
+ * keeper never makes a working checkout fail); at a late step it has expired, and plain git
+ * fails where git through the shim succeeds.
+ */
+describe("CI systems' own git set-ups beside the keeper", () => {
+  let world: World;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  /** A token as a CI system hands its job one, and its end: the host refuses it from then on. */
+  function jobToken(): { token: string; expire: () => void } {
+    const token = world.github.issueToken("acme");
+    return { token, expire: () => void ((world.github.tokens.get(token) as { revoked: boolean }).revoked = true) };
+  }
+
+  const basic = (token: string) => `basic ${Buffer.from(`x-access-token:${token}`).toString("base64")}`;
+  const withToken = (url: string, user: string, token: string) => url.replace("http://", `http://${user}:${token}@`);
+
+  async function commitIn(dir: string, name: string, git: (args: string[]) => Promise<GitResult>): Promise<void> {
+    writeFileSync(join(dir, name), `${name}\n`);
+    await must(git(["add", name]));
+    await must(git(["commit", "-q", "-m", name]));
+  }
+
+  for (const shim of [false, true]) {
+    describe(shim ? "through the shim" : "plain git", () => {
+      // gitlab-runner shells/abstract.go: setupTemplateDir, setupExternalGitConfig,
+      // includeExternalGitConfig, writeRefspecFetchCmd, writeCheckoutCmd, writeSubmoduleUpdateCmd;
+      // helpers/url/gitauth.go: GetInsteadOfs (the trimmed base URL with the job token).
+      it("GitLab Runner (default mode): job start works; a late push and submodule update after the job token expired", async () => {
+        const job = jobToken();
+        const home = tempDir();
+        const tmp = tempDir();
+        const ext = join(tmp, ".gitlab-runner.ext.conf");
+        const template = join(tmp, "git-template");
+        mkdirSync(template);
+        const project = world.repoUrl("acme/app");
+        const proj = join(tempDir(), "app");
+        const env = { HOME: home };
+        const run = (args: string[], cwd = tmp) => world.git(args, cwd, { shim, env });
+        for (const [k, v] of [["init.defaultBranch", "none"], ["fetch.recurseSubmodules", "false"], ["credential.interactive", "never"], ["gc.autoDetach", "false"]] as const) {
+          await must(run(["config", "-f", join(template, "config"), k, v]));
+        }
+        await must(run(["config", "--file", ext, "--replace-all", `url.${withToken(project, "gitlab-ci-token", job.token)}.insteadOf`, project, `^${project.replace(/[.]/g, "\\.")}$`]));
+        await must(run(["config", "--file", ext, "--replace-all", `url.${withToken(world.gitUrl, "gitlab-ci-token", job.token)}.insteadOf`, world.gitUrl, `^${world.gitUrl.replace(/[.]/g, "\\.")}$`]));
+        await must(run(["config", "--file", join(template, "config"), "--replace-all", "include.path", ext, "\\.gitlab-runner\\.ext\\.conf$"]));
+        await must(run(["init", "-q", proj, "--template", template]));
+        await must(run(["remote", "add", "origin", project], proj));
+        await must(run(["-c", "http.userAgent=gitlab-runner 18.0.0 linux/amd64", "fetch", "-q", "origin", "--no-recurse-submodules", "+refs/heads/*:refs/remotes/origin/*", "+refs/tags/*:refs/tags/*"], proj));
+        await must(run(["checkout", "-f", "-q", "refs/remotes/origin/main"], proj));
+        await must(run(["submodule", "init"], proj));
+        await must(run(["submodule", "sync"], proj));
+        await must(run(["-c", `include.path=${ext}`, "submodule", "update", "--init", "-q"], proj));
+
+        job.expire();
+        await commitIn(proj, `gitlab-${shim}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/gitlab-late-${shim}`], proj);
+        const update = await run(["-c", `include.path=${ext}`, "submodule", "update", "--remote", "-q"], proj);
+        if (shim) {
+          expect(push.exitCode, push.stderr).toBe(0);
+          expect(update.exitCode, update.stderr).toBe(0);
+        } else {
+          expect(push.exitCode).toBe(128);
+          expect(push.stderr).toContain("Authentication failed");
+          expect(update.exitCode).not.toBe(0);
+        }
+      });
+
+      // gitlab-runner shells/abstract.go: setupTokenlessGitConfig, setupGlobalGitConfigSeed and
+      // shells/bash.go SetupGitCredHelper (credHelperCommand reads CI_JOB_TOKEN), with
+      // FF_GIT_URLS_WITHOUT_TOKENS=true: GIT_CONFIG_GLOBAL points at a seed that includes them.
+      it("GitLab Runner (FF_GIT_URLS_WITHOUT_TOKENS): its credential helper with an expired CI_JOB_TOKEN", async () => {
+        const job = jobToken();
+        const home = tempDir();
+        const tmp = tempDir();
+        const ext = join(tmp, ".gitlab-runner.ext.conf");
+        const seed = join(tmp, ".glr.gconf");
+        const helper = `!f(){ if [ "$1" = "get" ] ; then echo "password=\${CI_JOB_TOKEN}" ; fi ; } ; f`;
+        const env = { HOME: home, GIT_CONFIG_GLOBAL: seed, CI_JOB_TOKEN: job.token };
+        const run = (args: string[], cwd = tmp) => world.git(args, cwd, { shim, env });
+        await must(run(["config", "-f", ext, "--replace-all", `credential.${world.gitUrl}.helper`, ""]));
+        await must(run(["config", "-f", ext, "--add", `credential.${world.gitUrl}.helper`, helper]));
+        await must(run(["config", "-f", ext, `credential.${world.gitUrl}.username`, "gitlab-ci-token"]));
+        await must(run(["config", "--file", seed, "--add", "include.path", ext]));
+        const proj = join(tempDir(), "app");
+        await must(run(["clone", "-q", world.repoUrl("acme/app"), proj]));
+
+        job.expire();
+        await commitIn(proj, `tokenless-${shim}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tokenless-${shim}`], proj);
+        expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
+      });
+
+      // tektoncd/pipeline pkg/credentials/gitcreds/basic.go (basicGitConfig.Write): creds-init
+      // writes ~/.gitconfig with credential.helper=store and a username per URL, and
+      // ~/.git-credentials with https://user:token@host; git-init and the git-cli task then run
+      // plain git commands.
+      it("Tekton (creds-init's credential store): a late push after the secret's token expired", async () => {
+        const job = jobToken();
+        const home = tempDir();
+        writeFileSync(join(home, ".gitconfig"), `[credential]\n\thelper = store\n[credential "${world.gitUrl}"]\n\tusername = x-access-token\n`, { mode: 0o600 });
+        writeFileSync(join(home, ".git-credentials"), `${withToken(world.gitUrl, "x-access-token", job.token)}\n`, { mode: 0o600 });
+        const proj = join(tempDir(), "app");
+        const run = (args: string[], cwd = home) => world.git(args, cwd, { shim, env: { HOME: home } });
+        await must(run(["init", "-q", proj]));
+        await must(run(["remote", "add", "origin", world.repoUrl("acme/app")], proj));
+        await must(run(["fetch", "-q", "--depth=1", "origin", "main"], proj));
+        await must(run(["checkout", "-q", "FETCH_HEAD"], proj));
+
+        job.expire();
+        await commitIn(proj, `tekton-${shim}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tekton-${shim}`], proj);
+        expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
+        // The store helper is not asked for what the keeper serves, so it never saves a keeper token.
+        if (shim) expect(readFileSync(join(home, ".git-credentials"), "utf8")).toBe(`${withToken(world.gitUrl, "x-access-token", job.token)}\n`);
+      });
+    });
+  }
+
+  // microsoft/azure-pipelines-agent src/Agent.Plugins/GitSourceProvider.cs: ComposeGitArgs
+  // (--config-env=KEY=env_var_KEY from git 2.31 with GitUseSecureParameterPassing, else -c),
+  // the fetch and `submodule update --init --force` with the header for the repository's
+  // authority, and persistCredentials (exposeCred: http.<repository URL>.extraheader in
+  // .git/config for the job's later steps).
+  for (const shell of shellsToTest()) {
+    for (const knob of [true, false]) {
+      it(`Azure Pipelines agent (${knob ? "--config-env" : "-c"}, ${shell}): checkout works; a late push with the persisted header after it expired`, async () => {
+        const job = jobToken();
+        const shimDir = shimCopyFor(shell);
+        const repository = world.repoUrl("acme/app");
+        const header = `AUTHORIZATION: ${basic(job.token)}`;
+        const env: Record<string, string> = {
+          "env_var_http.extraheader": header,
+          [`env_var_http.${world.gitUrl}.extraheader`]: header,
+        };
+        const auth = (key: string) => (knob ? [`--config-env=${key}=env_var_${key}`] : ["-c", `${key}=${header}`]);
+        const proj = join(tempDir(), "s");
+        const plainWorks = async (args: string[], cwd: string) => {
+          const plain = await world.git(args, cwd, { shim: false, env });
+          expect(plain.exitCode, plain.stderr).toBe(0);
+        };
+        const viaShim = (args: string[], cwd: string) => {
+          const saved = world.shimDir;
+          world.shimDir = shimDir;
+          return world.git(args, cwd, { env }).finally(() => (world.shimDir = saved));
+        };
+        await must(viaShim(["init", "-q", proj], proj.replace(/\/s$/, "")));
+        await must(viaShim(["remote", "add", "origin", repository], proj));
+        await must(viaShim(["config", "http.version", "HTTP/1.1"], proj));
+        const fetch = [...auth("http.extraheader"), "fetch", "--force", "--tags", "--prune", "--prune-tags", "--progress", "--no-recurse-submodules", "origin"];
+        await plainWorks(fetch, proj);
+        await must(viaShim(fetch, proj));
+        await must(viaShim(["checkout", "--progress", "--force", "refs/remotes/origin/main"], proj));
+        await must(viaShim(["submodule", "sync"], proj));
+        const update = [...auth(`http.${world.gitUrl}.extraheader`), "submodule", "update", "--init", "--force"];
+        await must(viaShim(update, proj));
+        await must(viaShim(["config", `http.${repository}.extraheader`, header], proj));
+
+        job.expire();
+        await commitIn(proj, `azure-${shell}-${knob}.txt`, (a) => viaShim(a, proj));
+        const plain = await world.git(["push", "-q", "origin", `HEAD:refs/heads/azure-plain-${shell}-${knob}`], proj, { shim: false, env });
+        expect(plain.exitCode).toBe(128);
+        await must(viaShim(["push", "-q", "origin", `HEAD:refs/heads/azure-${shell}-${knob}`], proj));
+        // The agent's next checkout step of the same job passes its (now expired) header again.
+        await must(viaShim(fetch, proj));
+      });
+    }
+  }
+});

@@ -1,0 +1,68 @@
+import { spawn } from "node:child_process";
+import { readdirSync, readlinkSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gitEnv } from "../support/run-git.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+/** Processes whose working directory is inside `dir`. */
+function processesIn(dir: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readlinkSync(`/proc/${name}/cwd`).startsWith(dir)) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/**
+ * A cancelled build (Jenkins' abort, a runner's cancel, a deleted pod) signals the process it
+ * started, here the shim alone, not its process group: git must stop at once and the shim exit
+ * with the signal's status, leaving no git behind. The host here hangs for a minute.
+ */
+describe("signals sent to the shim reach git", () => {
+  let world: World;
+  let app: string;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+    const work = tempDir();
+    app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  for (const [signal, status] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
+    it(`${signal} to the shim of a hanging fetch: git stops, the shim exits ${status}, no git is left`, async () => {
+      world.server.failNext(502, 1, /info\/refs$/, 60_000);
+      const child = spawn("git", ["fetch", "origin"], {
+        cwd: app,
+        env: gitEnv({ home: world.home, shimDir: world.shimDir, stateDir: world.stateDir }),
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      // Wait until the request hangs at the server: git is running.
+      for (let i = 0; i < 100 && !world.server.seen.some((s) => s.status === 502 && s.path.endsWith("/info/refs")); i++) await new Promise((r) => setTimeout(r, 50));
+      world.server.seen.length = 0;
+      expect(processesIn(app).length).toBeGreaterThan(1);
+      child.kill(signal);
+      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+      expect(code, stderr).toBe(status);
+      // git-remote-http and git itself end with the shim: nothing is left working in the repository.
+      for (let i = 0; i < 50 && processesIn(app).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+      expect(processesIn(app)).toEqual([]);
+      world.server.clearFaults();
+    }, 30_000);
+  }
+});
