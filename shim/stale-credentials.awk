@@ -71,6 +71,8 @@ function key_applies(key, t,   ko, kp, tp) {
   if (origin_of(t) != ko) return 0
   tp = g_path
   sub(/\/+$/, "", kp)
+  # (busybox's index() of an empty string is 0, not 1)
+  if (kp == "") return 1
   return index(tp, kp) == 1 && (length(tp) == length(kp) || substr(tp, length(kp) + 1, 1) == "/")
 }
 
