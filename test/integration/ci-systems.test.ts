@@ -109,6 +109,54 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
       });
 
+      // jenkinsci/git-client-plugin CliGitAPIImpl (its askpass script, GIT_ASKPASS and
+      // SSH_ASKPASS, for every fetch) at checkout, then jenkinsci/git-plugin
+      // src/main/java/jenkins/plugins/git/GitUsernamePasswordBinding.java: inside
+      // withCredentials([gitUsernamePassword(…)]) a `sh 'git push …'` gets GIT_ASKPASS pointing
+      // at a `case $1 in Username*) … Password*) …` script, GIT_USERNAME, GIT_PASSWORD and
+      // GIT_TERMINAL_PROMPT=false.
+      it("Jenkins (git client's askpass checkout, then a push in the gitUsernamePassword binding after the token expired)", async () => {
+        const job = jobToken();
+        const home = tempDir();
+        const scripts = tempDir();
+        const askpass = join(scripts, "auth.sh");
+        writeFileSync(askpass, `case $1 in\n        Username*) echo x-access-token                ;;\n        Password*) echo ${job.token}                ;;\n        esac\n`, { mode: 0o500 });
+        const env = { HOME: home, GIT_ASKPASS: askpass, SSH_ASKPASS: askpass, GIT_USERNAME: "x-access-token", GIT_PASSWORD: job.token, GIT_TERMINAL_PROMPT: "false" };
+        const proj = join(tempDir(), "ws");
+        const run = (args: string[], cwd = proj) => world.git(args, cwd, { shim, env });
+        await must(run(["init", proj], home));
+        await must(run(["fetch", "--tags", "--force", "--progress", "--", world.repoUrl("acme/app"), "+refs/heads/*:refs/remotes/origin/*"]));
+        await must(run(["config", "remote.origin.url", world.repoUrl("acme/app")]));
+        await must(run(["config", "--add", "remote.origin.fetch", "+refs/heads/*:refs/remotes/origin/*"]));
+        await must(run(["checkout", "-f", "refs/remotes/origin/main"]));
+
+        job.expire();
+        await commitIn(proj, `jenkins-${shim}.txt`, (a) => run(a));
+        const push = await run(["push", "origin", `HEAD:refs/heads/jenkins-${shim}`]);
+        expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
+      });
+
+      // buildkite/agent internal/job/checkout_ssh.go (configureGitCredentialHelper,
+      // gitCredentialHelperCommand): `git config --global credential.useHttpPath true` and
+      // `credential.helper "!'<agent>' git-credentials-helper"`, which answers with the token
+      // the Buildkite API gave for the repository (a stand-in agent answers with the job's).
+      it("Buildkite agent (its git-credentials-helper): a late push after the token it hands out expired", async () => {
+        const job = jobToken();
+        const home = tempDir();
+        const agent = join(tempDir(), "buildkite-agent");
+        writeFileSync(agent, `#!/bin/sh\n[ "$1 $2" = "git-credentials-helper get" ] && printf 'username=x-access-token\\npassword=%s\\n' '${job.token}'\nexit 0\n`, { mode: 0o755 });
+        const run = (args: string[], cwd = home) => world.git(args, cwd, { shim, env: { HOME: home } });
+        await must(run(["config", "--global", "credential.useHttpPath", "true"]));
+        await must(run(["config", "--global", "credential.helper", `!'${agent}' git-credentials-helper`]));
+        const proj = join(tempDir(), "build");
+        await must(run(["clone", "-q", "--", world.repoUrl("acme/app"), proj]));
+
+        job.expire();
+        await commitIn(proj, `buildkite-${shim}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/buildkite-${shim}`], proj);
+        expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
+      });
+
       // tektoncd/pipeline pkg/credentials/gitcreds/basic.go (basicGitConfig.Write): creds-init
       // writes ~/.gitconfig with credential.helper=store and a username per URL, and
       // ~/.git-credentials with https://user:token@host; git-init and the git-cli task then run
