@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, statSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import { afterAll, describe, expect, it } from "vitest";
@@ -26,13 +26,21 @@ describe.skipIf(process.getuid?.() !== 0)("the shared-group layout: keeper and r
 
       const home = tempDir();
       chmodSync(home, 0o755);
+      // The runner's copy of the shim, as install-shim makes it: the checkout itself may live in
+      // a folder only its owner can enter (a private mktemp -d, root's home).
+      const shimDir = join(home, "shim");
+      mkdirSync(shimDir, { mode: 0o755 });
+      for (const name of readdirSync(SHIM_DIR)) {
+        copyFileSync(join(SHIM_DIR, name), join(shimDir, name));
+        chmodSync(join(shimDir, name), 0o755);
+      }
       const work = join(home, "work");
       mkdirSync(work);
       chownSync(work, RUNNER_UID, SHARED_GID);
       const asRunner = (args: string[], env: Record<string, string> = {}) =>
         execa("git", args, {
           cwd: work,
-          env: gitEnv({ home: work, shimDir: SHIM_DIR, stateDir: world.stateDir, env }),
+          env: gitEnv({ home: work, shimDir, stateDir: world.stateDir, env }),
           extendEnv: false,
           reject: false,
           uid: RUNNER_UID,
