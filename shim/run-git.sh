@@ -10,33 +10,65 @@
 gtk_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
 trap 'rm -rf "$gtk_tmpdir"' EXIT
 gtk_tmp=$gtk_tmpdir/shim
-# git's stderr reaches tee through a FIFO, so that git runs as a child of this shell whose pid
-# it knows (a pipeline's first process it would not).
-mkfifo "$gtk_tmp.fifo" || exec_git "$@"
 
 # git runs in the background so that a signal sent to the shim is handled at once (a shell
 # runs traps only when its foreground child has ended). The shell makes a background job
 # ignore SIGINT and SIGQUIT, so a Ctrl-C reaches git as SIGTERM (git cleans up the same way
-# for both) and the shim then exits 130, as after a Ctrl-C.
-# git's own children (git-remote-https, index-pack) do not end with git: in CI, where nobody
-# types at a terminal, git runs as the leader of a process group of its own (setsid), and a
-# signal goes to that whole group, as a terminal's Ctrl-C would. At a terminal it stays in the
-# terminal's session (ssh may need to ask for a passphrase there).
+# for both) and the shim then exits 130, as after a Ctrl-C. git's own children
+# (git-remote-https, index-pack) do not end with git: the signal goes to every process below
+# git too, found in /proc at that moment; nothing is spent on this unless a signal comes.
 gtk_child=''
-gtk_group=''
+gtk_waiting=''
+gtk_git=''
 gtk_signal=''
-gtk_setsid=''
-if [ ! -t 0 ] && command -v setsid >/dev/null 2>&1; then gtk_setsid=setsid; fi
+gtk_sent_signal=''
 forward_signal() {
   gtk_signal=$1
   if [ -n "$gtk_child" ]; then
-    gtk_sig=$1
-    [ "$1" = INT ] && gtk_sig=TERM
-    kill "-$gtk_sig" "$gtk_group$gtk_child" 2>/dev/null || kill "-$gtk_sig" "$gtk_child" 2>/dev/null
+    pass_signal
   else
     exit_for_signal
   fi
 }
+# Sends the pending signal to git and what runs below it once git's pid is known, or ends a backoff.
+pass_signal() {
+  [ -n "$gtk_signal" ] && [ -z "$gtk_sent_signal" ] || return 0
+  if [ "$gtk_waiting" = backoff ]; then
+    gtk_sent_signal=1
+    kill "$gtk_child" 2>/dev/null
+    return 0
+  fi
+  [ -n "$gtk_git" ] || { IFS= read -r gtk_git <"$gtk_tmp.pid"; } 2>/dev/null || return 0
+  [ -n "$gtk_git" ] || return 0
+  gtk_sent_signal=1
+  gtk_sig=$gtk_signal
+  [ "$gtk_sig" = INT ] && gtk_sig=TERM
+  kill_tree "$gtk_sig" "$gtk_git"
+}
+
+# Sends signal $1 to process $2 and every process below it (from /proc; where there is none,
+# to $2 alone). In a subshell: it globs, and the shim runs with globbing off.
+kill_tree() (
+  set +f
+  gtk_tree=" $2 "
+  gtk_grown=1
+  while [ -n "$gtk_grown" ] && [ -r /proc/self/stat ]; do
+    gtk_grown=''
+    for gtk_stat in /proc/[0-9]*/stat; do
+      { IFS= read -r gtk_line <"$gtk_stat"; } 2>/dev/null || continue
+      gtk_pid=${gtk_line%% *}
+      case $gtk_tree in *" $gtk_pid "*) continue ;; esac
+      # pid (comm) state ppid …: comm may hold spaces and parentheses.
+      gtk_ppid=${gtk_line##*) }
+      gtk_ppid=${gtk_ppid#* }
+      gtk_ppid=${gtk_ppid%% *}
+      case $gtk_tree in *" $gtk_ppid "*) gtk_tree="$gtk_tree$gtk_pid " gtk_grown=1 ;; esac
+    done
+  done
+  # shellcheck disable=SC2086
+  kill "-$1" $gtk_tree 2>/dev/null
+  return 0
+)
 exit_for_signal() {
   case $gtk_signal in HUP) exit 129 ;; INT) exit 130 ;; *) exit 143 ;; esac
 }
@@ -44,18 +76,18 @@ trap 'forward_signal HUP' HUP
 trap 'forward_signal INT' INT
 trap 'forward_signal TERM' TERM
 
-# Waits for the background child $1 (git, or a backoff's sleep); sets gtk_rc to its status.
-# A trapped signal interrupts `wait` with a status over 128 while the child still runs: wait
-# again, for the status the child really ends with.
+# Waits for the background child $1 (the pipeline that runs git, or a backoff's sleep); sets
+# gtk_rc to its status. A trapped signal interrupts `wait` while the child still runs: pass the
+# signal on (git's pid may have been written only just now) and wait again.
 wait_child() {
   gtk_child=$1
   gtk_rc=0
   while kill -0 "$gtk_child" 2>/dev/null; do
     wait "$gtk_child"
     gtk_rc=$?
+    pass_signal
   done
   gtk_child=''
-  gtk_group=''
 }
 
 # The caller's stdin, kept on fd 4: a background job's stdin would be /dev/null. (`command`:
@@ -63,20 +95,24 @@ wait_child() {
 { command exec 4<&0; } 2>/dev/null || exec 4<&-
 
 # Runs git once: stdout and stdin untouched, stderr streamed live and copied for
-# classify_failure.
+# classify_failure. git runs in the background inside the pipeline's first part, which writes
+# git's pid (for signals) and then its exit status to files of the shim's.
 run_git_once() {
-  tee "$gtk_tmp.err" <"$gtk_tmp.fifo" >&2 &
-  gtk_tee=$!
-  if [ -n "$gtk_setsid" ]; then
-    setsid "$gtk_real_git" "$@" 2>"$gtk_tmp.fifo" <&4 4<&- &
-    gtk_group=-
-  else
-    "$gtk_real_git" "$@" 2>"$gtk_tmp.fifo" <&4 4<&- &
-  fi
+  gtk_git=''
+  gtk_sent_signal=''
+  gtk_waiting=git
+  { printf '' >"$gtk_tmp.pid" && printf '' >"$gtk_tmp.rc"; } 2>/dev/null
+  {
+    {
+      "$gtk_real_git" "$@" 2>&1 >&3 3>&- <&4 4<&- &
+      printf '%s\n' "$!" >"$gtk_tmp.pid"
+      wait "$!"
+      printf '%s\n' "$?" >"$gtk_tmp.rc"
+    } | tee "$gtk_tmp.err" >&2
+  } 3>&1 &
   wait_child "$!"
-  gtk_git_rc=$gtk_rc
-  wait_child "$gtk_tee"
-  gtk_rc=$gtk_git_rc
+  gtk_rc=1
+  IFS= read -r gtk_rc <"$gtk_tmp.rc" || gtk_rc=1
   [ -n "$gtk_signal" ] && exit_for_signal_or "$gtk_rc"
   return 0
 }
@@ -95,6 +131,7 @@ backoff_sleep() {
   gtk_rand=${gtk_rand##* }
   gtk_ms=$((gtk_ms / 2 + gtk_ms * gtk_rand / 131070))
   gtk_delay=$((gtk_ms / 1000)).$(printf '%03d' $((gtk_ms % 1000)))
+  gtk_waiting=backoff
   sleep "$gtk_delay" &
   wait_child "$!"
   [ -n "$gtk_signal" ] && exit_for_signal

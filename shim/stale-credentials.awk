@@ -84,13 +84,15 @@ function key_inside(key, t,   kp) {
 }
 function g_path_of(u) { origin_of(u); return g_path }
 
-# One proposal under the current URL, each once.
+# One proposal under the current URL, each once; the URL's `?` line is printed before its first
+# proposal only, so that the shim routes no URL that has nothing to override.
 function say(mark, k, v) {
   if ((cur, mark, k, v) in said) return
   said[cur, mark, k, v] = 1
+  if (cur != printed) { printed = cur; printf "?\t%s\n", cur }
   printf "%s\t%s\t%s\n", mark, k, v
 }
-function only_if(url) { if (url != cur) { cur = url; printf "?\t%s\n", url } }
+function only_if(url) { cur = url }
 
 function add_url(u) { if (u != "" && !(u in used)) { used[u] = 1; urls[++nurls] = u } }
 
@@ -138,6 +140,7 @@ function lfs_headers(u,   ep, e) {
 }
 
 BEGIN {
+  cur = ""; printed = "\001"
   nserved = split(served, served_list, " ")
   nurls = 0; nrw = 0; nh = 0; origin_url = ""
 }

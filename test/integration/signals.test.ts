@@ -65,4 +65,22 @@ describe("signals sent to the shim reach git", () => {
       world.server.clearFaults();
     }, 30_000);
   }
+  it("SIGTERM while the shim waits to retry a transient error: it exits 143 at once and retries nothing", async () => {
+    world.server.failNext(502, 10, /info\/refs$/);
+    const child = spawn("git", ["fetch", "origin"], {
+      cwd: app,
+      env: gitEnv({ home: world.home, shimDir: world.shimDir, stateDir: world.stateDir }),
+      stdio: ["ignore", "ignore", "pipe"],
+    });
+    const refs = () => world.server.seen.filter((s) => s.path.endsWith("/info/refs")).length;
+    world.server.seen.length = 0;
+    while (refs() === 0) await new Promise((r) => setTimeout(r, 20));
+    // git has been answered 502 and ends; the shim then waits about a second before retrying.
+    await new Promise((r) => setTimeout(r, 200));
+    child.kill("SIGTERM");
+    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
+    expect(code).toBe(143);
+    expect(refs()).toBe(1);
+    world.server.clearFaults();
+  }, 30_000);
 });
