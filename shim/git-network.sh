@@ -29,10 +29,36 @@ say() {
 
 neutralise_stale_credentials "$@"
 note_sub_args "$@"
+# The caller's -c and --config-env go to GIT_CONFIG_PARAMETERS, as git itself would put them,
+# and the keeper's entries after them and after any GIT_CONFIG_PARAMETERS the caller set.
+if [ -n "$gtk_cmdline_config" ] || [ -n "${GIT_CONFIG_PARAMETERS:-}" ]; then
+  gtk_params=${GIT_CONFIG_PARAMETERS:-}
+  gtk_cl_skip=''
+  gtk_all=$#
+  gtk_i=0
+  gtk_globals_kept=0
+  for gtk_a do
+    gtk_i=$((gtk_i + 1))
+    if [ "$gtk_i" -le "$gtk_globals" ]; then
+      command_line_config_arg "$gtk_a"
+      case $? in
+        1) continue ;;
+        2) set -- "$@" --config-env; gtk_globals_kept=$((gtk_globals_kept + 1)) ;;
+      esac
+      gtk_globals_kept=$((gtk_globals_kept + 1))
+    fi
+    set -- "$@" "$gtk_a"
+  done
+  shift "$gtk_all"
+  gtk_globals=$gtk_globals_kept
+  params_of_ours
+  GIT_CONFIG_PARAMETERS=${gtk_params# }
+  export GIT_CONFIG_PARAMETERS
+fi
 # A pull is retried only if it failed before merging: HEAD is compared after a failure.
 gtk_head=''
 [ "$gtk_sub" = pull ] && gtk_head=$(head_now "$@")
-# git hides progress when stderr is not a terminal; the shim reads stderr through a FIFO, so
+# git hides progress when stderr is not a terminal; the shim reads stderr through a pipe, so
 # it asks for progress explicitly when the caller's stderr is a terminal: --progress right
 # after the subcommand (rotate "$@" once).
 if [ -t 2 ]; then

@@ -34,10 +34,15 @@ describe("git's config precedence, as the shim relies on it", () => {
   const local = (key: string, value: string) => git(["config", "--add", key, value]);
   const unsetLocal = (section: string) => git(["config", "--remove-section", section]);
 
-  it("1. entries in GIT_CONFIG_COUNT are read after every config file, and -c on the command line after them", async () => {
+  it("1. entries in GIT_CONFIG_COUNT are read after every config file, GIT_CONFIG_PARAMETERS after them, -c on the command line last", async () => {
     await local("core.abbrev", "9");
     expect((await git(["config", "core.abbrev"], [["core.abbrev", "11"]])).stdout).toBe("11");
-    expect((await git(["-c", "core.abbrev=13", "config", "core.abbrev"], [["core.abbrev", "11"]])).stdout).toBe("13");
+    expect((await git(["config", "core.abbrev"], [["core.abbrev", "11"]], { GIT_CONFIG_PARAMETERS: "'core.abbrev'='12'" })).stdout).toBe("12");
+    expect((await git(["-c", "core.abbrev=13", "config", "core.abbrev"], [["core.abbrev", "11"]], { GIT_CONFIG_PARAMETERS: "'core.abbrev'='12'" })).stdout).toBe("13");
+    // git passes -c on to what it starts in GIT_CONFIG_PARAMETERS, after what was there: the
+    // shim moving a network command's -c there changes nothing for git.
+    const shown = await git(["-c", "alias.params=!printf %s \"$GIT_CONFIG_PARAMETERS\"", "-c", "x.y=it's", "params"], [], { GIT_CONFIG_PARAMETERS: "'core.abbrev'='12'" });
+    expect(shown.stdout).toBe("'core.abbrev'='12' 'alias.params'=''\\!'printf %s \"$GIT_CONFIG_PARAMETERS\"' 'x.y'='it'\\''s'");
     await unsetLocal("core");
   });
 

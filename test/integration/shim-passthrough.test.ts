@@ -57,11 +57,19 @@ for (const shell of shellsToTest()) {
     for (const sub of ["rev-parse", "fetch"]) {
       it(`passes every argument of \`${sub}\` through byte for byte and returns git's exit code`, async () => {
         const out = join(dir, `args-${sub}`);
-        const r = await run(["-C", dir, "-c", "x.y=z", sub, ...WEIRD], { FAKE_GIT_ARGS: out, FAKE_GIT_EXIT: "42" });
+        const env = join(dir, `env-${sub}`);
+        const r = await run(["-C", dir, "-c", "x.y=it's", sub, ...WEIRD], { FAKE_GIT_ARGS: out, FAKE_GIT_ENV: env, FAKE_GIT_EXIT: "42" });
         expect(r.exitCode).toBe(42);
         const { readFileSync } = await import("node:fs");
         const got = readFileSync(out, "utf8").split("\0").slice(0, -1);
-        expect(got).toEqual(["-C", dir, "-c", "x.y=z", sub, ...WEIRD]);
+        if (sub === "rev-parse") {
+          expect(got).toEqual(["-C", dir, "-c", "x.y=it's", sub, ...WEIRD]);
+        } else {
+          // A network command's -c reaches git as git itself passes -c on: first in
+          // GIT_CONFIG_PARAMETERS, with the keeper's entries after it.
+          expect(got).toEqual(["-C", dir, sub, ...WEIRD]);
+          expect(readFileSync(env, "utf8")).toMatch(/^GIT_CONFIG_PARAMETERS='x\.y'='it'\\''s' 'credential\.https:\/\/github\.com\/acme\/\.helper'=''/m);
+        }
       });
 
       it(`keeps stdin for \`${sub}\``, async () => {

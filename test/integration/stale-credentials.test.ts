@@ -77,6 +77,46 @@ describe("stale credentials left by other tools", () => {
     await must(world.git(["fetch", "-q", "origin"], app));
   });
 
+  describe("credentials given on the command line or in GIT_CONFIG_PARAMETERS, which git reads after the shim's entries", () => {
+    async function storeWithStaleToken(): Promise<{ app: string; env: Record<string, string> }> {
+      const home = tempDir();
+      writeFileSync(join(home, ".git-credentials"), `${world.gitUrl.replace("http://", `http://x-access-token:${stale}@`)}\n`, { mode: 0o600 });
+      const env = { HOME: home };
+      await must(world.git(["config", "--global", "credential.helper", "store"], home, { shim: false, env }));
+      const work = tempDir();
+      const app = join(work, "app");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+      return { app, env };
+    }
+
+    it("-c credential.helper= then -c credential.helper=store: plain git fails, the shim fetches", async () => {
+      const { app, env } = await storeWithStaleToken();
+      const args = ["-c", "credential.helper=", "-c", "credential.helper=store", "fetch", "-q", "origin"];
+      expect((await world.git(args, app, { shim: false, env })).exitCode).toBe(128);
+      await must(world.git(args, app, { env }));
+    });
+
+    it("the same exported as GIT_CONFIG_PARAMETERS: plain git fails, the shim fetches", async () => {
+      const { app, env: home } = await storeWithStaleToken();
+      const env = { ...home, GIT_CONFIG_PARAMETERS: "'credential.helper'='' 'credential.helper'='store'" };
+      expect((await world.git(["fetch", "-q", "origin"], app, { shim: false, env })).exitCode).toBe(128);
+      await must(world.git(["fetch", "-q", "origin"], app, { env }));
+    });
+
+    it("-c http.<the repository's URL>.extraheader with a stale Authorization: plain git fails, the shim fetches, other -c entries still apply", async () => {
+      const work = tempDir();
+      const app = join(work, "app");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+      const header = `Authorization: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`;
+      const args = ["-c", `http.${world.repoUrl("acme/app")}.extraheader=${header}`, "-c", "fetch.prune=true", "fetch", "-q", "origin"];
+      expect((await world.git(args, app, { shim: false })).exitCode).toBe(128);
+      await must(world.git(["update-ref", "refs/remotes/origin/to-prune", "HEAD"], app));
+      await must(world.git(args, app));
+      // fetch.prune=true from the command line still applied: the stale remote-tracking ref is gone.
+      expect((await world.git(["rev-parse", "-q", "--verify", "refs/remotes/origin/to-prune"], app)).exitCode).not.toBe(0);
+    });
+  });
+
   it("a stale credential the shim cannot outrank (a system config rule): not retried, and not blamed on permissions", async () => {
     const work = tempDir();
     const app = join(work, "app");
