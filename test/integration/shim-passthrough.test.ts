@@ -80,6 +80,21 @@ for (const shell of shellsToTest()) {
       });
     }
 
+    it("a --config-env whose variable name is no shell identifier (the Azure Pipelines agent's): git gets its value, local and network commands", async () => {
+      const { readFileSync } = await import("node:fs");
+      const out = join(dir, "cfgenv-args");
+      const env = join(dir, "cfgenv-env");
+      const r = await run(["--config-env=http.extraheader=env_var_http.extraheader", "rev-parse"], { "env_var_http.extraheader": "X-From: env", FAKE_GIT_ARGS: out, FAKE_GIT_ENV: env });
+      expect(r.exitCode).toBe(0);
+      const [arg] = readFileSync(out, "utf8").split("\0");
+      const name = /^--config-env=http\.extraheader=(\w+)$/.exec(arg ?? "")?.[1];
+      expect(name, arg).toBeDefined();
+      expect(readFileSync(env, "utf8")).toContain(`${name}=X-From: env\n`);
+      await run(["--config-env", "http.extraheader=env_var_http.extraheader", "fetch"], { "env_var_http.extraheader": "X-From: env", FAKE_GIT_ARGS: out, FAKE_GIT_ENV: env });
+      expect(readFileSync(out, "utf8").split("\0").slice(0, -1)).toEqual(["fetch"]);
+      expect(readFileSync(env, "utf8")).toMatch(/^GIT_CONFIG_PARAMETERS='http\.extraheader'='X-From: env' /m);
+    });
+
     it("appends its helper after config entries the caller set, and puts no token in the environment", async () => {
       const out = join(dir, "env");
       await run(["fetch"], { FAKE_GIT_ENV: out, GIT_CONFIG_COUNT: "1", GIT_CONFIG_KEY_0: "user.name", GIT_CONFIG_VALUE_0: "Caller" });
