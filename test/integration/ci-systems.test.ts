@@ -40,8 +40,20 @@ describe("CI systems' own git set-ups beside the keeper", () => {
     await must(git(["commit", "-q", "-m", name]));
   }
 
-  for (const shim of [false, true]) {
-    describe(shim ? "through the shim" : "plain git", () => {
+  // Plain git once; the shim under every shell it must work under.
+  for (const shell of [undefined, ...shellsToTest()]) {
+    const shim = shell !== undefined;
+    const tag = shell ?? "plain";
+    describe(shim ? `through the shim under ${shell}` : "plain git", () => {
+      let saved: string;
+      beforeAll(() => {
+        saved = world.shimDir;
+        if (shell) world.shimDir = shimCopyFor(shell);
+      });
+      afterAll(() => {
+        world.shimDir = saved;
+      });
+
       // gitlab-runner shells/abstract.go: setupTemplateDir, setupExternalGitConfig,
       // includeExternalGitConfig, writeRefspecFetchCmd, writeCheckoutCmd, writeSubmoduleUpdateCmd;
       // helpers/url/gitauth.go: GetInsteadOfs (the trimmed base URL with the job token).
@@ -71,8 +83,8 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         await must(run(["-c", `include.path=${ext}`, "submodule", "update", "--init", "-q"], proj));
 
         job.expire();
-        await commitIn(proj, `gitlab-${shim}.txt`, (a) => run(a, proj));
-        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/gitlab-late-${shim}`], proj);
+        await commitIn(proj, `gitlab-${tag}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/gitlab-late-${tag}`], proj);
         const update = await run(["-c", `include.path=${ext}`, "submodule", "update", "--remote", "-q"], proj);
         if (shim) {
           expect(push.exitCode, push.stderr).toBe(0);
@@ -104,8 +116,8 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         await must(run(["clone", "-q", world.repoUrl("acme/app"), proj]));
 
         job.expire();
-        await commitIn(proj, `tokenless-${shim}.txt`, (a) => run(a, proj));
-        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tokenless-${shim}`], proj);
+        await commitIn(proj, `tokenless-${tag}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tokenless-${tag}`], proj);
         expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
       });
 
@@ -131,8 +143,8 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         await must(run(["checkout", "-f", "refs/remotes/origin/main"]));
 
         job.expire();
-        await commitIn(proj, `jenkins-${shim}.txt`, (a) => run(a));
-        const push = await run(["push", "origin", `HEAD:refs/heads/jenkins-${shim}`]);
+        await commitIn(proj, `jenkins-${tag}.txt`, (a) => run(a));
+        const push = await run(["push", "origin", `HEAD:refs/heads/jenkins-${tag}`]);
         expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
       });
 
@@ -152,8 +164,8 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         await must(run(["clone", "-q", "--", world.repoUrl("acme/app"), proj]));
 
         job.expire();
-        await commitIn(proj, `buildkite-${shim}.txt`, (a) => run(a, proj));
-        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/buildkite-${shim}`], proj);
+        await commitIn(proj, `buildkite-${tag}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/buildkite-${tag}`], proj);
         expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
       });
 
@@ -174,8 +186,8 @@ describe("CI systems' own git set-ups beside the keeper", () => {
         await must(run(["checkout", "-q", "FETCH_HEAD"], proj));
 
         job.expire();
-        await commitIn(proj, `tekton-${shim}.txt`, (a) => run(a, proj));
-        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tekton-${shim}`], proj);
+        await commitIn(proj, `tekton-${tag}.txt`, (a) => run(a, proj));
+        const push = await run(["push", "-q", "origin", `HEAD:refs/heads/tekton-${tag}`], proj);
         expect(push.exitCode, push.stderr).toBe(shim ? 0 : 128);
         // The store helper is not asked for what the keeper serves, so it never saves a keeper token.
         if (shim) expect(readFileSync(join(home, ".git-credentials"), "utf8")).toBe(`${withToken(world.gitUrl, "x-access-token", job.token)}\n`);
