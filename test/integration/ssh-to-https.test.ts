@@ -46,4 +46,13 @@ describe("sshToHttps: SSH URLs of a configured host over HTTPS with the keeper's
     expect((await must(world.git(["config", "remote.origin.url"], app))).stdout.trim()).toBe(scp("acme/app"));
     await world.keeper?.stop();
   });
+  it("scoped to what the keeper serves: with owners [acme], git@host:globex/… is left to SSH", async () => {
+    await world.startKeeper({ providers: [world.providerConfig({ sshToHttps: true, owners: ["acme"] })] });
+    const work = tempDir();
+    await must(world.git(["clone", "-q", scp("acme/app"), join(work, "app")], work, { env: NO_SSH }));
+    const other = await world.git(["clone", "-q", scp("globex/tools"), join(work, "tools")], work, { env: NO_SSH });
+    expect(other.exitCode).toBe(128);
+    expect(other.stderr).toContain("Could not read from remote repository");
+    await world.keeper?.stop();
+  });
 });
