@@ -5,7 +5,7 @@ import type { Redactor } from "../log/redact.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
 import { createProvider, loadProviders } from "../providers/provider-registry.ts";
 import type { TokenProvider } from "../providers/token-provider.ts";
-import { acquireDaemonLock, listenWhileAlive, releaseDaemonLock } from "../store/daemon-lock.ts";
+import { acquireDaemonLock, holdsDaemonLock, listenWhileAlive, releaseDaemonLock } from "../store/daemon-lock.ts";
 import { pidNamespace } from "../store/heartbeat.ts";
 import { TokenStore } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
@@ -39,6 +39,8 @@ export class Daemon {
   readonly #queue: RequestQueue;
   readonly #lockOwner = { pid: process.pid, pidNamespace: pidNamespace() };
   #alive: { close(): Promise<void> } | undefined;
+  /** Set once this daemon holds the state dir's lock; a daemon without it touches nothing there. */
+  #lock: { generation: number; socket: string } | undefined;
 
   constructor(options: DaemonOptions) {
     const { config, log, redactor } = options;
@@ -67,8 +69,9 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.#options;
     this.store.init();
-    const socket = await acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
-    this.#alive = await listenWhileAlive(this.store.dir, socket, (error) =>
+    this.#lock = await acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
+    this.store.daemonId = this.#lock.socket;
+    this.#alive = await listenWhileAlive(this.store.dir, this.#lock.socket, (error) =>
       log.warn("cannot listen on the lock's socket: a daemon restarted in another container waits 30 s after this one dies", { error: describeError(error) }),
     );
     this.store.removeLeftovers();
@@ -83,11 +86,18 @@ export class Daemon {
   }
 
   async stop(): Promise<void> {
+    const lock = this.#lock;
+    if (!lock) {
+      // Refused at the lock (or never started): the state dir is another daemon's.
+      this.#options.log.info("daemon stopped without having started");
+      return;
+    }
     await this.#supervisor.stopAll();
     await this.#queue.stop();
-    this.#publisher.stop();
+    // A daemon judged gone and replaced leaves the new one's status alone.
+    this.#publisher.stop(holdsDaemonLock(this.store.dir, lock));
     this.store.removePid();
-    releaseDaemonLock(this.store.dir, this.#lockOwner);
+    releaseDaemonLock(this.store.dir, lock);
     // Answering until the lock is gone: a daemon starting meanwhile is refused, not let in early.
     await this.#alive?.close();
     this.#options.log.info("daemon stopped");

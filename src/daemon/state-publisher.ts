@@ -45,9 +45,11 @@ export class StatePublisher {
     this.status();
   }
 
-  stop(): void {
+  /** Stops the heartbeat; writes status.json as stopped when the state dir is still this daemon's. */
+  stop(ownsStateDir = true): void {
     this.#stopped = true;
     if (this.#heartbeat) clearInterval(this.#heartbeat);
+    if (!ownsStateDir) return;
     try {
       this.#writeStatus("stopped");
     } catch {
@@ -107,6 +109,7 @@ export class StatePublisher {
       version: 1,
       state,
       pid: process.pid,
+      daemonId: this.#store.daemonId,
       pidNamespace: this.#pidNamespace ?? null,
       startedAt: this.#startedAt.toISOString(),
       updatedAt: new Date(this.#clock.now()).toISOString(),

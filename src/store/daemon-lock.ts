@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from "node:fs";
+import { closeSync, linkSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 import { HEARTBEAT_STALE_MS, heartbeatFresh } from "./heartbeat.ts";
@@ -18,53 +18,89 @@ interface Holder extends LockOwner {
 
 const SOCKET_NAME = /^daemon-[0-9a-f]{16}\.sock$/;
 
+/** The lock file of generation `n`; generation 0 is the name daemons before generations used. */
+function lockName(n: number): string {
+  return n === 0 ? "daemon.lock" : `daemon.lock.${n}`;
+}
+
+const LOCK_NAME = /^daemon\.lock(?:\.([1-9][0-9]{0,15}))?$/;
+
+/** The generations of lock files in the state dir, highest first. */
+function generations(dir: string): number[] {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const found: number[] = [];
+  for (const name of names) {
+    const m = LOCK_NAME.exec(name);
+    if (m) found.push(m[1] ? Number(m[1]) : 0);
+  }
+  return found.sort((x, y) => y - x);
+}
+
 /**
- * One daemon per state dir: `daemon.lock`, created with O_EXCL, so of daemons started together
- * exactly one gets it. A lock whose owner is gone is taken over: in the same PID namespace when
- * its pid is dead; from another namespace (another container, where its pid means nothing) when
- * the unix socket it names refuses connections (the kernel closed it with its process), else
- * once neither the lock nor the heartbeat has moved for 30 s. Taking over renames the stale
- * lock first, which only one daemon can do. Returns the socket's name, for listenWhileAlive.
+ * One daemon per state dir. The lock is the lock file of the highest generation
+ * (`daemon.lock.<n>`); a daemon holds it by creating the file whole (a hard link from a private
+ * temp file, which fails if the name exists), so of daemons started together exactly one gets
+ * any generation. A lock whose owner is gone is taken over by creating the next generation: only
+ * one daemon can, and a live holder's file is never renamed, replaced or removed by another. A
+ * holder is gone, in the same PID namespace, when its pid is dead; from another namespace
+ * (another container, where its pid means nothing) when the unix socket it names refuses
+ * connections (the kernel closed it with its process); else once neither the lock nor the
+ * heartbeat has moved for 30 s. Returns the lock's generation and the socket's name.
  */
-export async function acquireDaemonLock(dir: string, me: LockOwner, now: number, mode: number): Promise<string> {
-  const file = join(dir, "daemon.lock");
+export async function acquireDaemonLock(dir: string, me: LockOwner, now: number, mode: number): Promise<{ generation: number; socket: string }> {
   const socket = `daemon-${randomBytes(8).toString("hex")}.sock`;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    try {
-      const fd = openSync(file, "wx", mode);
+  const temp = join(dir, `.daemon.lock.${socket}.tmp`);
+  const fd = openSync(temp, "wx", mode);
+  try {
+    writeSync(fd, `${JSON.stringify({ ...me, socket })}\n`);
+  } finally {
+    closeSync(fd);
+  }
+  try {
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const [highest] = generations(dir);
+      if (highest !== undefined) {
+        const holder = readHolder(join(dir, lockName(highest)));
+        if (holder === undefined) continue; // removed meanwhile: look again
+        if (await held(dir, holder, me, now)) {
+          throw new StoreError(`another git-token-keeper daemon (pid ${holder.pid}${holder.pidNamespace === me.pidNamespace ? "" : " in another PID namespace"}) already uses state dir '${dir}'`, {
+            hint: "stop it first, or give this one its own stateDir",
+          });
+        }
+      }
+      const generation = (highest ?? 0) + 1;
       try {
-        writeSync(fd, `${JSON.stringify({ ...me, socket })}\n`);
-      } finally {
-        closeSync(fd);
+        linkSync(temp, join(dir, lockName(generation)));
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "EEXIST") continue; // another daemon got it first
+        throw new StoreError(`cannot create '${join(dir, lockName(generation))}': ${(error as NodeJS.ErrnoException).code}`, { cause: error });
       }
+      // Older generations belong to daemons judged gone; their sockets too.
+      for (const old of generations(dir)) if (old < generation) rmSync(join(dir, lockName(old)), { force: true });
       removeOtherSockets(dir, socket);
-      return socket;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") {
-        throw new StoreError(`cannot create '${file}': ${(error as NodeJS.ErrnoException).code}`, { cause: error });
-      }
+      return { generation, socket };
     }
-    const holder = readHolder(file);
-    if (holder && (await held(dir, holder, me, now))) {
-      throw new StoreError(`another git-token-keeper daemon (pid ${holder.pid}${holder.pidNamespace === me.pidNamespace ? "" : " in another PID namespace"}) already uses state dir '${dir}'`, {
-        hint: "stop it first, or give this one its own stateDir",
-      });
-    }
-    try {
-      renameSync(file, `${file}.stale.${me.pid}`);
-      rmSync(`${file}.stale.${me.pid}`, { force: true });
-    } catch {
-      // Another daemon took it over first: look again.
-    }
+  } finally {
+    rmSync(temp, { force: true });
   }
   throw new StoreError(`could not take the daemon lock in '${dir}'`, { hint: "another daemon is starting on the same state dir" });
 }
 
-/** Removes the lock if it is this daemon's. */
-export function releaseDaemonLock(dir: string, me: LockOwner): void {
-  const file = join(dir, "daemon.lock");
-  const holder = readHolder(file);
-  if (holder?.pid === me.pid && holder.pidNamespace === me.pidNamespace) rmSync(file, { force: true });
+/** Removes the lock if it is this daemon's (its generation still names this daemon's socket). */
+export function releaseDaemonLock(dir: string, lock: { generation: number; socket: string }): void {
+  const file = join(dir, lockName(lock.generation));
+  if (readHolder(file)?.socket === lock.socket) rmSync(file, { force: true });
+}
+
+/** True while the lock of the highest generation is this daemon's. */
+export function holdsDaemonLock(dir: string, lock: { generation: number; socket: string }): boolean {
+  const [highest] = generations(dir);
+  return highest === lock.generation && readHolder(join(dir, lockName(highest)))?.socket === lock.socket;
 }
 
 /**
@@ -130,12 +166,15 @@ function readHolder(file: string): Holder | undefined {
 }
 
 async function held(dir: string, holder: Holder, me: LockOwner, now: number): Promise<boolean> {
-  if (holder.pid > 0 && holder.pidNamespace !== undefined && holder.pidNamespace === me.pidNamespace) {
-    return holder.pid !== me.pid && processAlive(holder.pid);
-  }
-  // The socket exists only once its holder listens: before that (it is starting right now), or
-  // for a holder that could not listen, the lock's and the heartbeat's age decide.
+  // The socket answers for its holder wherever it runs; it exists only once the holder listens.
   const answer = holder.socket ? await socketAnswer(join(dir, holder.socket)) : "unknown";
   if (answer !== "unknown") return answer === "alive";
-  return now - holder.mtimeMs < HEARTBEAT_STALE_MS || heartbeatFresh(dir, now);
+  // Before that (it is starting right now), or for a holder that could not listen: in the same
+  // PID namespace its pid, with the time rule as well when the pid is alive (a namespace id can
+  // be reused by a restarted container, where that pid is some other process).
+  const young = now - holder.mtimeMs < HEARTBEAT_STALE_MS || heartbeatFresh(dir, now);
+  if (holder.pid > 0 && holder.pidNamespace !== undefined && holder.pidNamespace === me.pidNamespace) {
+    return holder.pid !== me.pid && processAlive(holder.pid) && young;
+  }
+  return young;
 }

@@ -142,13 +142,19 @@ export class TokenStore {
     this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()}\n`);
   }
 
+  /** The daemon that owns the files it writes here: its lock's socket name, once it holds the lock. */
+  daemonId = "";
+
+  /** `<pid> <daemon id>`: which daemon wrote it (the helper only checks that it exists). */
   writePid(pid: number): void {
-    this.#write(this.dir, "daemon.pid", `${pid}\n`);
+    this.#write(this.dir, "daemon.pid", `${pid} ${this.daemonId}\n`);
   }
 
+  /** Removes the pid file if this daemon wrote it. */
   removePid(): void {
+    const file = join(this.dir, "daemon.pid");
     try {
-      unlinkSync(join(this.dir, "daemon.pid"));
+      if (readFileSync(file, "utf8").trim().split(" ")[1] === this.daemonId) unlinkSync(file);
     } catch {
       // Already gone.
     }

@@ -33,7 +33,8 @@ describe.skipIf(!root || !haveTool("unshare", "unshare (util-linux) is not on PA
   });
 
   it("the daemon's pid file names a pid of its own namespace", () => {
-    expect(readFileSync(join(world.stateDir, "daemon.pid"), "utf8").trim()).toBe("1");
+    // `<pid> <daemon id>`: the id is the lock's socket, which says which daemon wrote it.
+    expect(readFileSync(join(world.stateDir, "daemon.pid"), "utf8").trim()).toMatch(/^1 daemon-[0-9a-f]{16}\.sock$/);
   });
 
   it("a fetch that hangs 3 s, then gets a 502, is retried through the shim; plain git fails", async () => {

@@ -1,0 +1,81 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KeeperProcess } from "../support/keeper-process.ts";
+import { removeTempDirs } from "../support/temp-dir.ts";
+import { World } from "../support/world.ts";
+
+/**
+ * One daemon per state dir, whatever the interleaving: daemons restarted together after a crash
+ * (as `Restart=on-failure` units or sidecars do), and a duplicate refused while one runs. The
+ * one that runs keeps its files; a refused daemon touches none of them.
+ */
+describe("the daemon lock", () => {
+  let world: World;
+  const config = () => ({ refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", providers: [world.providerConfig()] });
+  const start = () => KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: config(), waitReady: false });
+
+  beforeAll(async () => {
+    world = await World.create();
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  /** Resolves "ready" or "refused" for a daemon, once it has shown which. */
+  async function outcome(k: KeeperProcess): Promise<"ready" | "refused"> {
+    const refused = k.exited.then(() => "refused" as const);
+    const ready = k.waitForLog(/"message":"ready"/, 30_000).then(
+      () => "ready" as const,
+      () => "refused" as const,
+    );
+    return Promise.race([ready, refused]);
+  }
+
+  function pidFile(): { pid: number; id: string } {
+    const [pid, id] = readFileSync(join(world.stateDir, "daemon.pid"), "utf8").trim().split(" ");
+    return { pid: Number(pid), id: id ?? "" };
+  }
+
+  it("three daemons started together after a crash, 20 rounds: exactly one runs, and its files are its own", async () => {
+    let survivor = await start();
+    expect(await outcome(survivor)).toBe("ready");
+    for (let round = 0; round < 20; round++) {
+      await survivor.kill();
+      const three = [start(), start(), start()];
+      const keepers = await Promise.all(three);
+      const outcomes = await Promise.all(keepers.map(outcome));
+      expect(outcomes.filter((o) => o === "ready"), `round ${round}: ${outcomes.join(", ")}`).toHaveLength(1);
+      const winner = keepers[outcomes.indexOf("ready")] as KeeperProcess;
+      for (const k of keepers) if (k !== winner) expect(await k.exited).toBe(1);
+      for (const k of keepers) if (k !== winner) expect(k.log).toContain("another git-token-keeper daemon");
+      // The refused ones left the winner's pid file, status and lock as it wrote them.
+      const { pid, id } = pidFile();
+      expect(pid).toBe(winner.child.pid);
+      const status = JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string; pid: number; daemonId: string };
+      expect([status.state, status.pid, status.daemonId]).toEqual(["running", winner.child.pid, id]);
+      const locks = readdirSync(world.stateDir).filter((n) => n.startsWith("daemon.lock"));
+      expect(locks).toHaveLength(1);
+      expect(readFileSync(join(world.stateDir, locks[0] as string), "utf8")).toContain(id);
+      survivor = winner;
+    }
+    await survivor.stop();
+  }, 300_000);
+
+  it("a duplicate started while one runs is refused and leaves the running daemon's pid file and status alone", async () => {
+    const running = await start();
+    expect(await outcome(running)).toBe("ready");
+    const before = { pid: readFileSync(join(world.stateDir, "daemon.pid"), "utf8"), status: JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string } };
+    const duplicate = await start();
+    expect(await duplicate.exited).toBe(1);
+    expect(duplicate.log).toContain("another git-token-keeper daemon");
+    expect(readFileSync(join(world.stateDir, "daemon.pid"), "utf8")).toBe(before.pid);
+    expect((JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string }).state).toBe("running");
+    expect(before.status.state).toBe("running");
+    await running.stop();
+    // A clean stop removes its own pid file and lock.
+    expect(readdirSync(world.stateDir).filter((n) => n === "daemon.pid" || n.startsWith("daemon.lock"))).toEqual([]);
+  }, 60_000);
+});
