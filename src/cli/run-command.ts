@@ -52,6 +52,14 @@ export async function runCommand(options: {
       });
     }
   });
+  // A SIGHUP during start (which waits for every first mint) would end the process by default:
+  // it is noted, and the config reloaded once the daemon runs.
+  let reloadAfterStart = false;
+  const hupDuringStart = () => {
+    reloadAfterStart = true;
+    log.info("SIGHUP while starting: the config is reloaded once started");
+  };
+  process.on("SIGHUP", hupDuringStart);
   try {
     await daemon.start();
   } catch (error) {
@@ -72,7 +80,8 @@ export async function runCommand(options: {
       return 1;
     }
   }
-  const stopWatching = watchConfig(file, daemon, log, redactor);
+  const stopWatching = watchConfig(file, daemon, log, redactor, reloadAfterStart);
+  process.off("SIGHUP", hupDuringStart);
   void exited.then(() => stopWatching());
   log.info("ready", { healthy: daemon.healthy });
   await notifySystemd({ READY: "1", STATUS: daemon.healthy ? "tokens minted" : "running; some tokens failing, see status" }, log);
@@ -84,7 +93,7 @@ export async function runCommand(options: {
  * ConfigMap's rename counts, but on nothing else in it). The new file is validated whole first; an invalid one is
  * rejected and the running config stays.
  */
-function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor): () => Promise<void> {
+function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor, reloadNow: boolean): () => Promise<void> {
   let running: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   const reload = (why: string) => {
@@ -109,6 +118,7 @@ function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redact
     });
   };
   process.on("SIGHUP", () => reload("SIGHUP"));
+  if (reloadNow) reload("SIGHUP while starting");
   // Only the file itself (and a ConfigMap's `..data` swap) is watched: its neighbours may be
   // unreadable to the daemon (a root-only key beside it), and they are none of its business.
   const dir = dirname(file);

@@ -10,7 +10,7 @@ import { World } from "../support/world.ts";
  * (as `Restart=on-failure` units or sidecars do), and a duplicate refused while one runs. The
  * one that runs keeps its files; a refused daemon touches none of them.
  */
-describe("the daemon lock", () => {
+describe("the daemon lock, and signals while starting", () => {
   let world: World;
   const config = () => ({ refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", providers: [world.providerConfig()] });
   const start = () => KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: config(), waitReady: false });
@@ -77,5 +77,21 @@ describe("the daemon lock", () => {
     await running.stop();
     // A clean stop removes its own pid file and lock.
     expect(readdirSync(world.stateDir).filter((n) => n === "daemon.pid" || n.startsWith("daemon.lock"))).toEqual([]);
+  }, 60_000);
+  it("SIGHUP while the daemon is still starting (its first mint hangs) is held until it runs, then reloads", async () => {
+    world.github.setMode("hang");
+    const k = await KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: { ...config(), providers: [world.providerConfig({ timeout: "2s" })] }, waitReady: false });
+    try {
+      await k.waitForLog(/"message":"daemon started"/, 20_000);
+      k.child.kill("SIGHUP");
+      await k.waitForLog(/SIGHUP while starting/, 10_000);
+      world.github.setMode("up");
+      await k.waitForLog(/"message":"ready"/, 30_000);
+      await k.waitForLog(/"message":"config reloaded"/, 10_000);
+      expect(k.child.exitCode).toBeNull();
+    } finally {
+      world.github.setMode("up");
+      await k.stop();
+    }
   }, 60_000);
 });
