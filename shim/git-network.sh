@@ -99,9 +99,8 @@ while :; do
     exit "$gtk_rc"
   fi
   gtk_attempt=$((gtk_attempt + 1))
-  # Counted by the daemon for its metrics: an empty file, no wait, no extra exec. (printf, not
-  # `:`: a failed redirection on a special built-in would end the shell.)
-  { printf "" >"$gtk_dir/requests/retried+$gtk_class++0+s$$n$gtk_attempt"; } 2>/dev/null
+  # Counted by the daemon for its metrics: an empty file, nobody waits for it.
+  gtk_file_request "retried+$gtk_class++0" || :
   if [ "$gtk_class" = auth ]; then
     say "$gtk_fail_url refused the token; retrying with a new one ($gtk_attempt/$gtk_retries)"
   else

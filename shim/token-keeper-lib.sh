@@ -137,6 +137,25 @@ gtk_serves_url() {
   return 1
 }
 
+# Files request $1 (the name's first four fields) in the daemon's queue; sets gtk_request to its
+# path. The last field is random and the file created exclusively (noclobber): requests/ is the
+# group's, and nothing a member put there in advance may be written through (a link) or hang
+# this process (a FIFO). Returns 1 when no file could be made.
+gtk_file_request() {
+  gtk_tries=0
+  while [ "$gtk_tries" -lt 3 ]; do
+    gtk_tries=$((gtk_tries + 1))
+    gtk_rand=$(od -An -N8 -tx8 /dev/urandom 2>/dev/null) || return 1
+    gtk_request=$gtk_dir/requests/$1+${gtk_rand##* }
+    set -C
+    { printf "" >"$gtk_request"; } 2>/dev/null
+    gtk_made=$?
+    set +C
+    [ "$gtk_made" -eq 0 ] && return 0
+  done
+  return 1
+}
+
 # True when the daemon is alive: its pid file is there (a clean stop removes it) and its
 # heartbeat (seconds since the epoch, rewritten every 10 s) is at most 30 s old. No pid is
 # checked: in a pod the daemon is in another container's PID namespace, where its pid names

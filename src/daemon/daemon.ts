@@ -61,8 +61,16 @@ export class Daemon {
     });
     this.#publisher = new StatePublisher(this.store, this.#supervisor, this.#clock, log);
     // The status file is current by the time a requester sees its request done.
-    const handle = (r: Parameters<typeof handleRequest>[0]) => handleRequest(r, { supervisor: this.#supervisor, log, redactor, metrics }).finally(() => this.#publisher.status());
-    this.#queue = new RequestQueue(this.store.requestsDir, handle, log, { mode: this.store.fileMode, gid: this.store.gid, redact: (text) => redactor.redact(text) });
+    const refreshes = new Map<string, number>();
+    const handle = (r: Parameters<typeof handleRequest>[0]) =>
+      handleRequest(r, { supervisor: this.#supervisor, log, redactor, metrics, refreshes, refreshIntervalMs: config.remintIntervalMs, now: () => this.#clock.now() }).finally(() => this.#publisher.status());
+    this.#queue = new RequestQueue(this.store.requestsDir, handle, log, {
+      answers: this.store.answersDir,
+      mode: this.store.fileMode,
+      gid: this.store.gid,
+      redact: (text) => redactor.redact(text),
+      refused: (reason) => metrics.requestRefused(reason),
+    });
   }
 
   /** Returns once every configured owner has a token or a recorded failure. */

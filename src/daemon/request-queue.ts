@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, rmSync, type Stats } from "node:fs";
+import { lstatSync, readdirSync, rmdirSync, unlinkSync, type Stats } from "node:fs";
 import { basename, join } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import { describeError } from "../errors/keeper-error.ts";
@@ -11,8 +11,11 @@ import { writeFileAtomic } from "../store/atomic-write.ts";
  *   <kind>+<provider>+<owner>+<serial>+<unique>
  * `retried` is the shim's note that it ran a command again (auth or transient, in the provider
  * field), for the metrics; nobody waits for it.
- * The daemon deletes the file when done; on failure it first writes `<name>.failed` holding
- * one line that says why, for the requester to print.
+ * The daemon deletes the file when done; on failure it first writes `answers/<name>` (a folder
+ * only the daemon writes to) holding one line that says why, for the requester to print.
+ * Requesters make the unique part unpredictable and create the file exclusively (sh: noclobber),
+ * and requests/ is sticky in the shared layout, so no member of the group can plant or remove
+ * another's request.
  */
 export interface KeeperRequest {
   kind: "mint" | "remint" | "refresh" | "retried";
@@ -20,13 +23,15 @@ export interface KeeperRequest {
   owner: string;
   serial: number;
   file: string;
+  /** Filed by the daemon's own user (the CLI run as the keeper's user), not by a group member. */
+  own: boolean;
 }
 
-const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+([a-z0-9._-]{0,100})\+(\d{1,12})\+([A-Za-z0-9._-]{1,64})$/;
-const FAILED_TTL_MS = 60_000;
-const FAILED_MAX_BYTES = 4_096;
+// The owner as the helper checks it (a plain name, never `.` or `..`), or empty (every owner).
+const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+((?:[a-z0-9_-][a-z0-9._-]{0,99})?)\+(\d{1,12})\+([A-Za-z0-9_-]{1,64})$/;
+const ANSWER_TTL_MS = 60_000;
 
-export function parseRequestName(name: string): Omit<KeeperRequest, "file"> | undefined {
+export function parseRequestName(name: string): Omit<KeeperRequest, "file" | "own"> | undefined {
   const m = NAME.exec(name);
   if (!m) return undefined;
   return { kind: m[1] as KeeperRequest["kind"], provider: m[2] as string, owner: m[3] as string, serial: Number(m[4]) };
@@ -35,6 +40,7 @@ export function parseRequestName(name: string): Omit<KeeperRequest, "file"> | un
 /** Watches the requests directory (chokidar, plus a slow sweep in case an event is lost). */
 export class RequestQueue {
   readonly #dir: string;
+  readonly #answers: string;
   readonly #handle: (request: KeeperRequest) => Promise<void>;
   readonly #log: Logger;
   readonly #fileMode: number;
@@ -46,14 +52,19 @@ export class RequestQueue {
   #sweepTimer: NodeJS.Timeout | undefined;
 
   readonly #redact: (text: string) => string;
+  readonly #uid = process.getuid?.() ?? 0;
+  /** Counts what was refused, for the metrics (`reason`). */
+  readonly #refused: (reason: string) => void;
 
   constructor(
     dir: string,
     handle: (request: KeeperRequest) => Promise<void>,
     log: Logger,
-    file: { mode: number; gid: number | undefined; redact: (text: string) => string },
+    file: { answers: string; mode: number; gid: number | undefined; redact: (text: string) => string; refused?: (reason: string) => void },
   ) {
+    this.#refused = file.refused ?? (() => undefined);
     this.#dir = dir;
+    this.#answers = file.answers;
     this.#redact = file.redact;
     this.#fileMode = file.mode;
     this.#gid = file.gid;
@@ -77,32 +88,43 @@ export class RequestQueue {
   }
 
   #sweep(): void {
+    this.#sweepAnswers();
     let names: string[];
     try {
       names = readdirSync(this.#dir);
     } catch {
       return;
     }
+    for (const name of names) this.#take(name);
+  }
+
+  /** Answers nobody read within a minute (their requester gave up) are removed. */
+  #sweepAnswers(): void {
+    let names: string[] = [];
+    try {
+      names = readdirSync(this.#answers);
+    } catch {
+      return;
+    }
     const now = Date.now();
     for (const name of names) {
-      if (name.endsWith(".failed")) {
-        const entry = this.#entry(name, FAILED_MAX_BYTES);
-        if (entry && now - entry.mtimeMs > FAILED_TTL_MS) this.#remove(name);
-      } else {
-        this.#take(name);
+      try {
+        if (now - lstatSync(join(this.#answers, name)).mtimeMs > ANSWER_TTL_MS) unlinkSync(join(this.#answers, name));
+      } catch {
+        // Gone meanwhile.
       }
     }
   }
 
   /**
-   * lstat of an entry: undefined when it is gone. Anything but a regular file of at most
-   * `maxBytes` (requests are empty; `.failed` answers hold one line) is not ours (requests/ is group-writable in the shared layout): it is removed, never opened or
+   * lstat of an entry: undefined when it is gone. Anything but an empty regular file is not a
+   * request (requests/ is group-writable in the shared layout): it is removed, never opened or
    * followed, and said once.
    */
-  #entry(name: string, maxBytes = 0): Stats | undefined {
+  #entry(name: string): Stats | undefined {
     try {
       const entry = lstatSync(join(this.#dir, name));
-      if (entry.isFile() && entry.size <= maxBytes) return entry;
+      if (entry.isFile() && entry.size === 0) return entry;
       this.#removeStranger(name, entry);
     } catch {
       // Gone meanwhile.
@@ -112,46 +134,53 @@ export class RequestQueue {
 
   #removeStranger(name: string, entry: Stats): void {
     const kind = entry.isDirectory() ? "directory" : entry.isSymbolicLink() ? "symlink" : entry.isFIFO() ? "fifo" : entry.isSocket() ? "socket" : entry.isFile() ? `file of ${entry.size} bytes` : "special file";
+    const removed = this.#remove(name, entry.isDirectory());
     if (!this.#strangers.has(name)) {
       this.#strangers.add(name);
-      this.#log.warn("removed an entry in requests/ that is not a request", { name: printable(name), kind, uid: entry.uid });
+      this.#log.warn(removed ? "removed an entry in requests/ that is not a request" : "an entry in requests/ that is not a request cannot be removed without looking inside it; left as it is", { name: printable(name), kind, uid: entry.uid });
+      this.#refused("not a request");
     }
-    this.#remove(name, entry.isDirectory());
   }
 
-  // rm never follows a symlink: it unlinks the link itself, and inside a folder as well.
-  #remove(name: string, recursive = false): void {
+  // Never follows or recurses: a link is unlinked itself, a folder removed only when empty (to
+  // empty one, the daemon would have to walk into a place a member can swap for a link).
+  #remove(name: string, directory = false): boolean {
     try {
-      rmSync(join(this.#dir, name), { force: true, recursive });
+      if (directory) rmdirSync(join(this.#dir, name));
+      else unlinkSync(join(this.#dir, name));
+      return true;
     } catch (error) {
-      this.#log.debug("cannot remove an entry in requests/", { name: printable(name), error: describeError(error) });
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== "ENOENT") this.#log.debug("cannot remove an entry in requests/", { name: printable(name), error: describeError(error) });
+      return code === "ENOENT";
     }
   }
 
   #take(name: string): void {
-    // Dot files are other programs' (editors, the shim's older versions); never ours to touch.
-    if (name.startsWith(".") || name.endsWith(".failed") || this.#busy.has(name)) return;
+    if (this.#busy.has(name)) return;
     const parsed = parseRequestName(name);
     if (!parsed) {
-      if (!this.#entry(name)) return;
+      const entry = this.#entry(name);
+      if (!entry) return;
       if (!this.#strangers.has(name)) {
         this.#strangers.add(name);
-        this.#log.warn("ignored a malformed request file", { name: printable(name) });
+        this.#log.warn("ignored a malformed request file", { name: printable(name), uid: entry.uid });
+        this.#refused("malformed");
       }
       this.#remove(name);
       return;
     }
-    if (!this.#entry(name)) return;
+    const entry = this.#entry(name);
+    if (!entry) return;
     this.#strangers.delete(name);
     const file = join(this.#dir, name);
     this.#busy.add(name);
-    this.#handle({ ...parsed, file })
+    this.#handle({ ...parsed, file, own: entry.uid === this.#uid })
       .then(
         () => undefined,
         (error: unknown) => {
           try {
-            // A temp file and a rename: a symlink planted at this name is replaced, not followed.
-            writeFileAtomic(`${file}.failed`, `${this.#redact(describeError(error)).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
+            writeFileAtomic(join(this.#answers, name), `${this.#redact(describeError(error)).replace(/\s+/g, " ").slice(0, 500)}\n`, this.#fileMode, this.#gid);
           } catch {
             // The requester still sees its request gone and reports a generic failure.
           }

@@ -14,6 +14,7 @@ export class KeeperMetrics implements MetricsSink {
   readonly #failures: Counter<"provider" | "owner" | "kind">;
   readonly #refusals: Counter<"provider" | "owner">;
   readonly #shimRetries: Counter<"kind">;
+  readonly #requestsRefused: Counter<"reason">;
 
   constructor(tokens: () => TokenExpiry[], now: () => number = Date.now) {
     const registers = [this.registry];
@@ -33,6 +34,11 @@ export class KeeperMetrics implements MetricsSink {
     this.#failures = new Counter({ name: "git_token_keeper_mint_failures_total", help: "Failed mints.", labelNames: ["provider", "owner", "kind"], registers });
     this.#refusals = new Counter({ name: "git_token_keeper_refusals_total", help: "Re-mints after a host refused a token.", labelNames: ["provider", "owner"], registers });
     this.#shimRetries = new Counter({ name: "git_token_keeper_shim_retries_total", help: "git commands the shim ran again.", labelNames: ["kind"], registers });
+    this.#requestsRefused = new Counter({ name: "git_token_keeper_requests_refused_total", help: "Entries in requests/ refused: not a request, malformed, or rate-limited.", labelNames: ["reason"], registers });
+  }
+
+  requestRefused(reason: string): void {
+    this.#requestsRefused.inc({ reason });
   }
 
   minted(provider: string, owner: string, reason: string): void {

@@ -4,6 +4,8 @@ export interface MetricsSink {
   mintFailed(provider: string, owner: string, transient: boolean): void;
   refused(provider: string, owner: string): void;
   shimRetried(kind: string): void;
+  /** An entry in requests/ that was refused: not a request, malformed, or rate-limited. */
+  requestRefused(reason: string): void;
 }
 
 export const noMetrics: MetricsSink = {
@@ -11,4 +13,5 @@ export const noMetrics: MetricsSink = {
   mintFailed: () => undefined,
   refused: () => undefined,
   shimRetried: () => undefined,
+  requestRefused: () => undefined,
 };

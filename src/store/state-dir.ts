@@ -4,7 +4,7 @@ import { StoreError } from "../errors/keeper-error.ts";
 
 /**
  * Who may read the state dir besides its owner. `private`: nobody (0700, files 0600). `group`:
- * members of one group read tokens (0750, files 0640) and write requests (0770), the layout for
+ * members of one group read tokens (0750, files 0640) and write requests (1770), the layout for
  * a keeper that runs as its own user beside a CI runner's user.
  */
 export interface DirAccess {
@@ -27,7 +27,8 @@ export function currentAccess(gid?: number): DirAccess {
  */
 export function ensurePrivateDir(path: string, access: DirAccess | number = currentAccess()): void {
   const { uid, gid, groupWrite } = typeof access === "number" ? { uid: access, gid: undefined, groupWrite: false } : access;
-  const wanted = gid === undefined ? 0o700 : groupWrite ? 0o770 : 0o750;
+  // A folder the group writes to is sticky: a member can remove or rename only its own entries.
+  const wanted = gid === undefined ? 0o700 : groupWrite ? 0o1770 : 0o750;
   let created = false;
   try {
     mkdirSync(path, { recursive: true, mode: 0o700 });
@@ -58,7 +59,7 @@ export function ensurePrivateDir(path: string, access: DirAccess | number = curr
       hint: `give the daemon a folder inside it, which it creates itself (GIT_TOKEN_KEEPER_DIR=${path}/state), or run the daemon as its owner`,
     });
   }
-  if (gid !== undefined && (created || stat.gid !== gid || (stat.mode & 0o777) !== wanted)) {
+  if (gid !== undefined && (created || stat.gid !== gid || (stat.mode & 0o1777) !== wanted)) {
     // Our own directory: give it the shared group's layout (systemd's RuntimeDirectory= may
     // have made it 0755 or left the group as the user's).
     try {
@@ -73,7 +74,7 @@ export function ensurePrivateDir(path: string, access: DirAccess | number = curr
     stat = lstatSync(path);
   }
   const mode = stat.mode & 0o777;
-  const allowed = gid === undefined ? 0o700 : wanted;
+  const allowed = gid === undefined ? 0o700 : wanted & 0o777;
   if (mode & ~allowed) {
     throw new StoreError(`state dir '${path}' is open to ${gid === undefined ? "group or others" : "others"} (mode ${mode.toString(8)})`, {
       hint: gid === undefined ? `run chmod 700 '${path}', or set stateGroup to share it with one group` : `run chmod ${wanted.toString(8)} '${path}'`,

@@ -33,6 +33,8 @@ export interface Route {
 export class TokenStore {
   readonly dir: string;
   readonly requestsDir: string;
+  /** The daemon's answers to failed requests: only it writes here (requests/ is the group's). */
+  readonly answersDir: string;
   readonly tokensDir: string;
   readonly #access: DirAccess;
 
@@ -42,6 +44,7 @@ export class TokenStore {
     this.#access = currentAccess(gid);
     this.tokensDir = join(dir, "tokens");
     this.requestsDir = join(dir, "requests");
+    this.answersDir = join(dir, "answers");
   }
 
   /** Creates or checks the directory tree; throws StoreError when it is not private. */
@@ -49,19 +52,30 @@ export class TokenStore {
     ensurePrivateDir(this.dir, this.#access);
     ensurePrivateDir(this.tokensDir, this.#access);
     ensurePrivateDir(this.requestsDir, { ...this.#access, groupWrite: true });
+    ensurePrivateDir(this.answersDir, this.#access);
   }
 
-  /** Removes temp files a killed daemon left mid-write (never read: readers see only renamed files). */
+  /**
+   * Removes temp files a killed daemon left mid-write (never read: readers see only renamed
+   * files). Never throws, follows or recurses: requests/ is the group's, and a member may have
+   * put anything there (see RequestQueue, which sweeps it).
+   */
   removeLeftovers(): void {
-    const dirs = [this.dir, this.requestsDir, ...this.#providerDirs()];
-    for (const dir of dirs) {
+    for (const dir of [this.dir, this.answersDir, ...this.#providerDirs()]) {
       let names: string[] = [];
       try {
         names = readdirSync(dir);
       } catch {
         continue;
       }
-      for (const name of names) if (name.startsWith(".") && name.endsWith(".tmp")) rmSync(join(dir, name), { force: true });
+      for (const name of names) {
+        if (!name.startsWith(".") || !name.endsWith(".tmp")) continue;
+        try {
+          unlinkSync(join(dir, name));
+        } catch {
+          // Not a file (unlink never follows a link), or gone: not ours to force.
+        }
+      }
     }
   }
 

@@ -153,7 +153,7 @@ for (const shell of shellsToTest() as ShellName[]) {
         expect(r.stderr).toBe("");
         expect(Date.now() - started).toBeGreaterThanOrEqual(250);
         expect(taken).toHaveLength(1);
-        expect(taken[0]).toMatch(/^remint\+gh\+acme\+7\+h\d+$/);
+        expect(taken[0]).toMatch(/^remint\+gh\+acme\+7\+[0-9a-f]{16}$/);
       } finally {
         clearInterval(fakeDaemon);
       }

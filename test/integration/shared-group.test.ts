@@ -20,7 +20,8 @@ describe.skipIf(process.getuid?.() !== 0)("the shared-group layout: keeper and r
       await world.startKeeper({ stateGroup: SHARED_GID });
       expect(statSync(world.stateDir).mode & 0o777).toBe(0o750);
       expect(statSync(world.stateDir).gid).toBe(SHARED_GID);
-      expect(statSync(join(world.stateDir, "requests")).mode & 0o777).toBe(0o770);
+      // Sticky: a member can remove or rename only its own requests.
+      expect(statSync(join(world.stateDir, "requests")).mode & 0o1777).toBe(0o1770);
       const tokenFile = statSync(join(world.stateDir, "tokens", "test-app", "acme"));
       expect([tokenFile.mode & 0o777, tokenFile.gid]).toEqual([0o640, SHARED_GID]);
 
