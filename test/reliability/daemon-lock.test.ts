@@ -1,9 +1,12 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { KeeperProcess } from "../support/keeper-process.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
+import { fileGroup, scenario } from "./scenario.ts";
+
+const group = `one daemon per state dir (${fileGroup(import.meta.url)})`;
 
 /**
  * One daemon per state dir, whatever the interleaving: daemons restarted together after a crash
@@ -39,7 +42,7 @@ describe("the daemon lock, and signals while starting", () => {
     return { pid: Number(pid), id: id ?? "" };
   }
 
-  it("three daemons started together after a crash, 20 rounds: exactly one runs, and its files are its own", async () => {
+  scenario(group, "three daemons started together after a crash, 20 rounds", "exactly one runs; the others exit 1 naming the running one; its pid file, status and lock are its own", async () => {
     let survivor = await start();
     expect(await outcome(survivor)).toBe("ready");
     for (let round = 0; round < 20; round++) {
@@ -62,9 +65,10 @@ describe("the daemon lock, and signals while starting", () => {
       survivor = winner;
     }
     await survivor.stop();
+    return "20 rounds: one ready and two refused each time; pid file, status.json and the one lock file named the winner";
   }, 300_000);
 
-  it("a duplicate started while one runs is refused and leaves the running daemon's pid file and status alone", async () => {
+  scenario(group, "a duplicate started while one runs", "refused, and the running daemon's pid file and status are left as they were; a clean stop removes only its own files", async () => {
     const running = await start();
     expect(await outcome(running)).toBe("ready");
     const before = { pid: readFileSync(join(world.stateDir, "daemon.pid"), "utf8"), status: JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string } };
@@ -77,8 +81,9 @@ describe("the daemon lock, and signals while starting", () => {
     await running.stop();
     // A clean stop removes its own pid file and lock.
     expect(readdirSync(world.stateDir).filter((n) => n === "daemon.pid" || n.startsWith("daemon.lock"))).toEqual([]);
+    return "exit 1; pid file and status unchanged; after the stop no pid or lock file";
   }, 60_000);
-  it("SIGHUP while the daemon is still starting (its first mint hangs) is held until it runs, then reloads", async () => {
+  scenario(group, "SIGHUP while the daemon is still starting (its first mint hangs)", "held until it runs, then the config is reloaded; the process never dies of it", async () => {
     world.github.setMode("hang");
     const k = await KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: { ...config(), providers: [world.providerConfig({ timeout: "2s" })] }, waitReady: false });
     try {
@@ -93,5 +98,6 @@ describe("the daemon lock, and signals while starting", () => {
       world.github.setMode("up");
       await k.stop();
     }
+    return "logged 'SIGHUP while starting', then ready and 'config reloaded'";
   }, 60_000);
 });

@@ -2,10 +2,13 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, 
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execa } from "execa";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect } from "vitest";
 import { KeeperProcess } from "../support/keeper-process.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
+import { fileGroup, scenario } from "./scenario.ts";
+
+const group = `a member of the state group against requests/ (${fileGroup(import.meta.url)})`;
 
 // Debian's nobody and nogroup stand in for a member of the keeper's shared group.
 const MEMBER_UID = 65534;
@@ -37,17 +40,19 @@ describe.skipIf(process.getuid?.() !== 0)("a member of the state group against r
     removeTempDirs();
   });
 
-  it("a folder named like a leftover temp file does not stop the daemon from starting, and an empty one is removed", async () => {
+  scenario(group, "`mkdir requests/.x.tmp` before the daemon starts", "the daemon starts (clean-up never throws); the empty folder is removed by the sweep", async () => {
     expect(keeper.child.exitCode).toBeNull();
     await sleep(2_500);
     expect(existsSync(join(requests(), ".x.tmp"))).toBe(false);
+    return "daemon running; the folder removed within one sweep";
   });
 
-  it("requests/ is sticky: a member can remove or rename only its own requests", () => {
+  scenario(group, "removing or renaming another member's request", "refused by the kernel: requests/ is sticky (1770)", async () => {
     expect(statSync(requests()).mode & 0o1777).toBe(0o1770);
+    return `requests/ mode ${(statSync(requests()).mode & 0o1777).toString(8)}`;
   });
 
-  it("dot files, fifos, links, large files and odd names are removed without being followed or opened; the daemon keeps serving", async () => {
+  scenario(group, "a dot file, a FIFO, a symlink to a member's file, a 1 MB file, an empty folder, owners `..` and `.` under request names", "each removed without being opened, followed or walked into, logged once with its kind and uid; the daemon keeps serving", async () => {
     const victim = "/tmp/gtk-member-victim";
     await asMember(`printf 'keep me\\n' > ${victim}`);
     const r = await asMember(
@@ -67,22 +72,24 @@ describe.skipIf(process.getuid?.() !== 0)("a member of the state group against r
     expect(readFileSync(victim, "utf8")).toBe("keep me\n");
     expect(keeper.child.exitCode).toBeNull();
     expect(keeper.log).toContain("removed an entry in requests/ that is not a request");
+    return "requests/ empty within two sweeps; the link's target unchanged; daemon running";
   });
 
-  it("a member cannot write the daemon's answers, which the helper reads", async () => {
+  scenario(group, "planting an answer (or a FIFO) where a requester reads why its request failed", "impossible: answers live in answers/ (0750), which only the daemon writes; request names are random and created exclusively", async () => {
     const answers = join(world.stateDir, "answers");
     expect(statSync(answers).mode & 0o777).toBe(0o750);
     const r = await asMember(`: > ${answers}/mint+test-app+acme+0+0123456789abcdef`);
     expect(r.exitCode).not.toBe(0);
+    return `creating a file in answers/ as a member: exit ${r.exitCode}`;
   });
 
-  it("a flood of refresh requests from a member re-mints each provider at most once per remintInterval", async () => {
+  scenario(group, "20 refresh requests from a member within a second", "at most one re-mint per provider per remintInterval; the rest answered as refused, logged and counted", async () => {
     const before = world.github.mintsFor("acme");
     const r = await asMember(`cd ${requests()} && for i in $(seq 20); do : > "refresh+test-app++0+flood$i"; sleep 0.05; done`);
     expect(r.exitCode, r.stderr).toBe(0);
     await sleep(3_000);
     expect(world.github.mintsFor("acme") - before).toBeLessThanOrEqual(1);
     expect(keeper.log).toContain("refused a refresh request: too soon after the last one");
-    // The keeper's own user (the CLI run as it) is not limited.
+    return `${world.github.mintsFor("acme") - before} re-mint of acme for 20 requests`;
   });
 });
