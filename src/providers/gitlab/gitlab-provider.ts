@@ -1,7 +1,9 @@
-import { readFileSync } from "node:fs";
+import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readFileSync, unlinkSync } from "node:fs";
+import { basename, dirname, join } from "node:path";
 import type { GitLabProviderConfig } from "./gitlab-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
-import { ProviderError } from "../../errors/keeper-error.ts";
+import { describeError, ProviderError } from "../../errors/keeper-error.ts";
 import { writeFileAtomic } from "../../store/atomic-write.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
@@ -43,31 +45,90 @@ async function postJson(url: string, init: { headers: Record<string, string>; bo
   return data;
 }
 
+/** How the provider saves the secret that GitLab replaces; tests swap these for failing ones. */
+export interface SecretFiles {
+  /** Throws unless a file can be created beside `path` now. */
+  probe(path: string): void;
+  write(path: string, data: string): void;
+}
+
+export const secretFiles: SecretFiles = {
+  probe(path) {
+    const probe = join(dirname(path), `.${basename(path)}.probe.${randomBytes(4).toString("hex")}.tmp`);
+    closeSync(openSync(probe, "wx", 0o600));
+    unlinkSync(probe);
+  },
+  write: (path, data) => writeFileAtomic(path, data),
+};
+
 /**
  * GitLab: an OAuth2 refresh-token grant, or an access token that rotates itself. GitLab makes
  * refresh tokens single-use (a refresh invalidates the old access and refresh tokens) and
  * rotation revokes the old token: the new one is written to its file atomically (0600) before
- * the new access token is used, so a crash never loses the chain.
+ * the new access token is used, so a crash never loses the chain. Before asking GitLab the
+ * provider checks that it can write beside the file (a read-only folder would otherwise lose the
+ * chain for good on the first refresh); a write that still fails keeps the new secret in memory,
+ * says so in the error (status, log, metrics), and writes it before anything else next time.
  */
-export function createGitLabProvider(config: GitLabProviderConfig, now: () => number = Date.now): TokenProvider {
+export function createGitLabProvider(config: GitLabProviderConfig, now: () => number = Date.now, files: SecretFiles = secretFiles): TokenProvider {
   const api = config.apiBase;
+  /** A secret GitLab handed out that could not be saved yet. */
+  let unsaved: string | undefined;
+
+  /** The secret to present: the unsaved one once it is saved, else the file's. */
+  function currentSecret(file: string, what: string): string {
+    if (unsaved !== undefined) {
+      save(file, unsaved, what);
+      const saved = unsaved;
+      unsaved = undefined;
+      return saved;
+    }
+    return readOne(file, what);
+  }
+
+  function save(file: string, secret: string, what: string): void {
+    try {
+      files.write(file, `${secret}\n`);
+    } catch (error) {
+      unsaved = secret;
+      throw new ProviderError(`GitLab issued a new ${what}, but it cannot be written to '${file}' (${describeError(error)}); it is kept in memory and written before the next refresh, but a restart would lose it`, {
+        transient: true,
+        hint: `make '${dirname(file)}' writable for the daemon now (systemd: the unit's StateDirectory= or ReadWritePaths=)`,
+      });
+    }
+  }
+
+  function checkWritable(file: string, what: string): void {
+    try {
+      files.probe(file);
+    } catch (error) {
+      throw new ProviderError(`cannot write beside the ${what} file '${file}' (${describeError(error)}): GitLab would replace the ${what} and the new one would be lost, so nothing was sent to GitLab`, {
+        transient: false,
+        hint: `make '${dirname(file)}' writable for the daemon (systemd: the unit's StateDirectory= gives it /var/lib/git-token-keeper, or add ReadWritePaths=)`,
+      });
+    }
+  }
 
   async function refreshGrant(): Promise<MintedToken> {
-    const refreshToken = readOne(config.refreshTokenFile ?? "", "refresh token");
+    const file = config.refreshTokenFile ?? "";
+    const refreshToken = currentSecret(file, "refresh token");
+    checkWritable(file, "refresh token");
     const body = new URLSearchParams({ grant_type: "refresh_token", refresh_token: refreshToken, client_id: config.clientId ?? "" });
     if (config.clientSecretFile) body.set("client_secret", readOne(config.clientSecretFile, "client secret"));
     const data = await postJson(`${api}/oauth/token`, { headers: { "content-type": "application/x-www-form-urlencoded", accept: "application/json" }, body }, "refreshing the GitLab OAuth token", now);
     const access = data.access_token;
     const next = data.refresh_token;
     if (typeof access !== "string" || typeof next !== "string") throw new ProviderError("GitLab's token answer has no access_token or refresh_token", { transient: true });
-    writeFileAtomic(config.refreshTokenFile ?? "", `${next}\n`);
+    save(file, next, "refresh token");
     const createdAt = typeof data.created_at === "number" ? data.created_at * 1000 : now();
     const expiresIn = typeof data.expires_in === "number" ? data.expires_in : 7200;
     return { token: access, expiresAt: new Date(createdAt + expiresIn * 1000) };
   }
 
   async function selfRotate(): Promise<MintedToken> {
-    const current = readOne(config.tokenFile ?? "", "access token");
+    const file = config.tokenFile ?? "";
+    const current = currentSecret(file, "access token");
+    checkWritable(file, "access token");
     const path =
       config.tokenKind === "personal"
         ? "/api/v4/personal_access_tokens/self/rotate"
@@ -77,7 +138,7 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
     const data = await postJson(`${api}${path}`, { headers: { "private-token": current, "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ expires_at: expires }) }, "rotating the GitLab access token", now);
     const token = data.token;
     if (typeof token !== "string") throw new ProviderError("GitLab's rotate answer has no token", { transient: true });
-    writeFileAtomic(config.tokenFile ?? "", `${token}\n`);
+    save(file, token, "access token");
     // GitLab answers a date (the token stops working at its start, UTC); take a full time as is.
     const at = typeof data.expires_at === "string" ? data.expires_at : undefined;
     const expiresAt = at ? new Date(/^\d{4}-\d{2}-\d{2}$/.test(at) ? `${at}T00:00:00Z` : at) : undefined;
