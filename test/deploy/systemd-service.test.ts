@@ -7,6 +7,7 @@ import { docker, dockerReady } from "../support/docker-pod.ts";
 import { REPO_ROOT } from "../support/run-git.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
+import { FakeGitLab } from "../fakes/fake-gitlab.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IMAGE = "gtk-systemd-host:test";
@@ -126,6 +127,37 @@ describe.skipIf(!ready)("the systemd units under a real systemd, installed as do
     expect(start.exitCode).not.toBe(0);
     expect(await journal()).toContain("providers");
     await sh("cp /tmp/good.yaml /etc/git-token-keeper/config.yaml && systemctl reset-failed git-token-keeper && systemctl restart git-token-keeper");
+  });
+
+  it("a GitLab refresh-token chain at the README's path, under ProtectSystem=strict: refreshed, saved, and still alive after a restart", async () => {
+    const gitlab = new FakeGitLab(world.ledger, LIFETIME_MS);
+    await gitlab.start();
+    try {
+      // The README's example path; the unit's StateDirectory= makes it writable for the service.
+      await sh(`install -d -o git-token-keeper -g git-token-keeper -m 0700 /var/lib/git-token-keeper && printf '%s\\n' '${gitlab.firstRefreshToken()}' > /var/lib/git-token-keeper/gitlab.refresh && chown git-token-keeper: /var/lib/git-token-keeper/gitlab.refresh && chmod 600 /var/lib/git-token-keeper/gitlab.refresh`);
+      const config = JSON.parse(configFromDoc({ owners: ["acme", "globex"] })) as { providers: Record<string, unknown>[] };
+      config.providers.push({ name: "gl", type: "gitlab", grant: "refresh-token", baseUrl: gitlab.url, gitUrl: world.gitUrl.replace("127.0.0.1", "localhost"), clientId: gitlab.clientId, refreshTokenFile: "/var/lib/git-token-keeper/gitlab.refresh" });
+      await sh(`cat > /etc/git-token-keeper/config.yaml <<'EOF'\n${JSON.stringify(config, null, 2)}\nEOF`);
+      expect((await sh("systemctl restart git-token-keeper", { reject: false })).exitCode).toBe(0);
+      const waitForRefreshes = async (n: number) => {
+        for (let i = 0; i < 100 && gitlab.refreshLog.length < n; i++) await sleep(200);
+        return gitlab.refreshLog.length;
+      };
+      expect(await waitForRefreshes(1), await journal()).toBeGreaterThanOrEqual(1);
+      await sleep(500);
+      expect(gitlab.refreshLog.every((r) => r.accepted)).toBe(true);
+      const stored = (await sh("cat /var/lib/git-token-keeper/gitlab.refresh")).stdout.trim();
+      expect(gitlab.liveRefreshTokens.has(stored)).toBe(true);
+      expect(await journal()).not.toMatch(/EROFS|cannot write beside/);
+      // The chain goes on after a restart, from the saved token.
+      await sh("systemctl restart git-token-keeper");
+      const before = gitlab.refreshLog.length;
+      await sh("rm -f /run/git-token-keeper/tokens/gl/shared; git-token-keeper refresh --provider gl", { reject: false });
+      expect(await waitForRefreshes(before + 1)).toBeGreaterThan(before);
+      expect(gitlab.refreshLog.every((r) => r.accepted)).toBe(true);
+    } finally {
+      await gitlab.stop();
+    }
   });
 
   it("the user unit through `install --runner github`, with a lingering user manager", async () => {
