@@ -2,6 +2,7 @@ import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect } from "vitest";
 import { KeeperProcess } from "../support/keeper-process.ts";
+import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
 import { fileGroup, scenario } from "./scenario.ts";
@@ -16,7 +17,7 @@ const group = `one daemon per state dir (${fileGroup(import.meta.url)})`;
 describe("the daemon lock, and signals while starting", () => {
   let world: World;
   const config = () => ({ refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", providers: [world.providerConfig()] });
-  const start = () => KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: config(), waitReady: false });
+  const start = (pidNamespace = false) => KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: config(), waitReady: false, pidNamespace });
 
   beforeAll(async () => {
     world = await World.create();
@@ -42,31 +43,34 @@ describe("the daemon lock, and signals while starting", () => {
     return { pid: Number(pid), id: id ?? "" };
   }
 
-  scenario(group, "three daemons started together after a crash, 20 rounds", "exactly one runs; the others exit 1 naming the running one; its pid file, status and lock are its own", async () => {
-    let survivor = await start();
-    expect(await outcome(survivor)).toBe("ready");
-    for (let round = 0; round < 20; round++) {
-      await survivor.kill();
-      const three = [start(), start(), start()];
-      const keepers = await Promise.all(three);
-      const outcomes = await Promise.all(keepers.map(outcome));
-      expect(outcomes.filter((o) => o === "ready"), `round ${round}: ${outcomes.join(", ")}`).toHaveLength(1);
-      const winner = keepers[outcomes.indexOf("ready")] as KeeperProcess;
-      for (const k of keepers) if (k !== winner) expect(await k.exited).toBe(1);
-      for (const k of keepers) if (k !== winner) expect(k.log).toContain("another git-token-keeper daemon");
-      // The refused ones left the winner's pid file, status and lock as it wrote them.
-      const { pid, id } = pidFile();
-      expect(pid).toBe(winner.child.pid);
-      const status = JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string; pid: number; daemonId: string };
-      expect([status.state, status.pid, status.daemonId]).toEqual(["running", winner.child.pid, id]);
-      const locks = readdirSync(world.stateDir).filter((n) => n.startsWith("daemon.lock"));
-      expect(locks).toHaveLength(1);
-      expect(readFileSync(join(world.stateDir, locks[0] as string), "utf8")).toContain(id);
-      survivor = winner;
-    }
-    await survivor.stop();
-    return "20 rounds: one ready and two refused each time; pid file, status.json and the one lock file named the winner";
-  }, 300_000);
+  for (const across of [false, true]) {
+    const where = across ? "each in a PID namespace of its own (containers of a pod)" : "in one PID namespace";
+    scenario(group, `three daemons started together after a crash, 20 rounds, ${where}`, "exactly one runs; the others exit 1 naming the running one; its pid file, status and lock are its own", async () => {
+      if (across && !haveTool("unshare", "unshare is missing, so daemons in separate PID namespaces are not tested")) return "skipped: no unshare";
+      let survivor = await start(across);
+      expect(await outcome(survivor)).toBe("ready");
+      for (let round = 0; round < 20; round++) {
+        await survivor.kill();
+        const keepers = await Promise.all([start(across), start(across), start(across)]);
+        const outcomes = await Promise.all(keepers.map(outcome));
+        expect(outcomes.filter((o) => o === "ready"), `round ${round}: ${outcomes.join(", ")}`).toHaveLength(1);
+        const winner = keepers[outcomes.indexOf("ready")] as KeeperProcess;
+        for (const k of keepers) if (k !== winner) expect(await k.exited).not.toBe(0);
+        for (const k of keepers) if (k !== winner) expect(k.log).toContain("another git-token-keeper daemon");
+        // The refused ones left the winner's pid file, status and lock as it wrote them.
+        const { pid, id } = pidFile();
+        expect(pid).toBe(across ? 1 : winner.child.pid);
+        const status = JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string; pid: number; daemonId: string };
+        expect([status.state, status.pid, status.daemonId]).toEqual(["running", pid, id]);
+        const locks = readdirSync(world.stateDir).filter((n) => n.startsWith("daemon.lock"));
+        expect(locks).toHaveLength(1);
+        expect(readFileSync(join(world.stateDir, locks[0] as string), "utf8")).toContain(id);
+        survivor = winner;
+      }
+      await survivor.stop();
+      return "20 rounds: one ready and two refused each time; pid file, status.json and the one lock file named the winner";
+    }, 300_000);
+  }
 
   scenario(group, "a duplicate started while one runs", "refused, and the running daemon's pid file and status are left as they were; a clean stop removes only its own files", async () => {
     const running = await start();
