@@ -1,3 +1,4 @@
+import { uptime } from "node:os";
 import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -63,6 +64,6 @@ export function makeState(dir: string, providers: number, hosts: number): string
   writeFileSync(join(state, "origins"), `${[...new Set(routes.map((r) => r.split(" ")[0]))].join("\n")}\n`);
   writeFileSync(join(state, "daemon.pid"), `${process.pid}\n`);
   // A daemon that beats all through the bench: the heartbeat stays fresh for the next hour.
-  writeFileSync(join(state, "heartbeat"), `${now + 3600} ${new Date((now + 3600) * 1000).toISOString()}\n`);
+  writeFileSync(join(state, "heartbeat"), `${now + 3600} ${new Date((now + 3600) * 1000).toISOString()} ${Math.round(Date.now() / 1000 - uptime())}\n`);
   return state;
 }

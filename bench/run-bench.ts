@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   const helper = by(local.helper, "keeper helper, 1 provider");
   const helperFloor = by(local.helper, "floor: sh helper printing a file");
   check("helper get", "≤ 2 ms", ms(helper), helper <= 2);
-  check("helper get vs the floor helper", "≤ 1.5×", `${(helper / helperFloor).toFixed(2)}×`, helper <= 1.5 * helperFloor);
+  check("helper get vs the floor helper", "≤ 1.1×", `${(helper / helperFloor).toFixed(2)}×`, helper <= 1.1 * helperFloor);
 
   log("3-4: network commands and recovery");
   const world = await World.create();

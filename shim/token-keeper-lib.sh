@@ -156,15 +156,30 @@ gtk_file_request() {
   return 1
 }
 
+# Sets gtk_now to the time in seconds since the epoch. Without starting a process where it can:
+# the daemon's heartbeat says when the machine booted (by its clock), and /proc/uptime how long
+# ago that was (the same for every container on the machine); else `date`.
+gtk_time_now() {
+  gtk_beat='' gtk_booted=''
+  { read -r gtk_beat gtk_iso gtk_booted <"$gtk_dir/heartbeat"; } 2>/dev/null
+  gtk_up=''
+  case $gtk_booted in
+    '' | *[!0-9]*) ;;
+    *) { read -r gtk_up gtk_idle </proc/uptime; } 2>/dev/null ;;
+  esac
+  case ${gtk_up%.*} in
+    '' | *[!0-9]*) gtk_now=$(date +%s) ;;
+    *) gtk_now=$((gtk_booted + ${gtk_up%.*})) ;;
+  esac
+}
+
 # True when the daemon is alive: its pid file is there (a clean stop removes it) and its
 # heartbeat (seconds since the epoch, rewritten every 10 s) is at most 30 s old. No pid is
 # checked: in a pod the daemon is in another container's PID namespace, where its pid names
 # some other process or none. Sets gtk_now.
 gtk_daemon_alive() {
-  gtk_now=$(date +%s)
+  gtk_time_now
   [ -f "$gtk_dir/daemon.pid" ] || return 1
-  gtk_beat=''
-  { read -r gtk_beat gtk_rest <"$gtk_dir/heartbeat"; } 2>/dev/null
   case $gtk_beat in '' | *[!0-9]*) return 1 ;; esac
   [ "$((gtk_now - gtk_beat))" -le 30 ]
 }

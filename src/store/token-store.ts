@@ -1,4 +1,5 @@
 import { readdirSync, readFileSync, rmSync, unlinkSync } from "node:fs";
+import { uptime } from "node:os";
 import { join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 import { writeFileAtomic } from "./atomic-write.ts";
@@ -150,10 +151,13 @@ export class TokenStore {
 
   /**
    * The daemon's "still alive" every 10 s, apart from status.json so that it stays small:
-   * seconds since the epoch (what the helper compares with `date +%s`), then the ISO time.
+   * seconds since the epoch, the ISO time, and the boot time (see below).
    */
   writeHeartbeat(atMs: number): void {
-    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()}\n`);
+    // Third: when the machine booted, in seconds since the epoch as this clock has it. The helper
+    // adds /proc/uptime to it to know the time without starting `date`.
+    const bootedAt = Math.round(atMs / 1000 - uptime());
+    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()} ${bootedAt}\n`);
   }
 
   /** The daemon that owns the files it writes here: its lock's socket name, once it holds the lock. */

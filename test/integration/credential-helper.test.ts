@@ -3,6 +3,7 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { GitHttpServer } from "../fakes/git-http-server.ts";
 import { runGit, SHIM_DIR } from "../support/run-git.ts";
+import { uptime } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { formatTokenRecord } from "../../src/store/token-file.ts";
@@ -28,7 +29,9 @@ function layState(dir: string, options: { alive: boolean; expires?: number }): v
   // The pid is never checked (the daemon may be in another PID namespace): 1 is alive here.
   writeFileSync(join(dir, "daemon.pid"), "1\n");
   const beat = Math.floor(Date.now() / 1000) - (options.alive ? 0 : 40);
-  writeFileSync(join(dir, "heartbeat"), `${beat} ${new Date(beat * 1000).toISOString()}\n`);
+  // Third field: when the machine booted, as the daemon writes it (the helper reads the time
+  // from it and /proc/uptime instead of starting `date`).
+  writeFileSync(join(dir, "heartbeat"), `${beat} ${new Date(beat * 1000).toISOString()} ${Math.round(Date.now() / 1000 - uptime())}\n`);
   const expires = options.expires ?? now + 3600;
   for (const [owner, provider] of [["acme", "gh"], ["globex", "gh"], ["anyone", "local"]] as const) {
     writeFileSync(
@@ -62,6 +65,19 @@ for (const shell of shellsToTest() as ShellName[]) {
       layState(state, { alive: true });
     });
 
+
+    it("answers a get without starting any process: the time comes from the heartbeat and /proc/uptime", () => {
+      layState(state, { alive: true });
+      // No command can be found: anything but the shell's builtins would fail.
+      const r = get("protocol=https\nhost=github.com\npath=acme/app\n", { PATH: "/nonexistent" });
+      expect(r.stderr).toBe("");
+      expect(r.stdout).toContain(`password=${TOKENS.acme}`);
+      layState(state, { alive: false });
+      const left = get("protocol=https\nhost=github.com\npath=acme/app\n", { PATH: "/nonexistent" });
+      expect(left.stdout).toContain(`password=${TOKENS.acme}`);
+      expect(left.stderr).toMatch(/the daemon is not running; using the token it left, which expires in (35\d\d|36\d\d)s/);
+      layState(state, { alive: true });
+    });
     it("answers a configured host with the owner's token and its expiry", () => {
       const r = get("protocol=https\nhost=github.com\npath=acme/app.git\n\n");
       expect(r.stdout).toBe(`username=x-access-token\npassword=${TOKENS.acme}\npassword_expiry_utc=${now + 3600}\n`);

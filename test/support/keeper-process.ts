@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
+import { uptime } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "./run-git.ts";
 
@@ -97,5 +98,5 @@ export class KeeperProcess {
 /** Makes the heartbeat in a state dir `seconds` old, as if the daemon had died that long ago. */
 export function ageHeartbeat(stateDir: string, seconds: number): void {
   const at = Math.floor(Date.now() / 1000) - seconds;
-  writeFileSync(join(stateDir, "heartbeat"), `${at} ${new Date(at * 1000).toISOString()}\n`);
+  writeFileSync(join(stateDir, "heartbeat"), `${at} ${new Date(at * 1000).toISOString()} ${Math.round(Date.now() / 1000 - uptime())}\n`);
 }
