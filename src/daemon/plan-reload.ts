@@ -21,7 +21,7 @@ export interface ReloadPlan {
 export function planReload(previous: KeeperConfig, next: KeeperConfig): ReloadPlan {
   const before = new Map(previous.providers.map((p) => [p.name, settingsKey(p, previous)]));
   const started = next.providers.filter((p) => before.get(p.name) !== settingsKey(p, next));
-  const labels = [["stateDir", "stateDir"], ["stateGid", "stateGroup"], ["metricsListen", "metrics"]] as const;
+  const labels = [["stateDir", "stateDir"], ["stateGid", "stateGroup"], ["metricsListen", "metrics"], ["mintConcurrency", "mintConcurrency"]] as const;
   return {
     removed: previous.providers.map((p) => p.name).filter((n) => !next.providers.some((p) => p.name === n)),
     started,

@@ -19,4 +19,8 @@ describe("planReload", () => {
     expect(plan.started.map((p) => p.name)).toEqual(["a"]);
     expect(plan.needsRestart).toEqual(["stateDir", "metrics"]);
   });
+
+  it("says that a changed mintConcurrency needs a restart (it was ignored without a word)", () => {
+    expect(planReload(config([provider("a")]), config([provider("a")], { mintConcurrency: 2 })).needsRestart).toEqual(["mintConcurrency"]);
+  });
 });
