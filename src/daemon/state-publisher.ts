@@ -63,6 +63,8 @@ export class StatePublisher {
 
   /** Writes status.json now (errors are logged: a full state dir must not stop the daemon). */
   status(): void {
+    // Once stopped (a SIGTERM while starting, say), nothing is written again.
+    if (this.#stopped) return;
     try {
       this.#routesIfGrown();
       this.#writeStatus("running");

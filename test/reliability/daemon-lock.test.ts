@@ -104,4 +104,18 @@ describe("the daemon lock, and signals while starting", () => {
     }
     return "logged 'SIGHUP while starting', then ready and 'config reloaded'";
   }, 60_000);
+  scenario(group, "SIGTERM while the daemon is still starting (its first mint hangs)", "it stops cleanly: exit 0, its pid file and lock removed, status stopped", async () => {
+    world.github.setMode("hang");
+    const k = await KeeperProcess.start({ dir: world.dir, stateDir: world.stateDir, config: { ...config(), providers: [world.providerConfig({ timeout: "5s" })] }, waitReady: false });
+    try {
+      await k.waitForLog(/"message":"daemon started"/, 20_000);
+      k.child.kill("SIGTERM");
+      expect(await k.exited).toBe(0);
+    } finally {
+      world.github.setMode("up");
+    }
+    expect(readdirSync(world.stateDir).filter((n) => n === "daemon.pid" || n.startsWith("daemon.lock"))).toEqual([]);
+    expect((JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { state: string }).state).toBe("stopped");
+    return "exit 0; no pid or lock file left; status stopped";
+  }, 60_000);
 });

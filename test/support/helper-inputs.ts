@@ -17,7 +17,7 @@ export function rng(seed: number): () => number {
 
 const HOSTS = ["github.com", "GITHUB.COM", "GitHub.com", "github.com:443", "github.com:444", "github.com.", "github.com.evil.example", "evil.example#github.com", "evil.example", "xn--gthub-n4a.com", "gіthub.com", "github.com@evil.example", "127.0.0.1:8080", "127.0.0.1:8081", "localhost:8080", "[::1]:8080", "github.com\0", ""];
 const PROTOCOLS = ["https", "http", "HTTPS", "ftp", "ssh", "file", ""];
-const PATHS = ["acme/app.git", "globex/tools", "ACME/x", "initech/y", "../globex/x", "acme/../globex/x", "acme/%2e%2e/globex", "acme%2fglobex/x", "/acme/z", "acme", "", "a".repeat(5000), ".hidden/x", "acme/./x", "globex/../../acme/x", "any/r"];
+const PATHS = ["acme/app.git", "globex/tools", "ACME/x", "initech/y", "../globex/x", "acme/../globex/x", "acme/%2e%2e/globex", "acme%2fglobex/x", "/acme/z", "acme", "", "a".repeat(5000), ".hidden/x", "acme/./x", "globex/../../acme/x", "any/r", "acme/.", "any/."];
 const EXTRA = ["url=https://user:pass@github.com/acme/app", "username=someone", "password=guess", "wwwauth[]=Basic realm=x", "capability[]=authtype", "unknown=1", "path=globex/override", "host=evil.example", "=", "noequals", "protocol", `x=${"y".repeat(70_000)}`];
 
 export interface Input {
