@@ -10,11 +10,18 @@ const PATTERNS: readonly [RegExp, (match: string, ...groups: string[]) => string
   [/-----BEGIN [A-Z0-9 ]*-----[\s\S]*?(?:-----END [A-Z0-9 ]*-----|$)/g, () => "[redacted PEM block]"],
   [/\b(authorization\s*[:=]\s*)(?:(basic|bearer|token)\s+)?[^\s"',;]+/gi, (_m, prefix, scheme) =>
     `${prefix}${scheme ? `${scheme} ` : ""}[redacted]`],
-  [/\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_]+/g, (m) => `[redacted ${fingerprint(m)}]`],
-  [/\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, () => "[redacted JWT]"],
-  // GitLab: personal/project/group, OAuth app secrets, runner, CI build, deploy, pipeline
-  // trigger, feed, service account tokens.
-  [/\b(glpat-|gloas-|glrt-|glcbt-|gldt-|glptt-|glft-|glsoat-)[A-Za-z0-9_.-]+/g, (m) => `[redacted ${fingerprint(m)}]`],
+  // A known prefix and everything after it that any token format may hold (letters, digits,
+  // `_`, `-`, `.`): GitHub's stateless installation tokens are `ghs_` followed by a signed JWT,
+  // dots included, which a pattern stopping at the first dot would leave half in the log.
+  [/\b(?:gh[pousr]_|github_pat_)[A-Za-z0-9_.-]+/g, (m) => `[redacted ${fingerprint(m)}]`],
+  // JWTs (Entra ID, Kubernetes, OIDC), also inside a longer word: no word boundary needed.
+  [/eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*/g, () => "[redacted JWT]"],
+  // GitLab: personal/project/group, OAuth app secrets, runner (and its registration), runner
+  // authentication, CI build, deploy, pipeline trigger, feed, incoming mail, agent, feature flag
+  // client, SCIM and service account tokens; the legacy runner registration prefix.
+  [/\b(glpat-|gloas-|glrt-|glrtr-|glcbt-|gldt-|glptt-|glft-|glimt-|glagent-|glffct-|gltst-|glsoat-|GR1348941)[A-Za-z0-9_.-]+/g, (m) => `[redacted ${fingerprint(m)}]`],
+  // Azure DevOps personal access tokens of the 84-character format (AZDO at 77-80).
+  [/\b[A-Za-z0-9]{76}AZDO[A-Za-z0-9]{4}\b/g, (m) => `[redacted ${fingerprint(m)}]`],
   [/(\b[a-z][a-z0-9+.-]*:\/\/)([^\s/@:"']*):([^\s/@"']*)@/gi, (_m, scheme, user) => `${scheme}${user}:[redacted]@`],
   [/\b(password|token|access_token|refresh_token|client_secret)=([^\s&"']+)/gi, (_m, key) => `${key}=[redacted]`],
 ];

@@ -38,6 +38,33 @@ describe("redaction", () => {
     }
   });
 
+  // The formats each host documents, whole: no part of 16 characters or more may remain.
+  const b64url = (text: string) => Buffer.from(text).toString("base64url");
+  const statelessGhs = `ghs_${b64url('{"alg":"RS256","typ":"JWT"}')}.${b64url(JSON.stringify({ iss: "github", sub: "installation/42", exp: 2_000_000_000, repos: "a".repeat(300) }))}.${"Sig_-".repeat(40)}`;
+  const FORMATS: [string, string][] = [
+    ["GitHub classic PAT", `ghp_${"aB3".repeat(12)}`],
+    ["GitHub OAuth", `gho_${"aB3".repeat(12)}`],
+    ["GitHub user-to-server", `ghu_${"aB3".repeat(12)}`],
+    ["GitHub installation (classic)", `ghs_${"aB3".repeat(12)}`],
+    ["GitHub refresh", `ghr_${"aB3".repeat(25)}`],
+    ["GitHub fine-grained PAT", `github_pat_11${"A".repeat(20)}_${"b9".repeat(30)}`],
+    ["GitHub stateless installation token (ghs_ + JWT, ~520 chars)", statelessGhs],
+    ["Entra ID / Kubernetes JWT", `${b64url('{"alg":"RS256","kid":"x"}')}.${b64url('{"aud":"499b84ac-1321-427f-aa17-267ca6975798"}')}.${"s1G".repeat(40)}`],
+    ["Azure DevOps PAT (84-char)", `${"a1B2".repeat(19)}AZDO${"c3D4"}`],
+    ["GitLab personal", `glpat-${"xY9_".repeat(5)}`],
+    ["GitLab runner authentication", `glrt-${"xY9_".repeat(5)}`],
+    ["GitLab CI job", `glcbt-${"xY9_".repeat(5)}`],
+    ["GitLab legacy runner registration", `GR1348941${"xY9_".repeat(5)}`],
+  ];
+  for (const [name, token] of FORMATS) {
+    it(`hides a ${name} whole, inside text and after other characters`, () => {
+      for (const text of [`token ${token} here`, `stderr: x-access-token:${token}@host`, `"password":"${token}"`, `GH_TOKEN=${token}`]) {
+        const out = r.redact(text);
+        for (let i = 0; i + 16 <= token.length; i += 8) expect(out, `${name}: ${text.slice(0, 40)}`).not.toContain(token.slice(i, i + 16));
+      }
+    });
+  }
+
   it("hides a registered token whose format no pattern knows", () => {
     const redactor = new Redactor();
     redactor.addSecret("opaque-token-value-1234");
