@@ -37,6 +37,13 @@ export class FakeGitHub {
   readonly publicKey: string;
   readonly installations: FakeInstallation[];
   tokenLifetimeMs: number;
+  /**
+   * The installation tokens it issues: `classic` (`ghs_` and 64 characters), or `stateless`
+   * (`ghs_` and a signed JWT, dots included, about 520 characters, GitHub's format since 2026),
+   * padded to `statelessBytes` to try tokens of a few kilobytes.
+   */
+  tokenFormat: "classic" | "stateless" = "classic";
+  statelessBytes = 520;
   /** Server clock offset, to simulate skew against the keeper's clock. */
   clockOffsetMs = 0;
   readonly tokens = new Map<string, IssuedToken>();
@@ -112,7 +119,7 @@ export class FakeGitHub {
   issueToken(owner: string): string {
     const installation = this.installations.find((i) => i.login.toLowerCase() === owner.toLowerCase());
     if (!installation) throw new Error(`no installation for ${owner}`);
-    const token = `ghs_${randomBytes(48).toString("base64url").replace(/[-_]/g, "x")}`;
+    const token = this.#newToken();
     this.tokens.set(token, {
       token,
       installationId: installation.id,
@@ -169,7 +176,7 @@ export class FakeGitHub {
       }
       this.mintCount++;
       // Newer installation tokens are longer than the classic 40 characters.
-      const token = `ghs_${randomBytes(48).toString("base64url").replace(/[-_]/g, "x")}`;
+      const token = this.#newToken();
       const expiresAt = Math.floor((Date.now() + this.clockOffsetMs + this.tokenLifetimeMs) / 1000) * 1000;
       this.tokens.set(token, {
         token,
@@ -201,6 +208,16 @@ export class FakeGitHub {
       return installation ? send(200, this.#installationBody(installation)) : send(404, { message: "Not Found" });
     }
     return send(404, { message: "Not Found" });
+  }
+
+  #newToken(): string {
+    if (this.tokenFormat === "classic") return `ghs_${randomBytes(48).toString("base64url").replace(/[-_]/g, "x")}`;
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+    const head = part({ alg: "RS256", typ: "JWT", kid: "fake" });
+    const body = (pad: string) => part({ iss: "github", sub: `installation/${randomBytes(4).toString("hex")}`, exp: Math.floor(Date.now() / 1000) + 3600, pad });
+    const signature = randomBytes(256).toString("base64url");
+    const fixed = `ghs_${head}.${body("")}.${signature}`.length;
+    return `ghs_${head}.${body("x".repeat(Math.max(0, Math.floor(((this.statelessBytes - fixed) * 3) / 4))))}.${signature}`;
   }
 
   #installationBody(i: FakeInstallation) {
