@@ -5,7 +5,7 @@ import type { Redactor } from "../log/redact.ts";
 import { noMetrics, type MetricsSink } from "../metrics/metrics-sink.ts";
 import { createProvider, loadProviders } from "../providers/provider-registry.ts";
 import type { TokenProvider } from "../providers/token-provider.ts";
-import { acquireDaemonLock, holdsDaemonLock, listenWhileAlive, releaseDaemonLock } from "../store/daemon-lock.ts";
+import { acquireDaemonLock, holdsDaemonLock, listenWhileAlive, newSocketName, releaseDaemonLock } from "../store/daemon-lock.ts";
 import { pidNamespace } from "../store/heartbeat.ts";
 import { TokenStore } from "../store/token-store.ts";
 import { systemClock, type Clock } from "./clock.ts";
@@ -77,11 +77,19 @@ export class Daemon {
   async start(): Promise<void> {
     const { log, config } = this.#options;
     this.store.init();
-    this.#lock = await acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600);
-    this.store.daemonId = this.#lock.socket;
-    this.#alive = await listenWhileAlive(this.store.dir, this.#lock.socket, (error) =>
+    // Listening before taking the lock: a lock never names a socket that does not answer yet.
+    const socket = newSocketName();
+    const alive = await listenWhileAlive(this.store.dir, socket, (error) =>
       log.warn("cannot listen on the lock's socket: a daemon restarted in another container waits 30 s after this one dies", { error: describeError(error) }),
     );
+    try {
+      this.#lock = await acquireDaemonLock(this.store.dir, this.#lockOwner, Date.now(), 0o600, socket);
+    } catch (error) {
+      await alive.close();
+      throw error;
+    }
+    this.#alive = alive;
+    this.store.daemonId = this.#lock.socket;
     this.store.removeLeftovers();
     this.store.writePid(process.pid);
     this.store.pruneProviders(new Set(this.#supervisor.names));

@@ -50,11 +50,13 @@ function generations(dir: string): number[] {
  * holder is gone, in the same PID namespace, when its pid is dead; from another namespace
  * (another container, where its pid means nothing) when the unix socket it names refuses
  * connections (the kernel closed it with its process); else once neither the lock nor the
- * heartbeat has moved for 30 s. Returns the lock's generation and the socket's name.
+ * heartbeat has moved for 30 s. The caller listens on `socket` (newSocketName, listenWhileAlive)
+ * before asking: a lock never names a socket that is not listening yet, so a refused connection
+ * always means its holder is gone. Returns the lock's generation and the socket's name.
  */
-export async function acquireDaemonLock(dir: string, me: LockOwner, now: number, mode: number): Promise<{ generation: number; socket: string }> {
-  const socket = `daemon-${randomBytes(8).toString("hex")}.sock`;
-  const temp = join(dir, `.daemon.lock.${socket}.tmp`);
+export async function acquireDaemonLock(dir: string, me: LockOwner, now: number, mode: number, socket: string): Promise<{ generation: number; socket: string }> {
+  // Not a `.tmp` name: a daemon starting elsewhere removes those as leftovers of its own writes.
+  const temp = join(dir, `.daemon.lock.${socket}.new`);
   const fd = openSync(temp, "wx", mode);
   try {
     writeSync(fd, `${JSON.stringify({ ...me, socket })}\n`);
@@ -82,7 +84,8 @@ export async function acquireDaemonLock(dir: string, me: LockOwner, now: number,
       }
       // Older generations belong to daemons judged gone; their sockets too.
       for (const old of generations(dir)) if (old < generation) rmSync(join(dir, lockName(old)), { force: true });
-      removeOtherSockets(dir, socket);
+      await removeDeadSockets(dir, socket);
+      removeStaleLockTemps(dir, now);
       return { generation, socket };
     }
   } finally {
@@ -123,14 +126,40 @@ export async function listenWhileAlive(dir: string, socket: string, onError: (er
   return { close: () => (listening ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()) };
 }
 
-function removeOtherSockets(dir: string, mine: string): void {
+/** Temp lock files a daemon killed while it asked for the lock left (a minute old). */
+function removeStaleLockTemps(dir: string, now: number): void {
   let names: string[] = [];
   try {
     names = readdirSync(dir);
   } catch {
     return;
   }
-  for (const name of names) if (SOCKET_NAME.test(name) && name !== mine) rmSync(join(dir, name), { force: true });
+  for (const name of names) {
+    if (!/^\.daemon\.lock\.daemon-[0-9a-f]{16}\.sock\.new$/.test(name)) continue;
+    try {
+      if (now - statSync(join(dir, name)).mtimeMs > 60_000) rmSync(join(dir, name), { force: true });
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+}
+
+/** A fresh name for the socket a daemon listens on while it lives. */
+export function newSocketName(): string {
+  return `daemon-${randomBytes(8).toString("hex")}.sock`;
+}
+
+/** Removes the sockets of daemons that are gone (a connection is refused); others may be starting. */
+async function removeDeadSockets(dir: string, mine: string): Promise<void> {
+  let names: string[] = [];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (SOCKET_NAME.test(name) && name !== mine && (await socketAnswer(join(dir, name))) === "dead") rmSync(join(dir, name), { force: true });
+  }
 }
 
 /** alive: it accepted a connection; dead: refused (its process is gone); unknown: no socket, or no answer. */
