@@ -1,10 +1,10 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse } from "yaml";
 import { buildKeeperImage, docker, DockerPod, dockerReady, KEEPER_IMAGE } from "../support/docker-pod.ts";
-import { REPO_ROOT } from "../support/run-git.ts";
+import { REPO_ROOT, SHIM_DIR } from "../support/run-git.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
 
@@ -103,6 +103,9 @@ describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the 
     const r = await pod.run("install-shim");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(statSync(join(pod.volume("keeper-shim"), "git")).mode & 0o111).not.toBe(0);
+    // Every part of the shim, its awk program included: without it the build's git would get
+    // no overrides of stale credentials.
+    expect(readdirSync(pod.volume("keeper-shim")).sort()).toEqual(readdirSync(SHIM_DIR).sort());
   });
 
   it("the keeper starts read-only as uid 10001 without capabilities; its startup probe and the image's HEALTHCHECK pass; the 0440 key is not warned about", async () => {
