@@ -5,7 +5,7 @@ import type { MetricsSink } from "../metrics/metrics-sink.ts";
 import type { ProviderSupervisor } from "./provider-supervisor.ts";
 import type { KeeperRequest } from "./request-queue.ts";
 
-/** Carries out one request from the helper, the shim or the CLI; throws to answer `.failed`. */
+/** Carries out one request from the helper, the shim or the CLI; throws to answer in `answers/`. */
 export async function handleRequest(
   request: KeeperRequest,
   deps: {
