@@ -25,20 +25,20 @@ function lockName(n: number): string {
 
 const LOCK_NAME = /^daemon\.lock(?:\.([1-9][0-9]{0,15}))?$/;
 
-/** The generations of lock files in the state dir, highest first. */
-function generations(dir: string): number[] {
-  let names: string[] = [];
+/** Names in `dir` that match `pattern`; none when the folder cannot be read. */
+function namesIn(dir: string, pattern: RegExp): string[] {
   try {
-    names = readdirSync(dir);
+    return readdirSync(dir).filter((name) => pattern.test(name));
   } catch {
     return [];
   }
-  const found: number[] = [];
-  for (const name of names) {
-    const m = LOCK_NAME.exec(name);
-    if (m) found.push(m[1] ? Number(m[1]) : 0);
-  }
-  return found.sort((x, y) => y - x);
+}
+
+/** The generations of lock files in the state dir, highest first. */
+function generations(dir: string): number[] {
+  return namesIn(dir, LOCK_NAME)
+    .map((name) => Number(LOCK_NAME.exec(name)?.[1] ?? 0))
+    .sort((x, y) => y - x);
 }
 
 /**
@@ -128,14 +128,7 @@ export async function listenWhileAlive(dir: string, socket: string, onError: (er
 
 /** Temp lock files a daemon killed while it asked for the lock left (a minute old). */
 function removeStaleLockTemps(dir: string, now: number): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (!/^\.daemon\.lock\.daemon-[0-9a-f]{16}\.sock\.new$/.test(name)) continue;
+  for (const name of namesIn(dir, /^\.daemon\.lock\.daemon-[0-9a-f]{16}\.sock\.new$/)) {
     try {
       if (now - statSync(join(dir, name)).mtimeMs > 60_000) rmSync(join(dir, name), { force: true });
     } catch {
@@ -151,14 +144,8 @@ export function newSocketName(): string {
 
 /** Removes the sockets of daemons that are gone (a connection is refused); others may be starting. */
 async function removeDeadSockets(dir: string, mine: string): Promise<void> {
-  let names: string[] = [];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    if (SOCKET_NAME.test(name) && name !== mine && (await socketAnswer(join(dir, name))) === "dead") rmSync(join(dir, name), { force: true });
+  for (const name of namesIn(dir, SOCKET_NAME)) {
+    if (name !== mine && (await socketAnswer(join(dir, name))) === "dead") rmSync(join(dir, name), { force: true });
   }
 }
 
