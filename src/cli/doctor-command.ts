@@ -4,6 +4,7 @@ import { checkClockSkew } from "../doctor/clock-skew-check.ts";
 import type { CheckResult } from "../doctor/doctor-check.ts";
 import { gitsOnPath, isShimDir } from "../doctor/find-git.ts";
 import { checkLsRemote } from "../doctor/ls-remote-check.ts";
+import { checkMode } from "../doctor/mode-check.ts";
 import { checkRealGit, checkShimOnPath } from "../doctor/path-checks.ts";
 import { readContext } from "../doctor/read-context.ts";
 import { checkStaleCredentials } from "../doctor/stale-credential-check.ts";
@@ -19,9 +20,15 @@ export async function doctorCommand(options: { config?: string | undefined; repo
   const ctx = readContext({ env, cwd: process.cwd(), stateDir: cliStateDir(options.config, env), configFile: configPath(options.config, env), repo: options.repo });
   const shim = shimDir();
   const realGit = env.GIT_TOKEN_KEEPER_REAL_GIT || gitsOnPath(env.PATH).find((g) => !isShimDir(dirname(g))) || "git";
+  const onPath = checkShimOnPath(ctx, shim);
+  const real = await checkRealGit(ctx);
+  const mode = await checkMode(ctx, { shimFirst: onPath.level !== "fail", realGit, realGitVersion: real.version });
+  // Helper-only mode serves git without the shim: its absence is a warning, not a failure.
+  if (onPath.level === "fail" && mode[0]?.level !== "fail") onPath.level = "warn";
   const results: CheckResult[] = [
-    checkShimOnPath(ctx, shim),
-    await checkRealGit(ctx),
+    onPath,
+    real,
+    ...mode,
     ...checkStateDir(ctx),
     ...checkDaemon(ctx),
     ...(await checkClockSkew(ctx)),

@@ -17,7 +17,7 @@ export function checkShimOnPath(ctx: DoctorContext, shimDir: string): CheckResul
 }
 
 /** The real git: found, and new enough for GIT_CONFIG_COUNT (2.31) and for submodules to keep it (2.33). */
-export async function checkRealGit(ctx: DoctorContext): Promise<CheckResult> {
+export async function checkRealGit(ctx: DoctorContext): Promise<CheckResult & { version?: string }> {
   const real = ctx.env.GIT_TOKEN_KEEPER_REAL_GIT || gitsOnPath(ctx.env.PATH).find((g) => !isShimDir(dirname(g)));
   if (!real) return { level: "fail", what: "no real git found besides the shim", fix: "install git, or set GIT_TOKEN_KEEPER_REAL_GIT" };
   let version: string;
@@ -30,10 +30,10 @@ export async function checkRealGit(ctx: DoctorContext): Promise<CheckResult> {
   const [major, minor] = m ? [Number(m[1]), Number(m[2])] : [0, 0];
   const atLeast = (a: number, b: number) => major > a || (major === a && minor >= b);
   if (!atLeast(2, 31)) {
-    return { level: "fail", what: `${real} is ${version}; the shim needs git 2.31 or newer (GIT_CONFIG_COUNT)`, fix: "upgrade git" };
+    return { level: "fail", what: `${real} is ${version}; the shim needs git 2.31 or newer (GIT_CONFIG_COUNT)`, fix: "upgrade git", version };
   }
   if (!atLeast(2, 33)) {
-    return { level: "warn", what: `${real} is ${version}; submodule commands drop the shim's settings before git 2.33`, fix: "upgrade git to 2.33 or newer" };
+    return { level: "warn", what: `${real} is ${version}; submodule commands drop the shim's settings before git 2.33`, fix: "upgrade git to 2.33 or newer", version };
   }
-  return { level: "ok", what: `real git: ${real} (${version})` };
+  return { level: "ok", what: `real git: ${real} (${version})`, version };
 }

@@ -26,6 +26,7 @@ const FILES = [
   "test/integration/ci-systems.test.ts",
   "test/integration/scope-and-containment.test.ts",
   "test/integration/signals.test.ts",
+  "test/integration/helper-only-mode.test.ts",
 ];
 
 function imageReady(): boolean {

@@ -39,6 +39,7 @@ describe("doctor", () => {
     expect(r.stdout).not.toContain("FAIL");
     expect(r.exitCode).toBe(0);
     expect(line(r.stdout, "ok", "the first git on PATH is the shim")).toBe(true);
+    expect(line(r.stdout, "ok", "mode: the shim for git on PATH (overrides, retries); git run by absolute path gets no token")).toBe(true);
     expect(line(r.stdout, "ok", "works through the shim")).toBe(true);
     expect(line(r.stdout, "ok", "daemon alive")).toBe(true);
     expect(line(r.stdout, "ok", "clock ")).toBe(true);
@@ -48,6 +49,7 @@ describe("doctor", () => {
     const r = await doctor([], { PATH: `${process.env.PATH}:${SHIM_DIR}` });
     expect(r.exitCode).toBe(1);
     expect(line(r.stdout, "FAIL", `the first git on PATH is ${toolPath("git")}, not the shim`)).toBe(true);
+    expect(line(r.stdout, "FAIL", "mode: none")).toBe(true);
     expect(r.stdout).toContain(`fix: export PATH="${SHIM_DIR}:$PATH"`);
   });
 

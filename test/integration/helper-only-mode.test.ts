@@ -1,6 +1,7 @@
-import { readFileSync, writeFileSync } from "node:fs";
+import { appendFileSync, chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { execa } from "execa";
 import { runCli } from "../support/run-cli.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { must, World } from "../support/world.ts";
@@ -58,5 +59,64 @@ describe("helper-only mode: install --gitconfig", () => {
     const r = await runCli(["install", "--gitconfig"], { GIT_TOKEN_KEEPER_DIR: tempDir(), HOME: tempDir() });
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toContain("start the daemon first");
+  });
+
+  it("store and cache configured before and after the keeper's helper never keep its tokens on git 2.46+ (ephemeral); on older git doctor warns", async () => {
+    const home2 = tempDir();
+    const sockets = join(home2, "cache");
+    mkdirSync(sockets, { mode: 0o700 });
+    chmodSync(sockets, 0o700);
+    const socket = join(sockets, "socket");
+    const env = { HOME: home2 };
+    const cache = `cache --timeout=300 --socket ${socket}`;
+    // Before: what Tekton's creds-init and a developer's set-up write; then the keeper's entries;
+    // then the same two again, in a section of their own at the end of the file.
+    await must(world.git(["config", "--global", "--add", "credential.helper", "store"], home2, { shim: false, env }));
+    await must(world.git(["config", "--global", "--add", "credential.helper", cache], home2, { shim: false, env }));
+    expect((await runCli(["install", "--gitconfig"], { GIT_TOKEN_KEEPER_DIR: world.stateDir, HOME: home2 })).exitCode).toBe(0);
+    appendFileSync(join(home2, ".gitconfig"), `[credential]\n\thelper = store\n\thelper = ${cache}\n`);
+    try {
+      const work = tempDir();
+      const app = join(work, "app");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work, { shim: false, env }));
+      writeFileSync(join(app, "ephemeral.txt"), "x\n");
+      await must(world.git(["add", "ephemeral.txt"], app, { shim: false, env }));
+      await must(world.git(["commit", "-q", "-m", "ephemeral"], app, { shim: false, env }));
+      await must(world.git(["push", "-q", "origin", "HEAD:refs/heads/ephemeral"], app, { shim: false, env }));
+      const keeperTokens = [...world.github.tokens.keys()].filter((t) => t !== stale);
+      let stored = "";
+      try {
+        stored = readFileSync(join(home2, ".git-credentials"), "utf8");
+      } catch {
+        // Nothing stored.
+      }
+      const host = new URL(world.gitUrl).host;
+      const cached = [];
+      for (const query of [`protocol=http\nhost=${host}\npath=acme/app.git\n`, `capability[]=authtype\nprotocol=http\nhost=${host}\npath=acme/app.git\n`, `protocol=http\nhost=${host}\n`]) {
+        const r = await execa("git", ["credential-cache", `--socket=${socket}`, "get"], { input: `${query}\n`, reject: false, env: { ...process.env, HOME: home2 } });
+        cached.push(String(r.stdout));
+      }
+      const kept = (text: string) => keeperTokens.filter((t) => text.includes(t) || text.includes(Buffer.from(`x-access-token:${t}`).toString("base64")));
+      const version = String((await execa("git", ["--version"])).stdout);
+      const m = /(\d+)\.(\d+)/.exec(version)!;
+      const ephemeral = Number(m[1]) > 2 || Number(m[2]) >= 46;
+      const doctor = await runCli(["doctor"], { GIT_TOKEN_KEEPER_DIR: world.stateDir, HOME: home2, GIT_CONFIG_NOSYSTEM: "1" }, app);
+      if (ephemeral) {
+        expect(kept(stored), `${version}: ~/.git-credentials`).toEqual([]);
+        expect(kept(cached.join("\n")), `${version}: the cache daemon`).toEqual([]);
+        expect(doctor.stdout).not.toContain("comes after the keeper's helper");
+      } else {
+        // What docs/how-it-works.md says remains on git before 2.46: the helpers after the
+        // keeper's get its token and keep it; doctor names each of them.
+        expect(kept(stored).length, `${version}: ~/.git-credentials`).toBeGreaterThan(0);
+        expect(doctor.stdout).toMatch(/warn {2}credential\.helper=store comes after the keeper's helper/);
+        expect(doctor.stdout).toContain(`credential.helper=${cache} comes after the keeper's helper`);
+      }
+      expect(doctor.stdout).toMatch(/warn {2}mode: helper-only/);
+    } finally {
+      await execa("git", ["credential-cache", `--socket=${socket}`, "exit"], { reject: false, env: { ...process.env, HOME: home2 } });
+      // The suite's secrets audit would rightly flag what an old git left in the store.
+      rmSync(join(home2, ".git-credentials"), { force: true });
+    }
   });
 });

@@ -65,3 +65,16 @@ export function allowedToken(input: Input): string | undefined {
   return undefined;
 }
 
+
+/**
+ * The token in a helper's answer: `password=`, or the credential form git >= 2.46 asks for
+ * (`authtype=Basic` with base64 of username:token, `authtype=Bearer` with the token itself).
+ */
+export function answeredToken(answer: string): string | undefined {
+  const field = (k: string) => new RegExp(`^${k.replace(/[[\]]/g, "\\$&")}=(.*)$`, "m").exec(answer)?.[1];
+  const credential = field("credential");
+  if (credential === undefined) return field("password");
+  if (field("authtype") === "Bearer") return credential;
+  const decoded = Buffer.from(credential, "base64").toString("utf8");
+  return decoded.slice(decoded.indexOf(":") + 1);
+}
