@@ -40,7 +40,7 @@ export default function setup(): () => void {
     const suite = readdirSync(fileURLToPath(new URL("./reliability", import.meta.url))).filter((f) => f.endsWith(".test.ts")).map((f) => f.replace(/\.test\.ts$/, ""));
     const ran = new Set(results.map((r) => r.file));
     if (results.length === 0 || suite.some((f) => !ran.has(f))) {
-      if (processHits.length + auditHits().length > 0) throw new Error(`secrets audit: minted tokens leaked: ${JSON.stringify(auditHits())}`);
+      if (processHits.length + auditHits().length > 0) throw new Error(`secrets audit: minted tokens leaked: ${JSON.stringify([...auditHits(), ...processHits.map((t) => ({ where: "a process's argv or environment", token: `${t.slice(0, 8)}…` }))])}`);
       return;
     }
     const leaks = processHits.length + fileHits.length + cores.length;

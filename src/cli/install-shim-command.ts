@@ -4,7 +4,7 @@ import { shimDir } from "./shim-path-command.ts";
 
 /** The files that make up the shim; all plain sh. */
 export function shimFiles(): string[] {
-  return readdirSync(shimDir()).filter((n) => n === "git" || n.startsWith("git-") || n.endsWith(".sh") || n.endsWith(".awk"));
+  return readdirSync(shimDir()).filter((n) => n === "git" || n === "gh" || n.startsWith("git-") || n.endsWith(".sh") || n.endsWith(".awk"));
 }
 
 /** Copies the shim and helper into `dir` (each file replaced whole); returns the files written. */

@@ -1,7 +1,9 @@
 /** `scheme://host[:port]`, lower-case, default port dropped: the form the shim and helper compare. */
 export type GitOrigin = string;
 
-const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
+// `localhost` and every name under it are loopback (RFC 6761); gh calls a local GitHub
+// `github.localhost`.
+const LOOPBACK = /^((?:[a-z0-9-]+\.)*localhost|127(?:\.\d{1,3}){3}|\[::1\])$/;
 
 export function isLoopbackHost(hostname: string): boolean {
   return LOOPBACK.test(hostname.toLowerCase());

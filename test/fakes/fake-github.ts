@@ -49,6 +49,10 @@ export class FakeGitHub {
   readonly tokens = new Map<string, IssuedToken>();
   readonly requests: { method: string; path: string; status: number }[] = [];
   mintCount = 0;
+  /** Calls to the repository API (what gh uses), with the owner a live token was for. */
+  readonly repositoryCalls: { method: string; path: string; owner: string | undefined; status: number }[] = [];
+  /** Release assets uploaded with a live token. */
+  readonly uploads: { owner: string; repo: string; name: string; bytes: number }[] = [];
   /** The most requests it was answering at once (the daemon bounds this by mintConcurrency). */
   peakInFlight = 0;
   #inFlight = 0;
@@ -160,6 +164,7 @@ export class FakeGitHub {
       if (--fault.count <= 0) this.#faults.shift();
       return send(fault.status, fault.body ?? { message: `injected ${fault.status}` }, fault.headers);
     }
+    if (/^\/(repos|graphql|uploads)(\/|$)/.test(path)) return this.#repositoryApi(req, path, body, send);
     const jwtProblem = this.#checkJwt(req.headers.authorization);
     if (jwtProblem) {
       return send(401, { message: jwtProblem, documentation_url: "https://docs.github.com/rest" });
@@ -206,6 +211,64 @@ export class FakeGitHub {
         (i) => i.login.toLowerCase() === decodeURIComponent(m?.[2] ?? "").toLowerCase() && (i.type ?? "Organization") === kind,
       );
       return installation ? send(200, this.#installationBody(installation)) : send(404, { message: "Not Found" });
+    }
+    return send(404, { message: "Not Found" });
+  }
+
+  /**
+   * The part of the API a job's tools use with an installation token (`Authorization: token …`
+   * or `Bearer …`), as GitHub answers it: 401 "Bad credentials" for a token that is unknown,
+   * revoked or expired, 404 for a live token of another owner. Enough for gh: a repository
+   * (REST and GraphQL), a release by tag, and uploading an asset to it.
+   */
+  #repositoryApi(req: IncomingMessage, path: string, body: Buffer, send: (status: number, data: unknown) => void): void {
+    const token = /^(?:token|bearer) (\S+)$/i.exec(req.headers.authorization ?? "")?.[1];
+    const known = token ? this.tokens.get(token) : undefined;
+    if (!token || !known || known.revoked || Date.now() >= known.expiresAt) {
+      this.repositoryCalls.push({ method: req.method ?? "", path, owner: undefined, status: 401 });
+      return send(401, { message: "Bad credentials", documentation_url: "https://docs.github.com/rest" });
+    }
+    const base = `http://${req.headers.host ?? "127.0.0.1"}`;
+    const answer = (owner: string, repo: string, status: number, data: unknown) => {
+      const allowed = this.accepts(token, owner, repo);
+      this.repositoryCalls.push({ method: req.method ?? "", path, owner: owner.toLowerCase(), status: allowed ? status : 404 });
+      return allowed ? send(status, data) : send(404, { message: "Not Found", documentation_url: "https://docs.github.com/rest" });
+    };
+    const repository = (owner: string, repo: string) => ({ id: 1, node_id: "R_1", name: repo, full_name: `${owner}/${repo}`, owner: { login: owner }, private: true, default_branch: "main" });
+    let m: RegExpExecArray | null;
+    if (req.method === "POST" && path === "/graphql") {
+      let query: { query?: string; variables?: { owner?: string; name?: string } } = {};
+      try {
+        query = JSON.parse(body.toString("utf8"));
+      } catch {
+        return send(400, { message: "Problems parsing JSON" });
+      }
+      const { owner, name } = query.variables ?? {};
+      if (!owner || !name || !/repository\(/.test(query.query ?? "")) return send(200, { errors: [{ message: "this fake answers repository queries only" }] });
+      // gh looks a release up by tag both ways at once; GraphQL finds drafts only, and here none.
+      if (/release\(tagName/.test(query.query ?? "")) return answer(owner, name, 200, { data: { repository: { release: null } } });
+      return answer(owner, name, 200, {
+        data: {
+          repository: {
+            id: "R_1", name, owner: { login: owner }, description: "", hasIssuesEnabled: true, hasWikiEnabled: false, viewerPermission: "WRITE",
+            defaultBranchRef: { name: "main" }, parent: null, isPrivate: true, url: `${base}/${owner}/${name}`,
+          },
+        },
+      });
+    }
+    if (req.method === "GET" && (m = /^\/repos\/([^/]+)\/([^/]+)$/.exec(path))) return answer(m[1]!, m[2]!, 200, repository(m[1]!, m[2]!));
+    if (req.method === "GET" && (m = /^\/repos\/([^/]+)\/([^/]+)\/releases\/tags\/([^/]+)$/.exec(path))) {
+      const [owner, repo, tag] = [m[1]!, m[2]!, decodeURIComponent(m[3]!)];
+      return answer(owner, repo, 200, {
+        id: 1, tag_name: tag, name: tag, draft: false, prerelease: false, assets: [], url: `${base}/repos/${owner}/${repo}/releases/1`,
+        html_url: `${base}/${owner}/${repo}/releases/tag/${tag}`, upload_url: `${base}/uploads/repos/${owner}/${repo}/releases/1/assets{?name,label}`,
+      });
+    }
+    if (req.method === "POST" && (m = /^\/uploads\/repos\/([^/]+)\/([^/]+)\/releases\/1\/assets$/.exec(path))) {
+      const name = new URL(req.url ?? "/", base).searchParams.get("name") ?? "";
+      const [owner, repo] = [m[1]!, m[2]!];
+      if (this.accepts(token, owner, repo)) this.uploads.push({ owner, repo, name, bytes: body.length });
+      return answer(owner, repo, 201, { id: 7, name, size: body.length, state: "uploaded", browser_download_url: `${base}/${owner}/${repo}/releases/download/v1/${name}` });
     }
     return send(404, { message: "Not Found" });
   }

@@ -14,6 +14,7 @@ const HOW_CI_GETS_IT: Record<string, string> = {
   docker: "Debian package docker.io; .ci/run starts dockerd and builds the base image",
   debootstrap: "Debian package debootstrap",
   "git-lfs": "Debian package git-lfs",
+  gh: "Debian package gh",
 };
 
 const said = new Set<string>();
