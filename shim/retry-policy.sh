@@ -22,6 +22,15 @@ classify_failure() {
         gtk_fail_url=${gtk_line#*"Authentication failed for '"}
         gtk_fail_url=${gtk_fail_url%%"'"*}
         if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
+        # The URL is quoted in the shim's messages: never with a user:token part (git leaves
+        # it out of its own line; a wrapper around git may not).
+        case $gtk_fail_url in
+          *://*@*)
+            gtk_f_rest=${gtk_fail_url#*://}
+            gtk_f_authority=${gtk_f_rest%%/*}
+            gtk_fail_url=${gtk_fail_url%%://*}://${gtk_f_authority##*@}${gtk_f_rest#"$gtk_f_authority"}
+            ;;
+        esac
         return 0
         ;;
       "fatal: "* | "error: "* | "fetch-pack: "* | "send-pack: "* | "kex_exchange_identification: "*)

@@ -47,13 +47,62 @@ export function scannedCount(): number {
   }
 }
 
+/** The shortest part of a token that counts as a leak. */
+export const PART = 16;
+const TOKEN_CHARS = /[A-Za-z0-9_.~+/=-]{16,}/g;
+let indexed: { key: string; parts: Map<string, string> } = { key: "", parts: new Map() };
+
+/**
+ * Every 16-character part of the tokens, each mapped to its token. A part two different tokens
+ * share is structure (the header of a JWT every token of a format starts with), not a secret.
+ * The minted list only grows, so its length and last token identify it.
+ */
+function partsOf(tokens: string[]): Map<string, string> {
+  const key = `${tokens.length}:${tokens.at(-1) ?? ""}`;
+  if (indexed.key === key) return indexed.parts;
+  const parts = new Map<string, string>();
+  const shared = new Set<string>();
+  for (const t of new Set(tokens)) {
+    for (let i = 0; i + PART <= t.length; i++) {
+      const part = t.slice(i, i + PART);
+      const owner = parts.get(part);
+      if (owner !== undefined && owner !== t) shared.add(part);
+      else parts.set(part, t);
+    }
+  }
+  for (const part of shared) parts.delete(part);
+  indexed = { key, parts };
+  return parts;
+}
+
+/** The tokens of which some part of 16 characters or more is in the text. */
+export function leakedTokens(text: string, tokens: string[]): string[] {
+  if (tokens.length === 0) return [];
+  const parts = partsOf(tokens);
+  const found = new Set<string>();
+  for (const run of text.matchAll(TOKEN_CHARS)) {
+    const r = run[0];
+    for (let i = 0; i + PART <= r.length; i++) {
+      const t = parts.get(r.slice(i, i + PART));
+      if (t !== undefined) found.add(t);
+    }
+  }
+  return [...found];
+}
+
+/** Searches a command's output (a CLI's status, doctor) for any part of a minted token. */
+export function scanText(where: string, text: string, tokens = mintedTokens()): void {
+  for (const t of leakedTokens(text, tokens)) recordHit(where, t);
+}
+
 // The state dir holds tokens by design; `*.secret` files are the tests' own credential stores
 // (a GitLab token file the keeper rotates).
 const EXEMPT = /(^|\/)state(\/|$)|\.secret$/;
 
 /**
- * Searches every file under a folder (test repos, clones, keeper logs, .git/config) for the
- * tokens minted so far; records each hit. Returns how many files it read.
+ * Searches every file under a folder (test repos, clones, keeper logs, .git/config) for any
+ * part of 16 characters of the tokens minted so far; records each hit. Returns how many files
+ * it read.
  */
 export function scanTree(dir: string, tokens = mintedTokens(), onHit: (where: string, token: string) => void = recordHit, record = true): number {
   if (tokens.length === 0 || !existsSync(dir)) return 0;
@@ -71,7 +120,7 @@ export function scanTree(dir: string, tokens = mintedTokens(), onHit: (where: st
     } else if (stat.isFile() && stat.size < 5_000_000) {
       files++;
       const text = readFileSync(path, "latin1");
-      for (const t of tokens) if (text.includes(t)) onHit(path, t);
+      for (const t of leakedTokens(text, tokens)) onHit(path, t);
     }
   };
   walk(dir);

@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { scanTree } from "../support/secrets-audit.ts";
+import { leakedTokens, scanTree } from "../support/secrets-audit.ts";
 import { fakeGhToken } from "../support/fake-secrets.ts";
 
 describe("the secrets audit's file scan", () => {
@@ -23,5 +23,15 @@ describe("the secrets audit's file scan", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it("finds any part of 16 characters, not 15, and not the structure tokens share", () => {
+    const header = "ghs_eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.";
+    const a = `${header}eyJzdWIiOiJhIn0.QUFBQUFBQUFBQUFBQUFBQUFB`;
+    const b = `${header}eyJzdWIiOiJiIn0.QkJCQkJCQkJCQkJCQkJCQkJC`;
+    expect(leakedTokens(`redacted: ${a.slice(50, 66)} here`, [a, b])).toEqual([a]);
+    expect(leakedTokens(`redacted: ${a.slice(50, 65)} here`, [a, b])).toEqual([]);
+    expect(leakedTokens(`a header alone: ${header}`, [a, b])).toEqual([]);
+    expect(leakedTokens(`whole: ${b}`, [a, b])).toEqual([b]);
   });
 });
