@@ -12,6 +12,9 @@ const USAGE = `usage: git-token-keeper <command> [options]
 commands:
   run [--config FILE] [--log-format json|text] [--log-level error|warn|info|debug]
                          run the daemon in the foreground (SIGTERM/SIGINT stop it)
+  broker --config FILE [--log-format json|text] [--log-level …]
+                         run the token broker: the providers' keys in one place, scoped tokens
+                         for keepers that prove their workload identity (docs/broker.md)
   status [--json]        show each token's provider, git URL, owner, expiry, last mint and
                          last error; exit 0 only when the daemon is alive and nothing fails
   refresh [--provider NAME]
@@ -55,6 +58,7 @@ const OPTIONS = {
 
 const ALLOWED: Record<string, readonly string[]> = {
   run: ["config", "log-format", "log-level"],
+  broker: ["config", "log-format", "log-level"],
   status: ["config", "json"],
   refresh: ["config", "provider"],
   "shim-path": [],
@@ -104,6 +108,8 @@ export async function main(argv: string[]): Promise<number> {
   switch (command) {
     case "run":
       return (await import("./run-command.ts")).runCommand({ config: values.config, logFormat: logFormat as LogFormat | undefined, logLevel });
+    case "broker":
+      return (await import("./broker-command.ts")).brokerCommand({ config: values.config, logFormat: logFormat as LogFormat | undefined, logLevel });
     case "status":
       return (await import("./status-command.ts")).statusCommand({ config: values.config, json: values.json });
     case "refresh":

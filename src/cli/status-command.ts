@@ -1,4 +1,4 @@
-import { formatDuration } from "../config/duration.ts";
+import { formatDuration } from "../providers/settings/duration.ts";
 import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
 import { cliStateDir } from "./cli-state-dir.ts";
 

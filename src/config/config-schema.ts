@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { providerSchema } from "../providers/provider-registry.ts";
-import { boundedDuration, DAY_MS } from "./schema-parts.ts";
+import { boundedDuration, DAY_MS } from "../providers/settings/schema-parts.ts";
 
 /** The config file's top level; each provider's keys are its own (src/providers/<type>/<type>-config.ts). */
 const metricsSchema = z.strictObject({

@@ -7,7 +7,7 @@ import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.t
 import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
 import type { TokenRecord } from "../store/token-file.ts";
-import type { ProviderBase } from "../config/keeper-config.ts";
+import type { ProviderBase } from "../providers/settings/provider-base.ts";
 import type { Clock } from "./clock.ts";
 import { backoffDelay, refreshAt } from "./refresh-schedule.ts";
 
@@ -18,8 +18,11 @@ export interface SlotOptions {
   remintIntervalMs: number;
 }
 
+/** Where a slot keeps its token: the daemon's state dir, or the broker's memory. */
+export type SlotStore = Pick<TokenStore, "readToken" | "writeToken" | "removeToken">;
+
 export interface SlotDeps {
-  store: TokenStore;
+  store: SlotStore;
   clock: Clock;
   log: Logger;
   redactor: Redactor;
@@ -98,6 +101,11 @@ export class TokenSlot {
 
   get failing(): boolean {
     return this.#failures > 0;
+  }
+
+  /** The token it serves now (none before the first mint, or after it expired). */
+  get current(): TokenRecord | undefined {
+    return this.#current;
   }
 
   /** Resumes a token left by an earlier run when it is still fresh; else mints one. */
@@ -194,7 +202,9 @@ export class TokenSlot {
     const { clock, log, store, redactor } = this.#deps;
     const started = clock.now();
     try {
-      const minted = await this.#withDeadline(this.provider.mint(this.owner));
+      // A source that brokers tokens is told which of its tokens the host refused.
+      const refused = reason === "refused" && this.#current ? fingerprint(this.#current.token) : undefined;
+      const minted = await this.#withDeadline(this.provider.mint(this.owner, { refused }));
       if (this.#stopped) return;
       const now = clock.now();
       const { expiresMs, refreshAtMs } = this.#schedule(minted, now);

@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parse } from "yaml";
-import { parseOrigin } from "../config/git-url.ts";
+import { parseOrigin } from "../providers/settings/git-url.ts";
 import type { DoctorContext } from "./doctor-check.ts";
 
 interface LooseConfig {

@@ -1,8 +1,9 @@
 import { z } from "zod";
-import type { ProviderCheckContext } from "../config/provider-checks.ts";
-import type { ProviderBase, ProviderConfig } from "../config/keeper-config.ts";
+import type { ProviderCheckContext } from "./settings/provider-checks.ts";
+import type { ProviderBase } from "./settings/provider-base.ts";
 import type { Logger } from "../log/logger.ts";
 import { azureDevOpsSchema, buildAzureDevOpsConfig } from "./azure-devops/azure-devops-config.ts";
+import { brokerProviderSchema, buildBrokerProviderConfig } from "./broker/broker-config.ts";
 import { buildExecConfig, execSchema } from "./exec/exec-config.ts";
 import { buildFileConfig, fileSchema } from "./file/file-config.ts";
 import { buildGitHubAppConfig, githubAppSchema } from "./github-app/github-app-config.ts";
@@ -23,6 +24,7 @@ const PROVIDERS = {
   exec: entry(execSchema, buildExecConfig, () => import("./exec/exec-provider.ts").then((m) => (c, log) => m.createExecProvider(c, log))),
   http: entry(httpSchema, buildHttpConfig, () => import("./http/http-provider.ts").then((m) => (c) => m.createHttpProvider(c))),
   file: entry(fileSchema, buildFileConfig, () => import("./file/file-provider.ts").then((m) => (c) => m.createFileProvider(c))),
+  broker: entry(brokerProviderSchema, buildBrokerProviderConfig, () => import("./broker/broker-provider.ts").then((m) => (c) => m.createBrokerProvider(c))),
 };
 
 /** One provider type: its schema, its checks (raw keys to settings), its factory, typed together. */
@@ -37,8 +39,8 @@ function entry<S extends z.ZodType<{ type: string }>, C extends ProviderBase>(
 type Factory = (config: ProviderConfig, log: Logger) => TokenProvider;
 const loaded = new Map<string, Factory>();
 
-/** The settings any registered provider is given (ProviderConfig in config/keeper-config.ts). */
-export type RegisteredProviderConfig = NonNullable<ReturnType<(typeof PROVIDERS)[keyof typeof PROVIDERS]["build"]>>;
+/** Any provider's settings: the union of what each registered provider is given. */
+export type ProviderConfig = NonNullable<ReturnType<(typeof PROVIDERS)[keyof typeof PROVIDERS]["build"]>>;
 
 export type ProviderType = keyof typeof PROVIDERS;
 export const PROVIDER_TYPES = Object.keys(PROVIDERS) as ProviderType[];

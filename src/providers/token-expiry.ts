@@ -1,5 +1,5 @@
-import type { RefreshEvery } from "../config/keeper-config.ts";
-import { nodeCron } from "../config/node-cron.ts";
+import type { RefreshEvery } from "./settings/provider-base.ts";
+import { nodeCron } from "./settings/node-cron.ts";
 
 /** The `exp` claim of a JWT, or undefined for anything that is not one. */
 export function jwtExpiry(token: string): Date | undefined {

@@ -1,4 +1,4 @@
-import type { ProviderBase } from "../config/keeper-config.ts";
+import type { ProviderBase } from "./settings/provider-base.ts";
 
 /** A token as a source hands it out. */
 export interface MintedToken {
@@ -7,6 +7,10 @@ export interface MintedToken {
   expiresAt?: Date | undefined;
   /** The username git must send, when the source says; else the provider's `username`. */
   username?: string | undefined;
+}
+
+export interface MintContext {
+  refused?: string | undefined;
 }
 
 /** The scope of providers with one token for everything they serve (`perOwner: false`). */
@@ -22,8 +26,11 @@ export interface TokenProvider {
   initialOwners(): Promise<string[]>;
   /** Lower-case owners it may hand tokens out for (none yet, before initialOwners learned them), or undefined for any owner. */
   servedOwners(): string[] | undefined;
-  /** Mints a new token for an owner, or for SHARED_SCOPE; throws a ProviderError. */
-  mint(scope: string): Promise<MintedToken>;
+  /**
+   * Mints a new token for an owner, or for SHARED_SCOPE; throws a ProviderError. `refused`:
+   * the fingerprint of the token a host refused, when that is why (a broker re-mints it).
+   */
+  mint(scope: string, context?: MintContext): Promise<MintedToken>;
   /** For sources that change by themselves (a watched file): call onChange to republish. */
   watch?(onChange: () => void): Promise<void>;
   dispose?(): Promise<void>;

@@ -23,6 +23,7 @@ export interface IssuedToken {
   issuedAt: number;
   revoked: boolean;
   repositories: string[] | undefined;
+  permissions?: Record<string, string> | undefined;
 }
 
 interface Fault {
@@ -191,6 +192,7 @@ export class FakeGitHub {
         issuedAt: Date.now(),
         revoked: false,
         repositories: payload.repositories,
+        permissions: payload.permissions,
       });
       if (this.audit) auditToken(token);
       return send(201, {

@@ -49,6 +49,25 @@ export class KeeperProcess {
     return keeper;
   }
 
+  /** `git-token-keeper broker` as a process; resolves once it listens (see `brokerUrl`). */
+  static async startBroker(options: { dir: string; config: unknown; env?: Record<string, string>; name?: string }): Promise<KeeperProcess> {
+    const configFile = join(options.dir, `${options.name ?? "broker"}.yaml`);
+    writeFileSync(configFile, JSON.stringify(options.config, null, 2));
+    const child = spawn(process.execPath, [CLI, "broker", "--config", configFile, "--log-format", "json", "--log-level", "debug"], {
+      env: { PATH: process.env.PATH, HOME: options.dir, ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    const broker = new KeeperProcess(child, "", options.dir);
+    await broker.waitForLog(/"message":"broker listening"/, 20_000);
+    return broker;
+  }
+
+  /** The URL a broker said it listens on. */
+  get brokerUrl(): string {
+    const record = this.records().find((r) => r.message === "broker listening");
+    return String(record?.url ?? "");
+  }
+
   get log(): string {
     return this.#log;
   }

@@ -1,7 +1,7 @@
 import { z } from "zod";
-import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
-import { requestTimeout, ENV_NAME, common } from "../../config/schema-parts.ts";
-import { base, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
+import type { ProviderBase, Specific } from "../settings/provider-base.ts";
+import { requestTimeout, ENV_NAME, common } from "../settings/schema-parts.ts";
+import { base, ownKeys, type ProviderCheckContext } from "../settings/provider-checks.ts";
 
 /** The `exec` provider's keys in the config file. */
 export const execSchema = z.strictObject({

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
-import { common } from "../../config/schema-parts.ts";
-import { base, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
-import { checkWritableLocation } from "../../config/read-secret.ts";
+import type { ProviderBase, Specific } from "../settings/provider-base.ts";
+import { common } from "../settings/schema-parts.ts";
+import { base, ownKeys, type ProviderCheckContext } from "../settings/provider-checks.ts";
+import { checkWritableLocation } from "../settings/read-secret.ts";
 
 /** The `file` provider's keys in the config file. */
 export const fileSchema = z.strictObject({

@@ -1,10 +1,10 @@
 import { createPrivateKey } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import type { ProviderBase } from "../../config/keeper-config.ts";
-import { requestTimeout, ENV_NAME, positiveId, common } from "../../config/schema-parts.ts";
-import { base, url, type ProviderCheckContext } from "../../config/provider-checks.ts";
-import { checkReadableFile } from "../../config/read-secret.ts";
+import type { ProviderBase } from "../settings/provider-base.ts";
+import { requestTimeout, ENV_NAME, positiveId, common } from "../settings/schema-parts.ts";
+import { base, url, type ProviderCheckContext } from "../settings/provider-checks.ts";
+import { checkReadableFile } from "../settings/read-secret.ts";
 
 /** The `github-app` provider's keys in the config file. */
 export const githubAppSchema = z.strictObject({

@@ -1,8 +1,8 @@
 import { z } from "zod";
-import type { ProviderBase, Specific } from "../../config/keeper-config.ts";
-import { DAY_MS, boundedDuration, common } from "../../config/schema-parts.ts";
-import { base, url, ownKeys, type ProviderCheckContext } from "../../config/provider-checks.ts";
-import { checkReadableFile } from "../../config/read-secret.ts";
+import type { ProviderBase, Specific } from "../settings/provider-base.ts";
+import { DAY_MS, boundedDuration, common } from "../settings/schema-parts.ts";
+import { base, url, ownKeys, type ProviderCheckContext } from "../settings/provider-checks.ts";
+import { checkReadableFile } from "../settings/read-secret.ts";
 
 /** The `gitlab` provider's keys in the config file. */
 export const gitlabSchema = z.strictObject({

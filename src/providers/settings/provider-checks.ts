@@ -1,6 +1,6 @@
 import { expandEnv } from "./expand-env.ts";
 import { parseOrigin } from "./git-url.ts";
-import type { ProviderBase, RefreshEvery, Specific } from "./keeper-config.ts";
+import type { ProviderBase, RefreshEvery, Specific } from "./provider-base.ts";
 
 /** Where a provider's checks report: the key path (`providers[2]`), the environment, and lists. */
 export interface ProviderCheckContext {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isLoopbackHost, parseOrigin } from "../../../src/config/git-url.ts";
+import { isLoopbackHost, parseOrigin } from "../../../src/providers/settings/git-url.ts";
 
 describe("parseOrigin", () => {
   it.each([

@@ -2,7 +2,7 @@ import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { GitHubAppProviderConfig } from "../../../src/providers/github-app/github-app-config.ts";
-import { exposure } from "../../../src/config/read-secret.ts";
+import { exposure } from "../../../src/providers/settings/read-secret.ts";
 import { parseConfig } from "../../../src/config/load-config.ts";
 import { ConfigError } from "../../../src/errors/keeper-error.ts";
 import { generateAppKey } from "../../support/app-key.ts";

@@ -1,7 +1,7 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
 import { MINT_DEADLINE_MS, mintDeadlineMs, TokenSlot } from "../../../src/daemon/token-slot.ts";
-import type { ProviderBase } from "../../../src/config/keeper-config.ts";
+import type { ProviderBase } from "../../../src/providers/settings/provider-base.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
 import { createLogger } from "../../../src/log/logger.ts";
 import { noMetrics } from "../../../src/metrics/metrics-sink.ts";

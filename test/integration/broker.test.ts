@@ -1,0 +1,315 @@
+import { createHmac, KeyObject, randomBytes, sign } from "node:crypto";
+import { readFileSync, writeFileSync } from "node:fs";
+import { request } from "node:https";
+import { join } from "node:path";
+import { exportJWK, generateKeyPair, SignJWT } from "jose";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { FakeOidcIssuer } from "../fakes/fake-oidc-issuer.ts";
+import { listenOnLoopback, closeServer } from "../fakes/http-helpers.ts";
+import { KeeperProcess } from "../support/keeper-process.ts";
+import { runGit, SHIM_DIR } from "../support/run-git.ts";
+import { leakedTokens } from "../support/secrets-audit.ts";
+import { makeTestCa } from "../support/test-ca.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+const b64 = (v: unknown) => Buffer.from(typeof v === "string" ? v : JSON.stringify(v)).toString("base64url");
+
+/**
+ * A fleet without the App key on any build machine: a broker holds it, two agent keepers get
+ * scoped tokens from it by proving their workload identity (an OIDC issuer's JWT, as a
+ * Kubernetes projected service-account token), over real TLS.
+ */
+describe("the broker and two keepers with no App key", () => {
+  let world: World;
+  let issuer: FakeOidcIssuer;
+  let ca: { caFile: string; key: string; cert: string };
+  let brokerDir: string;
+  let broker: KeeperProcess;
+  let brokerConfig: Record<string, unknown>;
+  let port = 0;
+  const agents: { name: string; dir: string; stateDir: string; tokenFile: string; keeper: KeeperProcess }[] = [];
+  const sub = (name: string) => `system:serviceaccount:ci:${name}`;
+
+  const startBroker = async () => {
+    broker = await KeeperProcess.startBroker({ dir: brokerDir, config: { ...brokerConfig, listen: `127.0.0.1:${port}` } });
+    port = Number(new URL(broker.brokerUrl).port);
+  };
+
+  /** POST /v1/token as an agent would, with any bearer and body. */
+  const ask = (bearer: string | undefined, body: unknown = { gitUrl: world.gitUrl, owner: "acme" }) =>
+    new Promise<{ status: number; body: Record<string, unknown>; headers: Record<string, unknown> }>((resolve, reject) => {
+      const req = request(
+        { host: "localhost", port, path: "/v1/token", method: "POST", ca: readFileSync(ca.caFile), headers: { "content-type": "application/json", ...(bearer === undefined ? {} : { authorization: `Bearer ${bearer}` }) } },
+        (res) => {
+          let text = "";
+          res.on("data", (c: Buffer) => (text += c.toString()));
+          res.on("end", () => {
+            let parsed: Record<string, unknown> = {};
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              parsed = { text };
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+          });
+        },
+      );
+      req.on("error", reject);
+      req.end(typeof body === "string" ? body : JSON.stringify(body));
+    });
+
+  const gitVia = (agent: (typeof agents)[number], args: string[], cwd: string, shim = true) => runGit(args, { cwd, home: world.home, shimDir: shim ? SHIM_DIR : undefined, stateDir: agent.stateDir });
+
+  beforeAll(async () => {
+    world = await World.create();
+    issuer = new FakeOidcIssuer();
+    await issuer.start();
+    ca = makeTestCa();
+    brokerDir = tempDir("gtk-broker-");
+    writeFileSync(join(brokerDir, "tls.crt"), ca.cert);
+    writeFileSync(join(brokerDir, "tls.key"), ca.key, { mode: 0o600 });
+    brokerConfig = {
+      tls: { certFile: join(brokerDir, "tls.crt"), keyFile: join(brokerDir, "tls.key") },
+      providers: [world.providerConfig()],
+      identities: [{ name: "cluster", issuer: issuer.issuer, audience: "git-token-keeper", jwksCooldown: "1s" }],
+      policies: [
+        { identity: "cluster", claims: { sub: "system:serviceaccount:ci:*" }, gitUrl: world.gitUrl, owners: ["acme"] },
+        { identity: "cluster", claims: { sub: "system:serviceaccount:ci:*" }, gitUrl: world.gitUrl, owners: ["globex"], repositories: ["tools"], permissions: { contents: "read", metadata: "read" } },
+      ],
+      minRemaining: "5m",
+      refreshBefore: "10m",
+      remintInterval: "1s",
+      retryMin: "200ms",
+      retryMax: "2s",
+      ratePerIdentity: 20,
+    };
+    await startBroker();
+    for (const name of ["agent-a", "agent-b"]) {
+      const dir = tempDir(`gtk-${name}-`);
+      const tokenFile = join(dir, "identity-token");
+      writeFileSync(tokenFile, await issuer.token({ sub: sub(name) }));
+      const stateDir = join(dir, "state");
+      const keeper = await KeeperProcess.start({
+        dir,
+        stateDir,
+        config: {
+          refreshBefore: "10m",
+          retryMin: "200ms",
+          retryMax: "2s",
+          remintInterval: "1s",
+          providers: [{ name: "fleet", type: "broker", url: `https://localhost:${port}`, gitUrl: world.gitUrl, identityTokenFile: tokenFile, caFile: ca.caFile }],
+        },
+      });
+      agents.push({ name, dir, stateDir, tokenFile, keeper });
+    }
+  });
+
+  afterAll(async () => {
+    for (const a of agents) await a.keeper.stop();
+    await broker?.stop();
+    await issuer.stop();
+    await world.close();
+    removeTempDirs();
+  });
+
+  it("both agents clone and push through the shim; the App minted each scope once; no agent holds a key", async () => {
+    const before = world.github.mintsFor("acme");
+    for (const agent of agents) {
+      const work = tempDir();
+      const app = join(work, "app");
+      // Plain git has no credentials at all on these machines.
+      expect((await gitVia(agent, ["clone", "-q", world.repoUrl("acme/app"), join(work, "plain")], work, false)).exitCode).not.toBe(0);
+      await must(gitVia(agent, ["clone", "-q", world.repoUrl("acme/app"), app], work));
+      writeFileSync(join(app, `${agent.name}.txt`), "x\n");
+      await must(gitVia(agent, ["add", "."], app));
+      await must(gitVia(agent, ["commit", "-q", "-m", agent.name], app));
+      await must(gitVia(agent, ["push", "-q", "origin", `HEAD:refs/heads/${agent.name}`], app));
+      // globex: the policy narrows the token to the repository tools, read-only.
+      await must(gitVia(agent, ["clone", "-q", world.repoUrl("globex/tools"), join(work, "tools")], work));
+      const config = readFileSync(join(agent.dir, "keeper.yaml"), "utf8");
+      expect(config).not.toMatch(/privateKey|BEGIN/);
+    }
+    expect(world.github.mintsFor("acme") - before).toBe(1);
+    const globex = [...world.github.tokens.values()].filter((t) => t.owner === "globex");
+    expect(globex).toHaveLength(1);
+    expect(globex[0]).toMatchObject({ repositories: ["tools"], permissions: { contents: "read", metadata: "read" } });
+    // One audit line per decision, naming the policy, with the token's fingerprint, never the token.
+    const allowed = broker.records().filter((r) => r.audit === true && r.decision === "allowed");
+    expect(allowed.length).toBeGreaterThanOrEqual(4);
+    expect(allowed[0]).toMatchObject({ iss: issuer.issuer, identity: "cluster", policy: expect.stringMatching(/^policies\[\d\]$/), fingerprint: expect.stringMatching(/^sha256:/) });
+    expect(leakedTokens(broker.log, [...world.github.tokens.keys()]).map((t) => t.slice(0, 8))).toEqual([]);
+    for (const a of agents) expect(broker.log).not.toContain(readFileSync(a.tokenFile, "utf8").split(".")[2]);
+  });
+
+  it("a token the host refused is re-minted once through the broker, for both agents", async () => {
+    const before = world.github.mintsFor("acme");
+    world.github.revokeAll();
+    for (const agent of agents) {
+      const work = tempDir();
+      const r = await must(gitVia(agent, ["ls-remote", world.repoUrl("acme/app")], work));
+      expect(r.stdout).toContain("refs/heads/main");
+    }
+    expect(world.github.mintsFor("acme") - before).toBe(1);
+  });
+
+  // Each refusal for its own reason, as the agent and the audit line say it.
+  const REASONS: Record<string, RegExp> = {
+    "no Authorization header": /Authorization: Bearer/,
+    garbage: /not a signed JWT/,
+    "signed by another key under the issuer's kid": /signature does not verify/,
+    "expired (past the 60 s skew)": /expired/,
+    "not yet valid (nbf)": /nbf claim/,
+    "issued in the future (iat)": /issued in the future/,
+    "another issuer": /issuer is not configured/,
+    "the issuer's URL with a trailing slash (issuers compare exactly)": /issuer is not configured/,
+    "another audience": /aud claim/,
+    "alg none": /alg is not allowed/,
+    "HS256 with the issuer's public key as the secret": /alg is not allowed/,
+    "without exp": /exp claim is not acceptable \(missing\)/,
+    "sub given twice": /claim sub twice/,
+    "sub of the wrong type": /sub claim has the wrong type/,
+    "an unknown crit header": /x-gtk.*not recognized/,
+    "9,000 characters (over the broker's limit)": /longer than 8192/,
+  };
+
+  it.each([
+    ["no Authorization header", async () => undefined],
+    ["garbage", async () => "not-a-jwt"],
+    ["signed by another key under the issuer's kid", async () => {
+      const { privateKey } = await generateKeyPair("RS256");
+      return new SignJWT({ sub: sub("x") }).setProtectedHeader({ alg: "RS256", kid: issuer.publicJwk.kid as string }).setIssuer(issuer.issuer).setAudience("git-token-keeper").setIssuedAt().setExpirationTime("5m").sign(privateKey);
+    }],
+    ["expired (past the 60 s skew)", async () => issuer.token({ sub: sub("x") }, { expiresIn: Math.floor(Date.now() / 1000) - 120 })],
+    ["not yet valid (nbf)", async () => issuer.token({ sub: sub("x"), nbf: Math.floor(Date.now() / 1000) + 600 })],
+    ["issued in the future (iat)", async () => signRaw({ iss: issuer.issuer, aud: "git-token-keeper", sub: sub("x"), iat: Math.floor(Date.now() / 1000) + 600, exp: Math.floor(Date.now() / 1000) + 900 })],
+    ["another issuer", async () => {
+      const other = new FakeOidcIssuer();
+      await other.start();
+      const t = await other.token({ sub: sub("x") });
+      await other.stop();
+      return t;
+    }],
+    ["the issuer's URL with a trailing slash (issuers compare exactly)", async () => signRaw({ iss: `${issuer.issuer}/`, aud: "git-token-keeper", sub: sub("x"), exp: Math.floor(Date.now() / 1000) + 300 })],
+    ["another audience", async () => issuer.token({ sub: sub("x") }, { audience: "vault" })],
+    ["alg none", async () => `${b64({ alg: "none", typ: "JWT" })}.${b64({ iss: issuer.issuer, aud: "git-token-keeper", sub: sub("x"), exp: Math.floor(Date.now() / 1000) + 300 })}.`],
+    ["HS256 with the issuer's public key as the secret", async () => {
+      const head = `${b64({ alg: "HS256", kid: issuer.publicJwk.kid })}.${b64({ iss: issuer.issuer, aud: "git-token-keeper", sub: sub("x"), exp: Math.floor(Date.now() / 1000) + 300 })}`;
+      return `${head}.${createHmac("sha256", JSON.stringify(issuer.publicJwk)).update(head).digest("base64url")}`;
+    }],
+    ["without exp", async () => {
+      return signRaw({ iss: issuer.issuer, aud: "git-token-keeper", sub: sub("x"), iat: Math.floor(Date.now() / 1000) });
+    }],
+    ["sub given twice", async () => signRawText(`{"iss":${JSON.stringify(issuer.issuer)},"aud":"git-token-keeper","sub":"someone:else","exp":${Math.floor(Date.now() / 1000) + 300},"sub":${JSON.stringify(sub("x"))}}`)],
+    ["sub of the wrong type", async () => signRaw({ iss: issuer.issuer, aud: "git-token-keeper", sub: 42, exp: Math.floor(Date.now() / 1000) + 300 })],
+    ["an unknown crit header", async () => signRaw({ iss: issuer.issuer, aud: "git-token-keeper", sub: sub("x"), exp: Math.floor(Date.now() / 1000) + 300 }, { crit: ["x-gtk"], "x-gtk": 1 })],
+    ["9,000 characters (over the broker's limit)", async () => issuer.token({ sub: sub("x"), pad: "p".repeat(6600) })],
+  ])("refuses an identity token: %s (401 and an audit line)", async (_name, make) => {
+    const token = await make();
+    const before = broker.records().filter((r) => r.decision === "unauthenticated").length;
+    const r = await ask(token);
+    expect(r.status).toBe(401);
+    const count = () => broker.records().filter((r2) => r2.decision === "unauthenticated").length;
+    for (let i = 0; i < 100 && count() < before + 1; i++) await new Promise((r2) => setTimeout(r2, 20));
+    expect(count()).toBe(before + 1);
+    expect(r.body.token).toBeUndefined();
+    expect(String(r.body.message)).toMatch(REASONS[_name] as RegExp);
+  });
+
+  it("never fetches keys a token's header names (jku, x5u, an embedded jwk)", async () => {
+    let fetched = 0;
+    const { server, url } = await listenOnLoopback((_req, res) => {
+      fetched++;
+      res.end("{}");
+    });
+    try {
+      const { privateKey, publicKey } = await generateKeyPair("RS256", { extractable: true });
+      const jwk = { ...(await exportJWK(publicKey)), kid: "attacker" };
+      const token = await new SignJWT({ sub: sub("x") })
+        .setProtectedHeader({ alg: "RS256", kid: "attacker", jku: `${url}/jwks`, x5u: `${url}/cert`, jwk })
+        .setIssuer(issuer.issuer)
+        .setAudience("git-token-keeper")
+        .setIssuedAt()
+        .setExpirationTime("5m")
+        .sign(privateKey);
+      expect((await ask(token)).status).toBe(401);
+      expect(fetched).toBe(0);
+    } finally {
+      await closeServer(server);
+    }
+  });
+
+  it("an oversized Authorization header is cut by the HTTP server (431)", async () => {
+    expect((await ask("x".repeat(20_000))).status).toBe(431);
+  });
+
+  it.each([
+    ["an owner no policy allows", sub("a"), { owner: "initech" }],
+    ["a repository outside the policy's", sub("a"), { owner: "globex", repository: "secrets" }],
+    ["a subject the glob does not match (anchored)", "x-system:serviceaccount:ci:a", {}],
+    ["a subject in another case (case-exact)", "System:serviceaccount:ci:a", {}],
+    ["another namespace", "system:serviceaccount:prod:a", {}],
+  ])("denies %s (403 naming the reason)", async (_name, subject, body) => {
+    const r = await ask(await issuer.token({ sub: subject }), { gitUrl: world.gitUrl, owner: "acme", ...body });
+    expect(r.status).toBe(403);
+    expect(String(r.body.message)).toMatch(/no (policy|provider)/);
+  });
+
+  it("a repository named in the ask narrows the token to it; permissions never widen", async () => {
+    const r = await ask(await issuer.token({ sub: sub("a") }), { gitUrl: world.gitUrl, owner: "acme", repository: "lib" });
+    expect(r.status).toBe(200);
+    expect(world.github.tokens.get(String(r.body.token))).toMatchObject({ owner: "acme", repositories: ["lib"] });
+    // A body asking for more than its keys allows is refused, not read.
+    const wider = await ask(await issuer.token({ sub: sub("a") }), { gitUrl: world.gitUrl, owner: "globex", permissions: { contents: "write" } });
+    expect(wider.status).toBe(400);
+  });
+
+  it("a flood from one identity is rate-limited (429) while another is served", async () => {
+    const flood = await issuer.token({ sub: sub("flood") });
+    const results = await Promise.all(Array.from({ length: 80 }, () => ask(flood)));
+    const limited = results.filter((r) => r.status === 429);
+    expect(limited.length).toBeGreaterThan(0);
+    expect(limited[0]?.headers["retry-after"]).toMatch(/^\d+$/);
+    expect((await ask(await issuer.token({ sub: sub("quiet") }))).status).toBe(200);
+  });
+
+  it("picks up the issuer's rotated key; unknown kids cannot make it fetch the JWKS more often than its cooldown", async () => {
+    await new Promise((r) => setTimeout(r, 1100));
+    await issuer.rotate("ES256");
+    expect((await ask(await issuer.token({ sub: sub("a") }))).status).toBe(200);
+    const fetchesBefore = issuer.jwksFetches;
+    const started = Date.now();
+    for (let i = 0; i < 40; i++) {
+      const { privateKey } = await generateKeyPair("ES256");
+      const t = await new SignJWT({ sub: sub("x") }).setProtectedHeader({ alg: "ES256", kid: randomBytes(6).toString("hex") }).setIssuer(issuer.issuer).setAudience("git-token-keeper").setIssuedAt().setExpirationTime("5m").sign(privateKey);
+      expect((await ask(t)).status).toBe(401);
+    }
+    const seconds = (Date.now() - started) / 1000;
+    expect(issuer.jwksFetches - fetchesBefore).toBeLessThanOrEqual(Math.ceil(seconds) + 1);
+  });
+
+  it("broker restarted mid-build: agents keep serving, then recover through the new broker without a restart", async () => {
+    await broker.stop();
+    for (const agent of agents) await must(gitVia(agent, ["ls-remote", world.repoUrl("acme/app")], tempDir()));
+    await startBroker();
+    world.github.revokeAll();
+    // Identity tokens are rotated by the kubelet; the agents read the file at every request.
+    for (const agent of agents) writeFileSync(agent.tokenFile, await issuer.token({ sub: sub(agent.name) }));
+    for (const agent of agents) {
+      const r = await must(gitVia(agent, ["ls-remote", world.repoUrl("acme/app")], tempDir()));
+      expect(r.stdout).toContain("refs/heads/main");
+    }
+  });
+
+  // A JWS with the issuer's current key over exactly these bytes (claims a library would not write).
+  // (Signed by hand: a JOSE library refuses to write an unknown crit.)
+  async function signRawText(payload: string, header: Record<string, unknown> = {}): Promise<string> {
+    const { alg, privateKey } = issuer.signingKey();
+    const input = `${b64({ alg, kid: issuer.publicJwk.kid, ...header })}.${b64(payload)}`;
+    const signature = sign("sha256", Buffer.from(input), { key: KeyObject.from(privateKey), dsaEncoding: "ieee-p1363" });
+    return `${input}.${signature.toString("base64url")}`;
+  }
+  async function signRaw(payload: Record<string, unknown>, header: Record<string, unknown> = {}): Promise<string> {
+    return signRawText(JSON.stringify(payload), header);
+  }
+});
