@@ -74,7 +74,7 @@ const policySchema = z.strictObject({
 
 export const brokerSchema = z.strictObject({
   listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "must be host:port, such as 0.0.0.0:8443"),
-  tls: z.strictObject({ certFile: z.string().startsWith("/"), keyFile: z.string().startsWith("/") }).optional(),
+  tls: z.strictObject({ certFile: z.string().min(1), keyFile: z.string().min(1) }).optional(),
   providers: z.array(providerSchema).min(1, "must list at least one provider"),
   identities: z.array(identitySchema).min(1, "must list at least one identity (an OIDC issuer)"),
   policies: z.array(policySchema).min(1, "must list at least one policy (the broker denies what no policy allows)"),

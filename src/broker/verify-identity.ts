@@ -105,7 +105,10 @@ export class IdentityVerifier {
     const subject = typeof payload.sub === "string" ? payload.sub : undefined;
     const candidates = this.#identities.filter((i) => i.issuer === issuer);
     if (candidates.length === 0) return { ok: false, reason: "identity token's issuer is not configured", issuer, subject };
+    // Identities may share an issuer (one audience each): the reason given is that of the
+    // identity whose audience the token is for, when one is.
     let last = "";
+    let audienceMiss = "";
     for (const identity of candidates) {
       try {
         const keys = await this.#keysFor(identity);
@@ -120,10 +123,11 @@ export class IdentityVerifier {
         if (typeof claims.iat === "number" && claims.iat > this.#now() / 1000 + SKEW_S) throw new Error("identity token issued in the future");
         return { ok: true, verified: { identity, claims } };
       } catch (error) {
-        last = describe(error);
+        if (error instanceof errors.JWTClaimValidationFailed && error.claim === "aud") audienceMiss = describe(error);
+        else last = describe(error);
       }
     }
-    return { ok: false, reason: last, issuer, subject };
+    return { ok: false, reason: last || audienceMiss, issuer, subject };
   }
 
   #keysFor(identity: Identity): Promise<JWTVerifyGetKey> {

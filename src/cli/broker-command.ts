@@ -3,6 +3,7 @@ import { BrokerServer } from "../broker/broker-server.ts";
 import { ScopeCache } from "../broker/scope-cache.ts";
 import { IdentityVerifier } from "../broker/verify-identity.ts";
 import { systemClock } from "../daemon/clock.ts";
+import { notifySystemd } from "../daemon/systemd-notify.ts";
 import { ConfigError, describeError } from "../errors/keeper-error.ts";
 import { createLogger, type LogFormat, type LogLevel } from "../log/logger.ts";
 import { Redactor } from "../log/redact.ts";
@@ -38,6 +39,7 @@ export async function brokerCommand(options: { config?: string | undefined; logF
     log.error("cannot listen", { listen: `${config.listen.host}:${config.listen.port}`, error: describeError(error) });
     return 1;
   }
+  await notifySystemd({ READY: "1" }, log);
   return new Promise<number>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {
       process.once(signal, () => {

@@ -7,8 +7,9 @@ import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 
 const UNITS = [
-  { file: "systemd/git-token-keeper.service", user: false },
-  { file: "systemd/user/git-token-keeper.service", user: true },
+  { file: "systemd/git-token-keeper.service", user: false, broker: false },
+  { file: "systemd/user/git-token-keeper.service", user: true, broker: false },
+  { file: "systemd/git-token-broker.service", user: false, broker: true },
 ];
 
 afterAll(removeTempDirs);
@@ -26,7 +27,7 @@ describe.skipIf(!haveTool("systemd-analyze"))("systemd units", () => {
   function prepared(unit: (typeof UNITS)[number]): string {
     const copy = join(dir, unit.user ? "user" : "system");
     mkdirSync(copy, { recursive: true });
-    const target = join(copy, "git-token-keeper.service");
+    const target = join(copy, unit.file.split("/").pop() as string);
     writeFileSync(target, readFileSync(join(REPO_ROOT, unit.file), "utf8").replaceAll("ExecStart=git-token-keeper", `ExecStart=${bin}`));
     return target;
   }
@@ -46,11 +47,11 @@ describe.skipIf(!haveTool("systemd-analyze"))("systemd units", () => {
 
     it(`${unit.file} keeps what the design requires`, () => {
       const text = readFileSync(join(REPO_ROOT, unit.file), "utf8");
-      for (const line of ["Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service", "Restart=on-failure", "RuntimeDirectory=git-token-keeper"]) {
+      for (const line of ["Type=notify", "NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "CapabilityBoundingSet=\n", "RestrictAddressFamilies=", "SystemCallFilter=@system-service", "Restart=on-failure", ...(unit.broker ? ["DynamicUser=yes", "ExecStart=git-token-keeper broker --config"] : ["RuntimeDirectory=git-token-keeper"])]) {
         expect(text).toContain(line);
       }
       expect(text).not.toMatch(/^MemoryDenyWriteExecute=yes/m);
-      expect(text).toMatch(unit.user ? /RuntimeDirectoryMode=0700/ : /RuntimeDirectoryMode=0750/);
+      if (!unit.broker) expect(text).toMatch(unit.user ? /RuntimeDirectoryMode=0700/ : /RuntimeDirectoryMode=0750/);
       if (!unit.user) expect(text).toMatch(/^LoadCredential=/m);
     });
   }

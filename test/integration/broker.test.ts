@@ -72,10 +72,15 @@ describe("the broker and two keepers with no App key", () => {
     brokerConfig = {
       tls: { certFile: join(brokerDir, "tls.crt"), keyFile: join(brokerDir, "tls.key") },
       providers: [world.providerConfig()],
-      identities: [{ name: "cluster", issuer: issuer.issuer, audience: "git-token-keeper", jwksCooldown: "1s" }],
+      identities: [
+        { name: "cluster", issuer: issuer.issuer, audience: "git-token-keeper", jwksCooldown: "1s" },
+        // GitHub Actions' job tokens, for an audience of their own (same issuer here).
+        { name: "actions", issuer: issuer.issuer, audience: "gtk-actions", jwksCooldown: "1s" },
+      ],
       policies: [
         { identity: "cluster", claims: { sub: "system:serviceaccount:ci:*" }, gitUrl: world.gitUrl, owners: ["acme"] },
         { identity: "cluster", claims: { sub: "system:serviceaccount:ci:*" }, gitUrl: world.gitUrl, owners: ["globex"], repositories: ["tools"], permissions: { contents: "read", metadata: "read" } },
+        { identity: "actions", claims: { repository_owner: "acme", ref: "refs/heads/*" }, gitUrl: world.gitUrl, owners: ["acme"] },
       ],
       minRemaining: "5m",
       refreshBefore: "10m",
@@ -140,6 +145,38 @@ describe("the broker and two keepers with no App key", () => {
     expect(allowed[0]).toMatchObject({ iss: issuer.issuer, identity: "cluster", policy: expect.stringMatching(/^policies\[\d\]$/), fingerprint: expect.stringMatching(/^sha256:/) });
     expect(leakedTokens(broker.log, [...world.github.tokens.keys()]).map((t) => t.slice(0, 8))).toEqual([]);
     for (const a of agents) expect(broker.log).not.toContain(readFileSync(a.tokenFile, "utf8").split(".")[2]);
+  });
+
+  it("a keeper on GitHub Actions proves the job's OIDC token, asked from the runner for the broker's audience", async () => {
+    const requestToken = randomBytes(16).toString("hex");
+    const asked: string[] = [];
+    const runner = await listenOnLoopback(async (req, res) => {
+      const u = new URL(req.url ?? "/", "http://x");
+      asked.push(u.searchParams.get("audience") ?? "");
+      if (req.headers.authorization !== `bearer ${requestToken}`) return void res.writeHead(401).end();
+      res.writeHead(200, { "content-type": "application/json" });
+      res.end(JSON.stringify({ value: await issuer.token({ sub: "repo:acme/app:ref:refs/heads/main", repository_owner: "acme", ref: "refs/heads/main" }, { audience: u.searchParams.get("audience") ?? "" }) }));
+    });
+    const dir = tempDir("gtk-actions-");
+    const keeper = await KeeperProcess.start({
+      dir,
+      stateDir: join(dir, "state"),
+      env: { ACTIONS_ID_TOKEN_REQUEST_URL: `${runner.url}/token?api-version=2.0`, ACTIONS_ID_TOKEN_REQUEST_TOKEN: requestToken },
+      config: { providers: [{ name: "fleet", type: "broker", url: `https://localhost:${port}`, gitUrl: world.gitUrl, actionsAudience: "gtk-actions", caFile: ca.caFile }] },
+    });
+    try {
+      const work = tempDir();
+      await must(runGit(["clone", "-q", world.repoUrl("acme/app"), join(work, "app")], { cwd: work, home: world.home, shimDir: SHIM_DIR, stateDir: join(dir, "state") }));
+      expect(asked).toContain("gtk-actions");
+      expect(broker.records().some((r) => r.decision === "allowed" && r.identity === "actions" && r.sub === "repo:acme/app:ref:refs/heads/main")).toBe(true);
+      // The same job token, for globex: no policy of the actions identity allows it.
+      const denied = await runGit(["ls-remote", world.repoUrl("globex/tools")], { cwd: work, home: world.home, shimDir: SHIM_DIR, stateDir: join(dir, "state") });
+      expect(denied.exitCode).not.toBe(0);
+      expect(denied.stderr).toContain("no policy allows owner 'globex'");
+    } finally {
+      await keeper.stop();
+      await closeServer(runner.server);
+    }
   });
 
   it("a token the host refused is re-minted once through the broker, for both agents", async () => {
