@@ -11,6 +11,7 @@ import { World } from "../test/support/world.ts";
 import { benchLocal } from "./local-bench.ts";
 import { benchRotation, benchScale, type ScaleResults } from "./load-bench.ts";
 import { benchNetwork } from "./network-bench.ts";
+import { benchBroker, type BrokerAgentsResult } from "./broker-bench.ts";
 import { benchImage } from "./image-bench.ts";
 import { timeAlternating, type Timed } from "./timing.ts";
 import { join } from "node:path";
@@ -129,6 +130,14 @@ async function main(): Promise<number> {
   check("1,000 installations: CPU while idle", "< 0.5%", `${big.idleCpuPercent?.toFixed(2)}%`, (big.idleCpuPercent ?? 100) < 0.5);
   for (const s of scale) check(`${s.installations} installations: peak concurrent API requests`, `≤ mintConcurrency (${s.mintConcurrency})`, String(s.peakConcurrentRequests), s.peakConcurrentRequests <= s.mintConcurrency);
 
+  log("9: the broker");
+  const brokerBench = await benchBroker(quick ? { agentCounts: [1, 10, 30], lifetimeMs: 9_000, lifetimes: 2, rate: 200, rateSeconds: 5 } : { agentCounts: [1, 10, 100], lifetimeMs: 12_000, lifetimes: 3, rate: 200, rateSeconds: 15 });
+  const fewest = brokerBench.agents[0] as BrokerAgentsResult;
+  const most = brokerBench.agents.at(-1) as BrokerAgentsResult;
+  check(`the App's token calls per token lifetime, ${most.agents} agents vs ${fewest.agents}`, "≤ 1.25×", `${most.mintsPerLifetime.toFixed(2)} vs ${fewest.mintsPerLifetime.toFixed(2)}`, most.mintsPerLifetime <= 1.25 * fewest.mintsPerLifetime);
+  check(`the broker answering a cached token at ${brokerBench.latency.rate} requests/s: p99`, "≤ 25 ms, no errors", `${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors`, brokerBench.latency.p99Ms <= 25 && brokerBench.latency.errors === 0);
+  check("the broker's resident memory after that vs an idle bare node", "≤ 3×", `${brokerBench.rssMb.toFixed(1)} MB vs ${brokerBench.bareNodeRssMb.toFixed(1)} MB`, brokerBench.rssMb <= 3 * brokerBench.bareNodeRssMb);
+
   log("8: the image");
   const image = benchImage();
   if (image.ownLayersMb !== undefined) check("the image's own layers (over its base)", "≤ 30 MB", `${image.ownLayersMb.toFixed(1)} MB`, image.ownLayersMb <= 30);
@@ -159,6 +168,7 @@ async function main(): Promise<number> {
     image.skipped
       ? `### 8. The image\n\nNot measured: ${image.skipped}.\n`
       : `### 8. The image\n\nBuilt from the Dockerfile: ${image.imageMb?.toFixed(1)} MB on its base \`node:24-bookworm-slim\` of ${image.baseMb?.toFixed(1)} MB; its own layers ${image.ownLayersMb?.toFixed(1)} MB:\n\n| layer | size |\n| --- | --- |\n${(image.layers ?? []).map((l) => `| \`${l.step.replace(/\|/g, "\\|")}\` | ${l.mb.toFixed(2)} MB |`).join("\n")}\n`,
+    `### 9. The broker\n\nReal keeper processes keeping one owner's token fresh through one broker (tokens that live ${fewest.tokenLifetimeS} s, watched for ${fewest.seconds.toFixed(0)} s each):\n\n| agents | the App's token calls | per token lifetime |\n| --- | --- | --- |\n${brokerBench.agents.map((a) => `| ${a.agents} | ${a.githubMints} | ${a.mintsPerLifetime.toFixed(2)} |`).join("\n")}\n\nA cached token at ${brokerBench.latency.rate} requests/s over kept-alive TLS connections, ${brokerBench.latency.requests} requests: p50 ${ms(brokerBench.latency.p50Ms)}, p99 ${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors. Resident memory afterwards ${brokerBench.rssMb.toFixed(1)} MB, beside an idle bare Node.js started with it: ${brokerBench.bareNodeRssMb.toFixed(1)} MB.\n`,
     "### Targets\n",
     "| what | target | measured | met |",
     "| --- | --- | --- | --- |",
@@ -167,7 +177,7 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`${report}\n`);
   mkdirSync(`${root}/bench-results`, { recursive: true });
-  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, image, checks }, null, 2)}\n`);
+  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, brokerBench, image, checks }, null, 2)}\n`);
   if (!quick) {
     const doc = `${root}/docs/performance.md`;
     const text = readFileSync(doc, "utf8");

@@ -1,14 +1,29 @@
 import { execFileSync } from "node:child_process";
+import { get as httpsGet } from "node:https";
+import { createServer, type AddressInfo } from "node:net";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, parseAllDocuments } from "yaml";
+import { FakeOidcIssuer } from "../fakes/fake-oidc-issuer.ts";
+import { makeTestCa } from "../support/test-ca.ts";
 import { buildKeeperImage, docker, DockerPod, dockerReady, KEEPER_IMAGE } from "../support/docker-pod.ts";
 import { REPO_ROOT, SHIM_DIR } from "../support/run-git.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A TCP port nothing listens on now (the containers share the host's network). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.listen(0, "127.0.0.1", () => {
+      const p = (server.address() as AddressInfo).port;
+      server.close(() => resolve(p));
+    });
+  });
+}
 const FS_GROUP = 1000;
 // Short tokens, so that "the keeper stopped and its token expired" is seconds away.
 const LIFETIME_MS = 20_000;
@@ -175,6 +190,110 @@ describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the 
     expect(r.exitCode).not.toBe(0);
     expect(r.stderr).toMatch(/git-token-keeper: .*the daemon is not running/);
     expect(r.stderr).not.toContain("did not answer");
+  });
+});
+
+describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and a build pod whose keeper holds no key, run with docker", () => {
+  let world: World;
+  let issuer: FakeOidcIssuer;
+  let broker: DockerPod;
+  let pod: DockerPod;
+  let port = 0;
+  const url = () => world.repoUrl("acme/app");
+
+  beforeAll(async () => {
+    await buildKeeperImage();
+    world = await World.create();
+    issuer = new FakeOidcIssuer();
+    await issuer.start();
+    const ca = makeTestCa();
+    port = await freePort();
+    // The broker's ConfigMap, pointed at the fakes: the local issuer, the fake GitHub, a free port.
+    const brokerDoc = parseAllDocuments(readFileSync(join(REPO_ROOT, "deploy/kubernetes/broker/broker.yaml"), "utf8")).map((d) => d.toJS()).find((d) => d.kind === "ConfigMap");
+    const brokerConfig = parse(brokerDoc.data["broker.yaml"]) as Record<string, any>;
+    brokerConfig.listen = `127.0.0.1:${port}`;
+    brokerConfig.providers[0] = { ...brokerConfig.providers[0], appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl };
+    brokerConfig.identities[0] = { ...brokerConfig.identities[0], issuer: issuer.issuer, jwksUrl: `${issuer.url}/openid/v1/jwks` };
+    brokerConfig.policies[0] = { ...brokerConfig.policies[0], gitUrl: world.gitUrl };
+    const brokerConfigDir = tempDir("gtk-pod-broker-config-");
+    chmodSync(brokerConfigDir, 0o755);
+    writeFileSync(join(brokerConfigDir, "broker.yaml"), JSON.stringify(brokerConfig), { mode: 0o644 });
+    // Secrets as the kubelet mounts them for uid 10001: the App key and the TLS pair, 0400.
+    const tls = tempDir("gtk-pod-tls-");
+    chmodSync(tls, 0o755);
+    for (const [name, text] of [["tls.crt", ca.cert], ["tls.key", ca.key]] as const) {
+      writeFileSync(join(tls, name), text);
+      chownSync(join(tls, name), 10001, 10001);
+      chmodSync(join(tls, name), 0o400);
+    }
+    const kubeCa = tempDir("gtk-pod-kube-ca-");
+    chmodSync(kubeCa, 0o755);
+    writeFileSync(join(kubeCa, "ca.crt"), readFileSync(ca.caFile), { mode: 0o644 });
+    const prefix = `gtk-test-${process.pid}-broker`;
+    broker = new DockerPod("deploy/kubernetes/broker/broker.yaml", {
+      prefix,
+      volumes: { config: brokerConfigDir, "app-key": secretVolume(world, 0o400, 10001, 10001), tls, "kube-ca": kubeCa },
+      images: IMAGES,
+    });
+    // The build pod's keeper: its ConfigMap pointed at the broker, the broker's CA, and a
+    // projected service-account token (what the kubelet writes) in the identity volume.
+    const keeperDoc = parseAllDocuments(readFileSync(join(REPO_ROOT, "deploy/kubernetes/broker/build-pod.yaml"), "utf8")).map((d) => d.toJS()).find((d) => d.kind === "ConfigMap");
+    const keeperConfig = parse(keeperDoc.data["config.yaml"]) as Record<string, any>;
+    keeperConfig.providers[0] = { ...keeperConfig.providers[0], url: `https://localhost:${port}`, gitUrl: world.gitUrl };
+    const keeperConfigDir = tempDir("gtk-pod-keeper-config-");
+    chmodSync(keeperConfigDir, 0o755);
+    writeFileSync(join(keeperConfigDir, "config.yaml"), JSON.stringify(keeperConfig), { mode: 0o644 });
+    const brokerCa = tempDir("gtk-pod-broker-ca-");
+    chmodSync(brokerCa, 0o755);
+    writeFileSync(join(brokerCa, "ca.crt"), readFileSync(ca.caFile), { mode: 0o644 });
+    const identity = tempDir("gtk-pod-identity-");
+    chmodSync(identity, 0o755);
+    writeFileSync(join(identity, "git-token-keeper"), await issuer.token({ sub: "system:serviceaccount:ci:build" }, { expiresIn: "1h" }), { mode: 0o644 });
+    pod = new DockerPod("deploy/kubernetes/broker/build-pod.yaml", {
+      prefix: `${prefix}-build`,
+      volumes: { "keeper-state": emptyDir(true), "keeper-shim": emptyDir(true), workspace: emptyDir(false), "keeper-config": keeperConfigDir, "broker-ca": brokerCa, identity },
+      images: IMAGES,
+    });
+  }, 900_000);
+
+  afterAll(async () => {
+    await pod?.remove();
+    await broker?.remove();
+    await issuer?.stop();
+    await world?.close();
+  });
+
+  it("the broker container starts read-only as uid 10001 and answers /healthz over TLS", async () => {
+    await broker.start("broker");
+    const deadline = Date.now() + 60_000;
+    while (!(await broker.logs("broker")).includes("broker listening")) {
+      if (Date.now() > deadline) throw new Error(`the broker never listened:\n${await broker.logs("broker")}`);
+      await sleep(300);
+    }
+    // The probes' request (the pod shares the host's network here).
+    const health = await new Promise<string>((resolve, reject) => {
+      httpsGet({ host: "localhost", port, path: "/healthz", ca: readFileSync(join(broker.volume("kube-ca"), "ca.crt")) }, (res) => {
+        let body = "";
+        res.on("data", (c: Buffer) => (body += c.toString()));
+        res.on("end", () => resolve(`${res.statusCode} ${body}`));
+      }).on("error", reject);
+    });
+    expect(health).toBe("200 ok\n");
+  });
+
+  it("the build pod's keeper has no key; its build container clones through the shim with the broker's token", async () => {
+    expect((await pod.run("install-shim")).exitCode).toBe(0);
+    await pod.start("git-token-keeper");
+    const r = await pod.run("build", { dockerFlags: ["-e", `REPO_URL=${url()}`] });
+    expect(r.exitCode, `${r.stderr}\n${await pod.logs("git-token-keeper")}`).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^[0-9a-f]{40}$/);
+    // Nothing in the build pod's volumes is a key.
+    for (const name of ["keeper-config", "broker-ca", "identity"]) {
+      for (const file of readdirSync(pod.volume(name))) expect(readFileSync(join(pod.volume(name), file), "utf8")).not.toMatch(/PRIVATE KEY/);
+    }
+    const logs = await broker.logs("broker");
+    expect(logs).toContain('"decision":"allowed"');
+    expect(logs).toContain("system:serviceaccount:ci:build");
   });
 });
 

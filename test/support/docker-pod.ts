@@ -61,11 +61,11 @@ interface ContainerSpec {
   };
   startupProbe?: { exec: { command: string[] } };
   resources?: { limits?: { memory?: string } };
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
 }
 
 interface PodSpec {
-  securityContext?: { fsGroup?: number };
+  securityContext?: { fsGroup?: number; runAsUser?: number; runAsGroup?: number };
   volumes: { name: string }[];
   initContainers?: ContainerSpec[];
   containers: ContainerSpec[];
@@ -87,8 +87,11 @@ export class DockerPod {
   readonly #started: string[] = [];
 
   constructor(manifest: string, options: { prefix: string; volumes: Record<string, string>; images: Record<string, string> }) {
-    const doc = parseAllDocuments(readFileSync(join(REPO_ROOT, manifest), "utf8"))[0]?.toJS() as { spec: PodSpec };
-    this.spec = doc.spec;
+    // The file's Pod, or a Deployment's pod template (the broker).
+    const docs = parseAllDocuments(readFileSync(join(REPO_ROOT, manifest), "utf8")).map((d) => d.toJS() as { kind: string; spec: { template?: { spec: PodSpec } } & PodSpec });
+    const doc = docs.find((d) => d.kind === "Pod" || d.kind === "Deployment");
+    if (!doc) throw new Error(`no Pod or Deployment in ${manifest}`);
+    this.spec = doc.kind === "Deployment" ? (doc.spec.template?.spec as PodSpec) : doc.spec;
     this.#prefix = options.prefix;
     this.#volumes = options.volumes;
     this.#images = options.images;
@@ -115,7 +118,8 @@ export class DockerPod {
   /** `docker run` arguments for a container; `command` replaces the manifest's command and args. */
   runArgs(name: string, extra: { detach?: boolean; command?: string[]; dockerFlags?: string[]; as?: string } = {}): string[] {
     const c = this.container(name);
-    const sc = c.securityContext ?? {};
+    // A container's own securityContext over the pod's (runAsUser and runAsGroup may be either).
+    const sc = { runAsUser: this.spec.securityContext?.runAsUser, runAsGroup: this.spec.securityContext?.runAsGroup, ...c.securityContext };
     const flags = ["run", "--name", this.containerName(extra.as ?? name), "--network", "host", ...(extra.detach ? ["-d"] : [])];
     if (sc.runAsUser !== undefined) flags.push("--user", sc.runAsGroup !== undefined ? `${sc.runAsUser}:${sc.runAsGroup}` : String(sc.runAsUser));
     if (this.spec.securityContext?.fsGroup !== undefined) flags.push("--group-add", String(this.spec.securityContext.fsGroup));
@@ -125,7 +129,7 @@ export class DockerPod {
     const memory = c.resources?.limits?.memory;
     if (memory) flags.push("--memory", memory.replace(/Mi$/, "m").replace(/Gi$/, "g"));
     for (const e of c.env ?? []) flags.push("-e", `${e.name}=${e.value}`);
-    for (const m of c.volumeMounts ?? []) flags.push("-v", `${this.#volumes[m.name]}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
+    for (const m of c.volumeMounts ?? []) flags.push("-v", `${this.#volumes[m.name]}${m.subPath ? `/${m.subPath}` : ""}:${m.mountPath}${m.readOnly ? ":ro" : ""}`);
     flags.push(...(extra.dockerFlags ?? []));
     const command = extra.command ?? c.command;
     if (command) flags.push("--entrypoint", command[0] as string);
