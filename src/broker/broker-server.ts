@@ -10,7 +10,7 @@ import type { Logger } from "../log/logger.ts";
 import type { KeeperMetrics } from "../metrics/keeper-metrics.ts";
 import { parseOrigin } from "../providers/settings/git-url.ts";
 import { OWNER } from "../providers/settings/schema-parts.ts";
-import type { BrokerConfig } from "./broker-config.ts";
+import type { BrokerConfig } from "../config/broker-config.ts";
 import { decide } from "./policy.ts";
 import type { ScopeCache } from "./scope-cache.ts";
 import type { IdentityVerifier } from "./verify-identity.ts";

@@ -1,5 +1,5 @@
 import type { JWTPayload } from "jose";
-import type { Policy } from "./broker-config.ts";
+import type { Policy } from "../config/broker-config.ts";
 
 /**
  * A claim glob: `*` stands for any run of characters, everything else is itself; anchored at

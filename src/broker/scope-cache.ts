@@ -7,7 +7,7 @@ import type { Logger } from "../log/logger.ts";
 import type { MetricsSink } from "../metrics/metrics-sink.ts";
 import { createProvider, type ProviderConfig } from "../providers/provider-registry.ts";
 import type { TokenRecord } from "../store/token-file.ts";
-import type { BrokerConfig } from "./broker-config.ts";
+import type { BrokerConfig } from "../config/broker-config.ts";
 
 /** What a token is scoped to: a provider, an owner, and (GitHub Apps) repositories and permissions. */
 export interface Scope {

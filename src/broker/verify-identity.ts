@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
-import type { Identity } from "./broker-config.ts";
+import type { Identity } from "../config/broker-config.ts";
 
 /** What a verified identity token says, and which configured identity it proved. */
 export interface VerifiedIdentity {

@@ -1,4 +1,4 @@
-import { loadBrokerConfig } from "../broker/broker-config.ts";
+import { loadBrokerConfig } from "../config/broker-config.ts";
 import { BrokerServer } from "../broker/broker-server.ts";
 import { ScopeCache } from "../broker/scope-cache.ts";
 import { IdentityVerifier } from "../broker/verify-identity.ts";

@@ -1,9 +1,8 @@
-import { readFileSync } from "node:fs";
-import { parseDocument } from "yaml";
 import { ConfigError } from "../errors/keeper-error.ts";
 import { buildProvider, PROVIDER_SCHEMAS, PROVIDER_TYPES } from "../providers/provider-registry.ts";
 import { configSchema, type RawConfig } from "./config-schema.ts";
 import { formatIssues } from "./format-issues.ts";
+import { parseYaml, readConfigText } from "./read-config-file.ts";
 import type { KeeperConfig, ProviderConfig } from "./keeper-config.ts";
 import { resolveGroup } from "./resolve-group.ts";
 
@@ -24,23 +23,11 @@ function knownKeys(raw: unknown): (path: readonly PropertyKey[]) => string[] {
 
 /** Reads, parses and validates a config file; throws one ConfigError listing every problem. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): KeeperConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code);
-    throw new ConfigError([`${file}: ${why}; pass --config FILE or set GIT_TOKEN_KEEPER_CONFIG`], { cause: error });
-  }
-  return parseConfig(text, file, env);
+  return parseConfig(readConfigText(file, "pass --config FILE or set GIT_TOKEN_KEEPER_CONFIG"), file, env);
 }
 
 export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): KeeperConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split("\n")[0]}`));
-  }
-  const input = doc.toJS() ?? {};
+  const input = parseYaml(text, source);
   const result = configSchema.safeParse(input);
   if (!result.success) throw new ConfigError(formatIssues(result.error.issues, knownKeys(input)).map((l) => `${source}: ${l}`));
   const problems: string[] = [];

@@ -6,7 +6,7 @@ import { PodDisruptionBudget } from "kubernetes-models/policy/v1";
 import { ConfigMap, Pod, Service, ServiceAccount } from "kubernetes-models/v1";
 import { parseAllDocuments } from "yaml";
 import { describe, expect, it } from "vitest";
-import { brokerSchema } from "../../src/broker/broker-config.ts";
+import { brokerSchema } from "../../src/config/broker-config.ts";
 import { configSchema } from "../../src/config/config-schema.ts";
 import { REPO_ROOT } from "../support/run-git.ts";
 

@@ -1,7 +1,6 @@
-import { readFileSync } from "node:fs";
-import { parseDocument } from "yaml";
 import { z } from "zod";
-import { formatIssues } from "../config/format-issues.ts";
+import { formatIssues } from "./format-issues.ts";
+import { parseYaml, readConfigText } from "./read-config-file.ts";
 import { ConfigError } from "../errors/keeper-error.ts";
 import { buildProvider, PROVIDER_SCHEMAS, PROVIDER_TYPES, providerSchema, type ProviderConfig } from "../providers/provider-registry.ts";
 import { parseOrigin } from "../providers/settings/git-url.ts";
@@ -94,14 +93,7 @@ const LEVEL = { read: 1, write: 2, admin: 3 } as const;
 const SHORTEST_LIFE_MS: Record<string, number> = { "github-app": 60 * 60_000, "azure-devops": 60 * 60_000, gitlab: 2 * 60 * 60_000 };
 
 export function loadBrokerConfig(file: string, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError([`${file}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code)}; pass --config FILE`], { cause: error });
-  }
-  return parseBrokerConfig(text, file, env);
+  return parseBrokerConfig(readConfigText(file, "pass --config FILE"), file, env);
 }
 
 function knownKeys(raw: unknown): (path: readonly PropertyKey[]) => string[] {
@@ -122,9 +114,7 @@ function knownKeys(raw: unknown): (path: readonly PropertyKey[]) => string[] {
 
 /** Parses and checks a broker config; throws one ConfigError listing every problem. */
 export function parseBrokerConfig(text: string, source: string, env: NodeJS.ProcessEnv = process.env): BrokerConfig {
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `${source}: ${e.message.split("\n")[0]}`));
-  const input = doc.toJS() ?? {};
+  const input = parseYaml(text, source);
   const parsed = brokerSchema.safeParse(input);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues, knownKeys(input)).map((l) => `${source}: ${l}`));
   const raw = parsed.data;
