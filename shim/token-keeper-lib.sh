@@ -79,7 +79,8 @@ gtk_normal_host() {
   esac
 }
 
-# Sets gtk_provider and gtk_scope (the token file's name: the owner, or `shared`) for origin $1
+# Sets gtk_provider and gtk_scope (the token file's name: the owner, `owner~repository` for a
+# provider with a token per repository, or `shared`) for origin $1
 # (scheme://host[:port], normalised) and path $2 (as git gives it; never decoded), by the rules
 # of the daemon's routes file: the longest matching path prefix wins, and at the same prefix a
 # provider that lists the owner (the first path segment, lower-cased) wins over one that serves
@@ -109,6 +110,14 @@ gtk_route() {
   fi
   case $gtk_owner in '' | .* | *[!a-z0-9._-]*) return 1 ;; esac
   gtk_scope=$gtk_owner
+  [ "$gtk_mode" = repository ] || return 0
+  # One token per repository: the scope is owner~repository (the second segment, less .git).
+  gtk_repo=${gtk_lpath#/"$gtk_owner"/}
+  [ "$gtk_repo" != "$gtk_lpath" ] || return 1
+  gtk_repo=${gtk_repo%%/*}
+  gtk_repo=${gtk_repo%.git}
+  case $gtk_repo in '' | .* | *[!a-z0-9._-]*) return 1 ;; esac
+  gtk_scope=$gtk_owner~$gtk_repo
 }
 
 # Sets gtk_lpath (path $1 lower-cased, with a leading slash) and gtk_owner (its first segment);
@@ -122,7 +131,8 @@ gtk_route_path() {
 }
 
 # True when the keeper serves URL $1 (http or https): a repository URL that gtk_route serves, or
-# a prefix ending in `/` that a provider serving any owner (or a shared token) covers whole.
+# a prefix ending in `/` that a provider serving any owner (or a shared token, or a token per
+# repository of a listed owner) covers whole.
 gtk_serves_url() {
   gtk_split_url "$1" || return 1
   gtk_route "$gtk_scheme://$gtk_host" "$gtk_path" && return 0
@@ -133,6 +143,10 @@ gtk_serves_url() {
     [ "$gtk_r_origin" = "$gtk_scheme://$gtk_host" ] || continue
     case $gtk_lpath in "$gtk_r_prefix"*) ;; *) continue ;; esac
     [ "$gtk_r_owners" = '*' ] || [ "$gtk_r_mode" = shared ] && return 0
+    # A token per repository: a listed owner's prefix is served (each repository under it is).
+    if [ "$gtk_r_mode" = repository ]; then
+      case ,$gtk_r_owners, in *,"$gtk_owner",*) return 0 ;; esac
+    fi
   done <"$gtk_dir/routes"
   return 1
 }

@@ -107,6 +107,7 @@ export class ProviderSupervisor {
       provider: provider.config.name,
       pathPrefix: provider.config.pathPrefix,
       perOwner: provider.config.perOwner,
+      perRepository: provider.config.perRepository,
       owners: provider.servedOwners(),
       sshToHttps: provider.config.sshToHttps,
     }));
@@ -149,7 +150,8 @@ export class ProviderSupervisor {
     const forgotten: string[] = [];
     for (const [key, slot] of this.#slots) {
       const provider = slot.provider;
-      if (!provider.config.perOwner || provider.servedOwners() !== undefined) continue;
+      // Repositories are always learned on first use, whether the owners are listed or not.
+      if (!provider.config.perOwner || (provider.servedOwners() !== undefined && !provider.config.perRepository)) continue;
       const asked = this.#asked.get(key) ?? this.#startedAt;
       if (now - asked < this.#config.forgetOwnerAfterMs) continue;
       slot.stop();

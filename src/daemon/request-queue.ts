@@ -27,8 +27,9 @@ export interface KeeperRequest {
   own: boolean;
 }
 
-// The owner as the helper checks it (a plain name, never `.` or `..`), or empty (every owner).
-const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+((?:[a-z0-9_-][a-z0-9._-]{0,99})?)\+(\d{1,12})\+([A-Za-z0-9_-]{1,64})$/;
+// The owner as the helper checks it (a plain name, never `.` or `..`), `owner~repository` for a
+// provider with a token per repository, or empty (every owner).
+const NAME = /^(mint|remint|refresh|retried)\+([A-Za-z0-9_*-]{1,63})\+((?:[a-z0-9_-][a-z0-9._-]{0,99}(?:~[a-z0-9_-][a-z0-9._-]{0,99})?)?)\+(\d{1,12})\+([A-Za-z0-9_-]{1,64})$/;
 const ANSWER_TTL_MS = 60_000;
 
 export function parseRequestName(name: string): Omit<KeeperRequest, "file" | "own"> | undefined {

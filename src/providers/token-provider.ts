@@ -36,10 +36,13 @@ export interface TokenProvider {
   dispose?(): Promise<void>;
 }
 
-export function serves(provider: TokenProvider, owner: string): boolean {
-  if (!provider.config.perOwner) return owner === SHARED_SCOPE;
+/** Whether the provider serves a scope: `shared`, an owner, or `owner~repository`. */
+export function serves(provider: TokenProvider, scope: string): boolean {
+  if (!provider.config.perOwner) return scope === SHARED_SCOPE;
+  const [owner, repository] = scope.split("~");
+  if ((repository !== undefined) !== (provider.config.perRepository === true)) return false;
   const owners = provider.servedOwners();
-  return owners === undefined || owners.includes(owner);
+  return owners === undefined || owners.includes(owner as string);
 }
 
 /** A provider with one token for everything it serves: only how to mint (and watch) differs. */

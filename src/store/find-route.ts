@@ -3,7 +3,7 @@ import { join } from "node:path";
 
 export interface RouteMatch {
   provider: string;
-  /** The token file's name: the owner, or `shared`. */
+  /** The token file's name: the owner, `owner~repository`, or `shared`. */
   scope: string;
   origin: string;
 }
@@ -43,7 +43,14 @@ export function routeFor(routes: string, request: HelperRequest): RouteMatch | u
   }
   if (!best) return undefined;
   if (best.mode === "shared") return { provider: best.provider, scope: "shared", origin };
-  return /^[a-z0-9_-][a-z0-9._-]*$/.test(owner) ? { provider: best.provider, scope: owner, origin } : undefined;
+  const NAME = /^[a-z0-9_-][a-z0-9._-]*$/;
+  if (!NAME.test(owner)) return undefined;
+  if (best.mode !== "repository") return { provider: best.provider, scope: owner, origin };
+  // One token per repository: owner~repository (the second segment, less .git).
+  const segments = path.split("/");
+  if (segments.length < 3) return undefined;
+  const repo = (segments[2] as string).replace(/\.git$/, "");
+  return NAME.test(repo) ? { provider: best.provider, scope: `${owner}~${repo}`, origin } : undefined;
 }
 
 /** The route for a URL, split the way the shim splits one (no normalising of the path). */

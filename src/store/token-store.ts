@@ -14,6 +14,8 @@ export interface Route {
   pathPrefix: string;
   /** One token per owner, or one shared token (file `shared`). */
   perOwner: boolean;
+  /** One token per repository (files `owner~repository`). */
+  perRepository?: boolean;
   /** Lower-case owners, or undefined for any owner. */
   owners: string[] | undefined;
   /** The origin's SSH URLs go over HTTPS. */
@@ -139,7 +141,7 @@ export class TokenStore {
 
   writeRoutes(routes: readonly Route[]): void {
     const lines = routes.map(
-      (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
+      (r) => `${r.origin} ${r.provider} ${r.pathPrefix} ${r.perRepository ? "repository" : r.perOwner ? "owner" : "shared"} ${r.owners ? r.owners.join(",") || "-" : "*"}`,
     );
     this.#write(this.dir, "routes", `${lines.join("\n")}\n`);
     this.#write(this.dir, "origins", originsText(routes));

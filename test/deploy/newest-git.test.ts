@@ -11,7 +11,8 @@ import { REPO_ROOT } from "../support/run-git.ts";
 const IMAGE = `gtk-trixie-git:${createHash("sha256").update(readFileSync(join(REPO_ROOT, ".ci/trixie-git-image.sh"))).digest("hex").slice(0, 12)}`;
 // The shim's and helper's tests: the helper protocol, stale credentials, the retry policy,
 // refusals and faults, every shell, SSH URLs, Azure DevOps' bearer tokens, partial clones, the
-// git precedence rules the shim relies on, CI systems' own set-ups, scope, containment, signals.
+// git precedence rules the shim relies on, CI systems' own set-ups, scope, containment, signals,
+// helper-only mode with ephemeral answers, and stateless tokens of a few kilobytes.
 const FILES = [
   "test/integration/credential-helper.test.ts",
   "test/integration/stale-credentials.test.ts",
@@ -27,6 +28,7 @@ const FILES = [
   "test/integration/scope-and-containment.test.ts",
   "test/integration/signals.test.ts",
   "test/integration/helper-only-mode.test.ts",
+  "test/integration/stateless-tokens.test.ts",
 ];
 
 function imageReady(): boolean {

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import { constants, verify, X509Certificate } from "node:crypto";
@@ -25,6 +26,8 @@ export class FakeEntra {
   /** A registered certificate (PEM): a client assertion signed with its key is accepted. */
   clientCertificate = "";
   tokenLifetimeMs: number;
+  /** Tokens of at least this many characters (Entra ID's grow with group claims; hosts' limits move). */
+  tokenChars = 0;
   readonly requests: { path: string; grant?: string; assertion?: string }[] = [];
   #mi: Server | undefined;
   #authority: Server | undefined;
@@ -54,7 +57,8 @@ export class FakeEntra {
   }
 
   #issue(): { access_token: string; expires_in: number; expires_on: number } {
-    const { token, expiresAt } = this.ledger.issue({ lifetimeMs: this.tokenLifetimeMs, prefix: "eyJ0eXAiOiJKV1QifQ.entra." });
+    const padded = this.tokenChars > 0 ? `eyJ0eXAiOiJKV1QifQ.entra.${randomBytes(Math.ceil((this.tokenChars * 3) / 4)).toString("base64url")}` : undefined;
+    const { token, expiresAt } = this.ledger.issue({ lifetimeMs: this.tokenLifetimeMs, prefix: "eyJ0eXAiOiJKV1QifQ.entra.", token: padded });
     return { access_token: token, expires_in: Math.round(this.tokenLifetimeMs / 1000), expires_on: Math.floor(expiresAt / 1000) };
   }
 

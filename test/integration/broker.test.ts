@@ -1,5 +1,5 @@
 import { createHmac, KeyObject, randomBytes, sign } from "node:crypto";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
@@ -179,6 +179,34 @@ describe("the broker and two keepers with no App key", () => {
     }
   });
 
+  it("scope: repository: one token per repository, each narrowed to it by the broker", async () => {
+    const dir = tempDir("gtk-agent-repos-");
+    const tokenFile = join(dir, "identity-token");
+    writeFileSync(tokenFile, await issuer.token({ sub: sub("agent-c") }));
+    const stateDir = join(dir, "state");
+    const keeper = await KeeperProcess.start({
+      dir,
+      stateDir,
+      config: { providers: [{ name: "fleet", type: "broker", url: `https://localhost:${port}`, gitUrl: world.gitUrl, identityTokenFile: tokenFile, caFile: ca.caFile, scope: "repository" }] },
+    });
+    try {
+      const git = (args: string[], cwd: string) => runGit(args, { cwd, home: world.home, shimDir: SHIM_DIR, stateDir });
+      const work = tempDir();
+      await must(git(["clone", "-q", world.repoUrl("acme/app"), join(work, "app")], work));
+      await must(git(["clone", "-q", world.repoUrl("acme/lib"), join(work, "lib")], work));
+      writeFileSync(join(work, "app", "per-repo.txt"), "x\n");
+      await must(git(["add", "."], join(work, "app")));
+      await must(git(["commit", "-q", "-m", "per repository"], join(work, "app")));
+      await must(git(["push", "-q", "origin", "HEAD:refs/heads/per-repository"], join(work, "app")));
+      expect(readdirSync(join(stateDir, "tokens", "fleet")).sort()).toEqual(["acme~app", "acme~lib"]);
+      const tokenOf = (scope: string) => /^token=(.*)$/m.exec(readFileSync(join(stateDir, "tokens", "fleet", scope), "utf8"))?.[1] ?? "";
+      expect(world.github.tokens.get(tokenOf("acme~app"))?.repositories).toEqual(["app"]);
+      expect(world.github.tokens.get(tokenOf("acme~lib"))?.repositories).toEqual(["lib"]);
+    } finally {
+      await keeper.stop();
+    }
+  });
+
   it("a token the host refused is re-minted once through the broker, for both agents", async () => {
     const before = world.github.mintsFor("acme");
     world.github.revokeAll();
@@ -299,6 +327,30 @@ describe("the broker and two keepers with no App key", () => {
     // A body asking for more than its keys allows is refused, not read.
     const wider = await ask(await issuer.token({ sub: sub("a") }), { gitUrl: world.gitUrl, owner: "globex", permissions: { contents: "write" } });
     expect(wider.status).toBe(400);
+  });
+
+  it("a scope the provider cannot mint now gets 503 with Retry-After; /metrics counts decisions and holds no token", async () => {
+    world.github.setMode("reset");
+    try {
+      const r = await ask(await issuer.token({ sub: sub("a") }), { gitUrl: world.gitUrl, owner: "acme", repository: "never-minted" });
+      expect(r.status).toBe(503);
+      expect(r.headers["retry-after"]).toMatch(/^\d+$/);
+      expect(String(r.body.message)).toMatch(/no token now/);
+    } finally {
+      world.github.setMode("up");
+    }
+    const metrics = await new Promise<string>((resolve, reject) => {
+      request({ host: "localhost", port, path: "/metrics", ca: readFileSync(ca.caFile) }, (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => (text += c.toString()));
+        res.on("end", () => resolve(text));
+      })
+        .on("error", reject)
+        .end();
+    });
+    expect(metrics).toMatch(/git_token_keeper_broker_requests_total\{decision="allowed"\} \d+/);
+    expect(metrics).toMatch(/git_token_keeper_broker_requests_total\{decision="unavailable"\} 1/);
+    expect(leakedTokens(metrics, [...world.github.tokens.keys()])).toEqual([]);
   });
 
   it("a flood from one identity is rate-limited (429) while another is served", async () => {

@@ -56,6 +56,23 @@ describe.skipIf(!haveTool("openssl", "openssl makes the fake Entra ID's CA and i
     expect(sent.length).toBeGreaterThan(0);
   });
 
+  it("a token of a few kilobytes reaches the host whole, as Bearer or Basic", async () => {
+    entra.tokenChars = 4096;
+    try {
+      await world.startKeeper({ providers: [provider({ credential: "managed-identity" })] }, { env: { IDENTITY_ENDPOINT: entra.identityEndpoint, IDENTITY_HEADER: entra.identityHeader } });
+      const before = world.server.seen.length;
+      await must(world.git(["ls-remote", world.repoUrl("acme/app")], world.dir));
+      const token = world.ledger.issued.at(-1) as string;
+      expect(token.length).toBeGreaterThanOrEqual(4096);
+      const sent = world.server.seen.slice(before).map((r) => r.authorization).filter((a): a is string => !!a);
+      const delivered = sent.map((a) => (a.startsWith("Bearer ") ? a.slice(7) : Buffer.from(a.slice(6), "base64").toString("utf8").split(":").slice(1).join(":")));
+      expect(delivered.length).toBeGreaterThan(0);
+      expect(delivered.every((t) => t === token)).toBe(true);
+    } finally {
+      entra.tokenChars = 0;
+    }
+  });
+
   it("client secret against an HTTPS authority with a private CA", async () => {
     const secretFile = join(world.dir, "client-secret");
     writeFileSync(secretFile, `${entra.clientSecret}\n`, { mode: 0o600 });

@@ -6,7 +6,7 @@ import { formatTokenRecord } from "../../src/store/token-file.ts";
 import { shellsToTest, shimCopyFor } from "../support/shells.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { fileGroup, scenario } from "./scenario.ts";
-import { allowedToken, answeredToken, generate, rng, ROUTES, TOKENS } from "../support/helper-inputs.ts";
+import { allowedToken, answeredToken, generate, rng, REPO_SCOPES, ROUTES, TOKENS } from "../support/helper-inputs.ts";
 
 const group = `hostile input to the credential helper (${fileGroup(import.meta.url)})`;
 const COUNT = 10_500;
@@ -27,6 +27,8 @@ describe("the helper fed generated hostile input", () => {
     write("gh", "acme", TOKENS.acme!);
     write("gh", "globex", TOKENS.globex!);
     write("local", "shared", TOKENS.any!);
+    mkdirSync(join(state, "tokens", "repos"), { recursive: true });
+    for (const scope of REPO_SCOPES) write("repos", scope, TOKENS[`repos/${scope}`]!);
   });
 
   afterAll(removeTempDirs);

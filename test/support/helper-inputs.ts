@@ -6,8 +6,15 @@ import { fakeGhToken } from "./fake-secrets.ts";
  * (test/unit/store/find-route.test.ts), so the two implementations cannot drift apart.
  * The state they run against: ROUTES, and TOKENS by scope.
  */
-export const ROUTES = "https://github.com gh / owner acme,globex\nhttp://127.0.0.1:8080 local / shared *\n";
-export const TOKENS: Record<string, string> = { acme: fakeGhToken("HOSTILEacme".repeat(3)), globex: fakeGhToken("HOSTILEglobex".repeat(3)), any: "local-any-owner-token-0000003" };
+export const ROUTES = "https://github.com gh / owner acme,globex\nhttp://127.0.0.1:8080 local / shared *\nhttp://localhost:8080 repos / repository *\n";
+/** A token per repository (the broker's `scope: repository`): files `owner~repository`. */
+export const REPO_SCOPES = ["acme~app", "globex~tools", "acme~x", "initech~y", "acme~z", "any~r"];
+export const TOKENS: Record<string, string> = {
+  acme: fakeGhToken("HOSTILEacme".repeat(3)),
+  globex: fakeGhToken("HOSTILEglobex".repeat(3)),
+  any: "local-any-owner-token-0000003",
+  ...Object.fromEntries(REPO_SCOPES.map((s, i) => [`repos/${s}`, `repository-token-${i}-${s.replace("~", "-")}-0000`])),
+};
 
 // Deterministic pseudo-random numbers: a failure names its seed and input.
 export function rng(seed: number): () => number {
@@ -62,6 +69,12 @@ export function allowedToken(input: Input): string | undefined {
   if (protocol === "https" && (host === "github.com" || host === "github.com:443")) return TOKENS[owner === "acme" || owner === "globex" ? owner : ""];
   // A shared token serves every path under its prefix, whatever the owner.
   if (protocol === "http" && host === "127.0.0.1:8080") return TOKENS.any;
+  // A token per repository: owner~repository, the second segment less .git, both plain names.
+  if (protocol === "http" && host === "localhost:8080") {
+    const repo = (path.split("/")[2] ?? "").replace(/\.git$/, "");
+    const plain = /^[a-z0-9_-][a-z0-9._-]*$/;
+    return plain.test(owner) && plain.test(repo) && path.split("/").length >= 3 ? TOKENS[`repos/${owner}~${repo}`] : undefined;
+  }
   return undefined;
 }
 

@@ -19,6 +19,8 @@ export const brokerProviderSchema = z.strictObject({
   /** On GitHub Actions, instead of a file: the job's OIDC token for this audience. */
   actionsAudience: z.string().min(1).optional(),
   caFile: z.string().min(1).optional(),
+  /** `repository`: one token per repository (the broker narrows each to it) instead of per owner. */
+  scope: z.enum(["owner", "repository"]).default("owner"),
   timeout: requestTimeout.default(30_000),
 });
 
@@ -38,5 +40,5 @@ export function buildBrokerProviderConfig(raw: RawBrokerProvider, ctx: ProviderC
   // The file is checked when the keeper asks (the kubelet may write it after the keeper starts).
   const caFile = raw.caFile === undefined ? undefined : checkReadableFile(raw.caFile, `${at}.caFile`, env, problems);
   if (!b || problems.length > before) return undefined;
-  return { ...b, ...ownKeys(raw), caFile, type: "broker" };
+  return { ...b, ...ownKeys(raw), caFile, perRepository: raw.scope === "repository", type: "broker" };
 }

@@ -43,16 +43,18 @@ export function createBrokerProvider(config: BrokerProviderConfig, deps: { now?:
 
   return {
     config,
-    initialOwners: async () => config.owners ?? [],
+    // A token per repository is minted when a repository is first asked for.
+    initialOwners: async () => (config.perRepository ? [] : (config.owners ?? [])),
     servedOwners: () => config.owners,
-    async mint(owner, context): Promise<MintedToken> {
+    async mint(scope, context): Promise<MintedToken> {
+      const [owner, repository] = scope.split("~") as [string, string | undefined];
       const identity = await identityToken();
       let answer;
       try {
         answer = await apiRequest(endpoint, {
           method: "POST",
           headers: { authorization: `Bearer ${identity}`, "content-type": "application/json", accept: "application/json" },
-          body: JSON.stringify({ gitUrl: config.gitOrigin, owner, ...(context?.refused ? { refused: context.refused } : {}) }),
+          body: JSON.stringify({ gitUrl: config.gitOrigin, owner, ...(repository ? { repository } : {}), ...(context?.refused ? { refused: context.refused } : {}) }),
           timeoutMs: config.timeout,
           tls: config.caFile ? { ca: readFileSync(config.caFile) } : undefined,
           maxBytes: 64_000,

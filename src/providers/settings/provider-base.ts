@@ -15,6 +15,8 @@ export interface ProviderBase {
   pathPrefix: string;
   /** One token per owner (GitHub App installations) or one token for everything it serves. */
   perOwner: boolean;
+  /** With perOwner: one token per repository instead (scopes `owner~repository`). */
+  perRepository?: boolean;
   refreshEvery: RefreshEvery | undefined;
   /** The git username sent with the token, where the source does not say. */
   username: string;

@@ -3,9 +3,9 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { findRoute, routeFor } from "../../../src/store/find-route.ts";
 import { removeTempDirs, tempDir } from "../../support/temp-dir.ts";
-import { allowedToken, generate, rng, ROUTES, TOKENS } from "../../support/helper-inputs.ts";
+import { allowedToken, generate, rng, REPO_SCOPES, ROUTES, TOKENS } from "../../support/helper-inputs.ts";
 
-const TOKEN_FILES: Record<string, string | undefined> = { "gh/acme": TOKENS.acme, "gh/globex": TOKENS.globex, "local/shared": TOKENS.any };
+const TOKEN_FILES: Record<string, string | undefined> = { "gh/acme": TOKENS.acme, "gh/globex": TOKENS.globex, "local/shared": TOKENS.any, ...Object.fromEntries(REPO_SCOPES.map((s) => [`repos/${s}`, TOKENS[`repos/${s}`]])) };
 
 describe("routeFor: the TypeScript routing, by the helper's rules", () => {
   it("answers the same as the helper's model for the 10,500 inputs the sh helper is tested with", () => {
