@@ -81,6 +81,14 @@ export class ScopeCache {
     }
     if (!record || record.expires * 1000 - clock.now() < this.config.minRemainingMs) {
       const status = slot.status();
+      if (record && !status.lastError && (record.expires - record.mintedAt) * 1000 < this.config.minRemainingMs) {
+        // Even a token minted just now has too little life: the source's tokens are too short.
+        throw new ProviderError(`${scope.provider.name} issues tokens that live ${record.expires - record.mintedAt}s, less than minRemaining (${Math.round(this.config.minRemainingMs / 1000)}s)`, {
+          transient: true,
+          retryAfterMs: 60_000,
+          hint: "lower the broker's minRemaining below the life of this provider's tokens",
+        });
+      }
       throw new ProviderError(status.lastError ?? "no token with enough life left", { transient: true, retryAfterMs: 5_000 });
     }
     return record;

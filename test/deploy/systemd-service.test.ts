@@ -8,6 +8,10 @@ import { REPO_ROOT } from "../support/run-git.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { World } from "../support/world.ts";
 import { FakeGitLab } from "../fakes/fake-gitlab.ts";
+import { FakeOidcIssuer } from "../fakes/fake-oidc-issuer.ts";
+import { makeTestCa } from "../support/test-ca.ts";
+import { request as httpsRequest } from "node:https";
+import { createServer, type AddressInfo } from "node:net";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const IMAGE = "gtk-systemd-host:test";
@@ -164,6 +168,63 @@ describe.skipIf(!ready)("the systemd units under a real systemd, installed as do
       expect(gitlab.refreshLog.every((r) => r.accepted)).toBe(true);
     } finally {
       await gitlab.stop();
+    }
+  });
+
+  it("the broker's unit under systemd: a dynamic user, the App key and the TLS key through LoadCredential, READY once it listens, tokens for a proven identity", async () => {
+    const issuer = new FakeOidcIssuer();
+    await issuer.start();
+    try {
+      const ca = makeTestCa();
+      const port = await new Promise<number>((resolve) => {
+        const server = createServer().listen(0, "127.0.0.1", () => {
+          const p = (server.address() as AddressInfo).port;
+          server.close(() => resolve(p));
+        });
+      });
+      const config = {
+        listen: `127.0.0.1:${port}`,
+        tls: { certFile: "/etc/git-token-broker/tls.crt", keyFile: "${CREDENTIALS_DIRECTORY}/tls.key" },
+        // No privateKeyFile: a github-app provider named acme reads ${CREDENTIALS_DIRECTORY}/acme.pem.
+        providers: [{ name: "acme", type: "github-app", appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl, owners: ["acme"] }],
+        identities: [{ name: "vm", issuer: issuer.issuer, jwksUrl: `${issuer.url}/openid/v1/jwks`, audience: "git-token-keeper" }],
+        policies: [{ identity: "vm", claims: { sub: "agent-*" }, gitUrl: world.gitUrl, owners: ["acme"] }],
+        // This fake GitHub's tokens live 20 s.
+        minRemaining: "0s",
+      };
+      await sh(
+        [
+          "set -e",
+          "install -d -m 0755 /etc/git-token-broker",
+          `cat > /etc/git-token-broker/broker.yaml <<'EOF'\n${JSON.stringify(config, null, 2)}\nEOF`,
+          `cat > /etc/git-token-broker/tls.crt <<'EOF'\n${ca.cert}EOF`,
+          `(umask 077; cat > /etc/git-token-broker/tls.key <<'EOF'\n${ca.key}EOF\n)`,
+          "install -m 0600 /media/install/app.pem /etc/git-token-broker/app.pem",
+          'cp "$(npm root -g)/git-token-keeper/systemd/git-token-broker.service" /etc/systemd/system/',
+          "systemctl daemon-reload",
+        ].join("\n"),
+      );
+      const start = await sh("systemctl start git-token-broker", { reject: false });
+      const brokerJournal = async () => (await sh("journalctl -t git-token-broker --no-pager -o cat", { reject: false })).stdout;
+      expect(start.exitCode, start.stderr + (await brokerJournal())).toBe(0);
+      expect((await sh("systemctl show -p ActiveState -p DynamicUser git-token-broker")).stdout).toContain("ActiveState=active");
+      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        void issuer.token({ sub: "agent-1" }).then((identity) => {
+          const req = httpsRequest({ host: "localhost", port, path: "/v1/token", method: "POST", ca: readFileSync(ca.caFile), headers: { authorization: `Bearer ${identity}`, "content-type": "application/json" } }, (res) => {
+            let body = "";
+            res.on("data", (c: Buffer) => (body += c.toString()));
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+          });
+          req.on("error", reject);
+          req.end(JSON.stringify({ gitUrl: world.gitUrl, owner: "acme" }));
+        });
+      });
+      expect(answer.status, answer.body + (await brokerJournal())).toBe(200);
+      expect(world.github.accepts(JSON.parse(answer.body).token, "acme")).toBe(true);
+      expect(await brokerJournal()).toContain('"decision":"allowed"');
+    } finally {
+      await sh("systemctl stop git-token-broker", { reject: false });
+      await issuer.stop();
     }
   });
 

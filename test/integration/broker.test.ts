@@ -1,6 +1,7 @@
 import { createHmac, KeyObject, randomBytes, sign } from "node:crypto";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { request } from "node:https";
+import { connect as tlsConnect } from "node:tls";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -388,6 +389,31 @@ describe("the broker and two keepers with no App key", () => {
       const r = await must(gitVia(agent, ["ls-remote", world.repoUrl("acme/app")], tempDir()));
       expect(r.stdout).toContain("refs/heads/main");
     }
+  });
+
+  it("a renewed TLS certificate is served without a restart", async () => {
+    const fingerprintServed = (caFile: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = tlsConnect({ host: "localhost", port, ca: readFileSync(caFile), servername: "localhost" }, () => {
+          resolve(socket.getPeerCertificate().fingerprint256);
+          socket.end();
+        });
+        socket.on("error", reject);
+      });
+    const before = await fingerprintServed(ca.caFile);
+    const renewed = makeTestCa();
+    const certFile = join(brokerDir, "tls.crt");
+    const keyFile = join(brokerDir, "tls.key");
+    // As cert-manager or a mounted Secret renews it: the files change in place.
+    writeFileSync(keyFile, renewed.key);
+    writeFileSync(certFile, renewed.cert);
+    let after = before;
+    for (let i = 0; i < 50 && after === before; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      after = await fingerprintServed(renewed.caFile).catch(() => before);
+    }
+    expect(after).not.toBe(before);
+    expect(broker.log).toContain("TLS certificate reloaded");
   });
 
   // A JWS with the issuer's current key over exactly these bytes (claims a library would not write).
