@@ -112,6 +112,13 @@ describe("gh through the shim folder", () => {
       const r = await run(["api", "repos/acme/app"], { GH_HOST: "ghes.example.com", GIT_TOKEN_KEEPER_DIR: state });
       expect(r.enterprise).toBe(sha("ghes-token-for-acme"));
       expect(r.gh).toBe(sha("the-jobs-own-token"));
+      // A keeper with a token per repository gets the repository gh names.
+      writeFileSync(join(state, "routes"), "https://ghes.example.com ghes / repository acme\n");
+      writeFileSync(join(state, "tokens", "ghes", "acme~app"), `token=ghes-token-for-acme-app\nusername=x-access-token\nexpires=${Math.floor(Date.now() / 1000) + 3600}\nserial=1\n`);
+      for (const args of [["api", "repos/acme/app/releases"], ["release", "list", "-R", "acme/app"], ["repo", "clone", "https://ghes.example.com/acme/app.git"]]) {
+        expect((await run(args, { GH_HOST: "ghes.example.com", GIT_TOKEN_KEEPER_DIR: state })).enterprise, args.join(" ")).toBe(sha("ghes-token-for-acme-app"));
+      }
+      writeFileSync(join(state, "routes"), "https://ghes.example.com ghes / owner acme\n");
       // And the one owner served there is the owner when nothing names one.
       expect((await run(["api", "user"], { GH_HOST: "ghes.example.com", GIT_TOKEN_KEEPER_DIR: state })).enterprise).toBe(sha("ghes-token-for-acme"));
     });
