@@ -193,11 +193,11 @@ describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the 
   });
 });
 
-describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and a build pod whose keeper holds no key, run with docker", () => {
+describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and two build pods whose keepers hold no key, run with docker", () => {
   let world: World;
   let issuer: FakeOidcIssuer;
   let broker: DockerPod;
-  let pod: DockerPod;
+  const pods: DockerPod[] = [];
   let port = 0;
   const url = () => world.repoUrl("acme/app");
 
@@ -235,29 +235,32 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
       volumes: { config: brokerConfigDir, "app-key": secretVolume(world, 0o400, 10001, 10001), tls, "kube-ca": kubeCa },
       images: IMAGES,
     });
-    // The build pod's keeper: its ConfigMap pointed at the broker, the broker's CA, and a
-    // projected service-account token (what the kubelet writes) in the identity volume.
+    // Two build pods. Each keeper: its ConfigMap pointed at the broker, the broker's CA, and a
+    // projected service-account token of its own (what the kubelet writes) in the identity volume.
     const keeperDoc = parseAllDocuments(readFileSync(join(REPO_ROOT, "deploy/kubernetes/broker/build-pod.yaml"), "utf8")).map((d) => d.toJS()).find((d) => d.kind === "ConfigMap");
     const keeperConfig = parse(keeperDoc.data["config.yaml"]) as Record<string, any>;
     keeperConfig.providers[0] = { ...keeperConfig.providers[0], url: `https://localhost:${port}`, gitUrl: world.gitUrl };
-    const keeperConfigDir = tempDir("gtk-pod-keeper-config-");
-    chmodSync(keeperConfigDir, 0o755);
-    writeFileSync(join(keeperConfigDir, "config.yaml"), JSON.stringify(keeperConfig), { mode: 0o644 });
-    const brokerCa = tempDir("gtk-pod-broker-ca-");
-    chmodSync(brokerCa, 0o755);
-    writeFileSync(join(brokerCa, "ca.crt"), readFileSync(ca.caFile), { mode: 0o644 });
-    const identity = tempDir("gtk-pod-identity-");
-    chmodSync(identity, 0o755);
-    writeFileSync(join(identity, "git-token-keeper"), await issuer.token({ sub: "system:serviceaccount:ci:build" }, { expiresIn: "1h" }), { mode: 0o644 });
-    pod = new DockerPod("deploy/kubernetes/broker/build-pod.yaml", {
-      prefix: `${prefix}-build`,
-      volumes: { "keeper-state": emptyDir(true), "keeper-shim": emptyDir(true), workspace: emptyDir(false), "keeper-config": keeperConfigDir, "broker-ca": brokerCa, identity },
-      images: IMAGES,
-    });
+    const folder = async (name: string, files: Record<string, string>) => {
+      const dir = tempDir(`gtk-pod-${name}-`);
+      chmodSync(dir, 0o755);
+      for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text, { mode: 0o644 });
+      return dir;
+    };
+    for (const name of ["build-a", "build-b"]) {
+      const volumes = {
+        "keeper-state": emptyDir(true),
+        "keeper-shim": emptyDir(true),
+        workspace: emptyDir(false),
+        "keeper-config": await folder("keeper-config", { "config.yaml": JSON.stringify(keeperConfig) }),
+        "broker-ca": await folder("broker-ca", { "ca.crt": readFileSync(ca.caFile, "utf8") }),
+        identity: await folder("identity", { "git-token-keeper": await issuer.token({ sub: `system:serviceaccount:ci:${name}` }, { expiresIn: "1h" }) }),
+      };
+      pods.push(new DockerPod("deploy/kubernetes/broker/build-pod.yaml", { prefix: `${prefix}-${name}`, volumes, images: IMAGES }));
+    }
   }, 900_000);
 
   afterAll(async () => {
-    await pod?.remove();
+    for (const p of pods) await p.remove();
     await broker?.remove();
     await issuer?.stop();
     await world?.close();
@@ -281,19 +284,26 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
     expect(health).toBe("200 ok\n");
   });
 
-  it("the build pod's keeper has no key; its build container clones through the shim with the broker's token", async () => {
-    expect((await pod.run("install-shim")).exitCode).toBe(0);
-    await pod.start("git-token-keeper");
-    const r = await pod.run("build", { dockerFlags: ["-e", `REPO_URL=${url()}`] });
-    expect(r.exitCode, `${r.stderr}\n${await pod.logs("git-token-keeper")}`).toBe(0);
-    expect(r.stdout.trim()).toMatch(/^[0-9a-f]{40}$/);
-    // Nothing in the build pod's volumes is a key.
-    for (const name of ["keeper-config", "broker-ca", "identity"]) {
-      for (const file of readdirSync(pod.volume(name))) expect(readFileSync(join(pod.volume(name), file), "utf8")).not.toMatch(/PRIVATE KEY/);
+  it("two build pods whose keepers hold no key: each build container clones and pushes through the shim with the broker's tokens", async () => {
+    const before = world.github.mintsFor("acme");
+    for (const [i, pod] of pods.entries()) {
+      expect((await pod.run("install-shim")).exitCode).toBe(0);
+      await pod.start("git-token-keeper");
+      const r = await pod.run("build", { dockerFlags: ["-e", `REPO_URL=${url()}`] });
+      expect(r.exitCode, `${r.stderr}\n${await pod.logs("git-token-keeper")}`).toBe(0);
+      expect(r.stdout.trim()).toMatch(/^[0-9a-f]{40}$/);
+      await pod.start("build", { command: ["sleep", "infinity"], as: "build-shell" });
+      const push = await pod.exec("build-shell", ["sh", "-c", `cd app && git -c user.name=b -c user.email=b@example.test commit -q --allow-empty -m pod-${i} && git push -q origin HEAD:refs/heads/broker-pod-${i}`], { reject: false, workdir: "/work" });
+      expect(push.exitCode, push.stderr).toBe(0);
+      // Nothing in the build pod's volumes is a key.
+      for (const name of ["keeper-config", "broker-ca", "identity"]) {
+        for (const file of readdirSync(pod.volume(name))) expect(readFileSync(join(pod.volume(name), file), "utf8")).not.toMatch(/PRIVATE KEY/);
+      }
     }
+    // One token for both pods: the broker minted the scope once.
+    expect(world.github.mintsFor("acme") - before).toBe(1);
     const logs = await broker.logs("broker");
-    expect(logs).toContain('"decision":"allowed"');
-    expect(logs).toContain("system:serviceaccount:ci:build");
+    for (const name of ["build-a", "build-b"]) expect(logs).toContain(`system:serviceaccount:ci:${name}`);
   });
 });
 
