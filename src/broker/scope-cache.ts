@@ -72,26 +72,33 @@ export class ScopeCache {
     if (refused !== undefined && current && fingerprint(current.token) === refused) {
       await slot.refused(current.serial).catch(() => undefined);
     }
-    await slot.ensureFresh();
-    let record = slot.current;
+    // While the source fails, the cached token keeps serving as long as it has minRemaining
+    // left (as a keeper's current token does); after that, 503 with the source's error.
+    let failure: unknown;
+    await slot.ensureFresh().catch((error: unknown) => {
+      failure = error;
+    });
     const { clock } = this.deps;
-    if (!record || record.expires * 1000 - clock.now() < this.config.minRemainingMs) {
-      await slot.mint("refresh").catch(() => undefined);
+    const usable = (r: TokenRecord | undefined): boolean => !!r && r.expires * 1000 - clock.now() >= this.config.minRemainingMs;
+    let record = slot.current;
+    if (usable(record)) return record as TokenRecord;
+    if (failure === undefined) {
+      await slot.mint("refresh").catch((error: unknown) => {
+        failure = error;
+      });
       record = slot.current;
+      if (usable(record)) return record as TokenRecord;
     }
-    if (!record || record.expires * 1000 - clock.now() < this.config.minRemainingMs) {
-      const status = slot.status();
-      if (record && !status.lastError && (record.expires - record.mintedAt) * 1000 < this.config.minRemainingMs) {
-        // Even a token minted just now has too little life: the source's tokens are too short.
-        throw new ProviderError(`${scope.provider.name} issues tokens that live ${record.expires - record.mintedAt}s, less than minRemaining (${Math.round(this.config.minRemainingMs / 1000)}s)`, {
-          transient: true,
-          retryAfterMs: 60_000,
-          hint: "lower the broker's minRemaining below the life of this provider's tokens",
-        });
-      }
-      throw new ProviderError(status.lastError ?? "no token with enough life left", { transient: true, retryAfterMs: 5_000 });
+    if (failure === undefined && record && (record.expires - record.mintedAt) * 1000 < this.config.minRemainingMs) {
+      // Even a token minted just now has too little life: the source's tokens are too short.
+      throw new ProviderError(`${scope.provider.name} issues tokens that live ${record.expires - record.mintedAt}s, less than minRemaining (${Math.round(this.config.minRemainingMs / 1000)}s)`, {
+        transient: true,
+        retryAfterMs: 60_000,
+        hint: "lower the broker's minRemaining below the life of this provider's tokens",
+      });
     }
-    return record;
+    const retryAfterMs = failure instanceof ProviderError && failure.retryAfterMs ? failure.retryAfterMs : 5_000;
+    throw new ProviderError(slot.status().lastError ?? "no token with enough life left", { transient: true, retryAfterMs });
   }
 
   stop(): void {

@@ -428,3 +428,81 @@ describe("the broker and two keepers with no App key", () => {
     return signRawText(JSON.stringify(payload), header);
   }
 });
+
+/**
+ * minRemaining: a broker never hands out a token with less life left. While the token API is
+ * down and the cached token ages past it, agents get 503 with Retry-After (and keep serving
+ * what they hold); once the API is back, a fresh token. Plain HTTP: the broker on loopback.
+ */
+describe("the broker's minRemaining while the token API is down", () => {
+  let world: World;
+  let issuer: FakeOidcIssuer;
+  let broker: KeeperProcess;
+
+  beforeAll(async () => {
+    world = await World.create({ tokenLifetimeMs: 12_000, installations: [{ id: 11, login: "acme" }] });
+    issuer = new FakeOidcIssuer();
+    await issuer.start();
+    broker = await KeeperProcess.startBroker({
+      dir: tempDir("gtk-broker-min-"),
+      config: {
+        listen: "127.0.0.1:0",
+        providers: [world.providerConfig({ owners: ["acme"] })],
+        identities: [{ name: "cluster", issuer: issuer.issuer, audience: "git-token-keeper" }],
+        policies: [{ identity: "cluster", gitUrl: world.gitUrl, owners: ["acme"] }],
+        minRemaining: "3s",
+        refreshBefore: "8s",
+        retryMin: "200ms",
+        retryMax: "1s",
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await broker?.stop();
+    await issuer.stop();
+    await world.close();
+  });
+
+  const ask = async () => {
+    const r = await fetch(`${broker.brokerUrl}/v1/token`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${await issuer.token({ sub: "agent" })}`, "content-type": "application/json" },
+      body: JSON.stringify({ gitUrl: world.gitUrl, owner: "acme" }),
+    });
+    return { status: r.status, retryAfter: r.headers.get("retry-after"), body: (await r.json()) as { token?: string; expires_at?: string; message?: string } };
+  };
+
+  it("keeps handing out the cached token while the API is down and it has minRemaining left; 503 once it has not; a fresh one when the API is back", async () => {
+    const first = await ask();
+    expect(first.status).toBe(200);
+    world.github.setMode("reset");
+    try {
+      const expiresAt = Date.parse(first.body.expires_at as string);
+      const until = (leftMs: number) => new Promise((r) => setTimeout(r, Math.max(0, expiresAt - leftMs - Date.now())));
+      // Past its refresh (half its 12 s life), the refresh failing, still over minRemaining (3 s).
+      await until(4_500);
+      const stale = await ask();
+      expect(stale.status, stale.body.message).toBe(200);
+      expect(stale.body.token).toBe(first.body.token);
+      // Under minRemaining: never handed out.
+      await until(2_000);
+      const late = await ask();
+      expect(late.status).toBe(503);
+      expect(late.retryAfter).toMatch(/^\d+$/);
+      expect(late.body.token).toBeUndefined();
+    } finally {
+      world.github.setMode("up");
+    }
+    // Back: within the slot's backoff (retryMax 1 s) the next mint succeeds; an agent waits as
+    // Retry-After says.
+    let recovered = await ask();
+    for (let i = 0; i < 10 && recovered.status === 503; i++) {
+      await new Promise((r) => setTimeout(r, Number(recovered.retryAfter ?? 1) * 1000));
+      recovered = await ask();
+    }
+    expect(recovered.status).toBe(200);
+    expect(recovered.body.token).not.toBe(first.body.token);
+    expect(Date.parse(recovered.body.expires_at as string) - Date.now()).toBeGreaterThan(3_000);
+  }, 30_000);
+});
