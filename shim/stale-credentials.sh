@@ -1,8 +1,8 @@
 # shellcheck shell=sh
 # git-token-keeper shim: overrides stale credentials that other tools left for URLs the keeper
 # serves, for this one command, without touching a file of the repository's or the user's.
-# stale-credentials.awk proposes; gtk_serves_url (the helper's routing) decides. Sourced by
-# git-network.sh.
+# The awk program in stale-credentials-awk.sh proposes; gtk_serves_url (the helper's routing)
+# decides. Sourced by git-network.sh.
 # shellcheck disable=SC2154,SC2034
 
 # What the command may use and what could carry a stale credential there, as
@@ -35,7 +35,7 @@ submodule_urls() {
   "$gtk_real_git" config -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
 }
 
-# The awk program on stdin and, after it, each submodule config file. In a subshell: find's
+# The awk program's input: stdin and, after it, each submodule config file. In a subshell: find's
 # list is split on newlines only.
 proposals() {
   (
@@ -44,7 +44,9 @@ proposals() {
     set --
     # shellcheck disable=SC2046
     [ -n "$gtk_common" ] && [ -d "$gtk_common/modules" ] && set -- $(find "$gtk_common/modules" -name config -type f 2>/dev/null)
-    exec awk -v served="$gtk_served" -v helper="$gtk_helper" -f "$gtk_here/stale-credentials.awk" - "$@"
+    # shellcheck source=stale-credentials-awk.sh
+    . "$gtk_here/stale-credentials-awk.sh" || exit 0
+    exec awk -v served="$gtk_served" -v helper="$gtk_helper" "$gtk_stale_awk" - "$@"
   )
 }
 

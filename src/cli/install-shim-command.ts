@@ -4,7 +4,7 @@ import { shimDir } from "./shim-path-command.ts";
 
 /** The files that make up the shim; all plain sh. */
 export function shimFiles(): string[] {
-  return readdirSync(shimDir()).filter((n) => n === "git" || n === "gh" || n.startsWith("git-") || n.endsWith(".sh") || n.endsWith(".awk"));
+  return readdirSync(shimDir()).filter((n) => n === "git" || n === "gh" || n.startsWith("git-") || n.endsWith(".sh"));
 }
 
 /** Copies the shim and helper into `dir` (each file replaced whole); returns the files written. */
@@ -15,7 +15,7 @@ export function installShim(dir: string): string[] {
   for (const name of shimFiles()) {
     const temp = join(target, `.${name}.${process.pid}.tmp`);
     copyFileSync(join(shimDir(), name), temp);
-    chmodSync(temp, name.endsWith(".sh") || name.endsWith(".awk") ? 0o644 : 0o755);
+    chmodSync(temp, name.endsWith(".sh") ? 0o644 : 0o755);
     renameSync(temp, join(target, name));
     written.push(join(target, name));
   }

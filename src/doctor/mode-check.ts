@@ -1,19 +1,7 @@
-import { execa } from "execa";
 import type { CheckResult, DoctorContext } from "./doctor-check.ts";
+import { gitConfigEntries } from "./git-config.ts";
 
 const HELPER = "git-credential-token-keeper";
-
-/** git's credential helper entries, in the order git reads them (its config files, then `-c`). */
-async function helperEntries(ctx: DoctorContext, git: string): Promise<{ key: string; value: string }[]> {
-  const r = await execa(git, ["config", "--get-regexp", "^credential\\..*helper$"], { cwd: ctx.cwd, reject: false, env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" } });
-  return String(r.stdout)
-    .split("\n")
-    .filter(Boolean)
-    .map((line) => {
-      const space = line.indexOf(" ");
-      return space < 0 ? { key: line, value: "" } : { key: line.slice(0, space), value: line.slice(space + 1) };
-    });
-}
 
 function originOf(prefix: string): string {
   try {
@@ -36,7 +24,8 @@ function gitAtLeast(version: string, major: number, minor: number): boolean {
  * each token the keeper gave (git has no `ephemeral` before 2.46) and may keep it.
  */
 export async function checkMode(ctx: DoctorContext, options: { shimFirst: boolean; realGit: string; realGitVersion: string | undefined }): Promise<CheckResult[]> {
-  const entries = await helperEntries(ctx, options.realGit);
+  // The helper entries, in the order git reads them (its config files, then `-c`).
+  const entries = await gitConfigEntries(ctx, options.realGit, "^credential\\..*helper$");
   const ours = entries.filter((e) => e.value.endsWith(`/${HELPER}`) || e.value === HELPER);
   const prefixes = [...new Set(ours.map((e) => e.key.slice("credential.".length, -".helper".length)))];
   const helperOnly = prefixes.length > 0;

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execa } from "execa";
 import type { CheckResult, DoctorContext } from "./doctor-check.ts";
+import { gitConfigEntries } from "./git-config.ts";
 
 /** The URL's origin and its userinfo with the secret part masked (a token may be the user name). */
 function originOf(url: string): { origin: string; userinfo: string; hasPassword: boolean } | undefined {
@@ -42,11 +43,8 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
   const results: CheckResult[] = [];
   const configured = new Set(ctx.origins);
   const run = (args: string[]) => execa(git, args, { cwd: ctx.cwd, reject: false, env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" } });
-  const r = await run(["config", "--get-regexp", "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\..*\\.extraheader|credential\\..*helper)$"]);
-  for (const line of String(r.stdout).split("\n").filter(Boolean)) {
-    const space = line.indexOf(" ");
-    const key = space < 0 ? line : line.slice(0, space);
-    const value = space < 0 ? "" : line.slice(space + 1);
+  const entries = await gitConfigEntries(ctx, git, "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\..*\\.extraheader|credential\\..*helper)$");
+  for (const { key, value } of entries) {
     if (/^remote\..*\.(url|pushurl)$/.test(key)) {
       const o = originOf(value);
       if (o && configured.has(o.origin) && o.userinfo.includes(":")) {

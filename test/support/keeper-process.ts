@@ -40,11 +40,7 @@ export class KeeperProcess {
     const [command, args] = options.pidNamespace
       ? ["unshare", ["--pid", "--fork", "--mount-proc", "--kill-child=SIGTERM", process.execPath, ...argv]]
       : [process.execPath, argv];
-    const child = spawn(command, args, {
-      env: { PATH: process.env.PATH, HOME: options.dir, GIT_TOKEN_KEEPER_DIR: options.stateDir, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const keeper = new KeeperProcess(child, options.stateDir, options.dir);
+    const keeper = KeeperProcess.#spawn(command as string, args as string[], options);
     if (options.waitReady !== false) await keeper.waitForLog(/"message":"ready"/, 20_000);
     return keeper;
   }
@@ -53,13 +49,17 @@ export class KeeperProcess {
   static async startBroker(options: { dir: string; config: unknown; env?: Record<string, string>; name?: string }): Promise<KeeperProcess> {
     const configFile = join(options.dir, `${options.name ?? "broker"}.yaml`);
     writeFileSync(configFile, JSON.stringify(options.config, null, 2));
-    const child = spawn(process.execPath, [CLI, "broker", "--config", configFile, "--log-format", "json", "--log-level", "debug"], {
-      env: { PATH: process.env.PATH, HOME: options.dir, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    const broker = new KeeperProcess(child, "", options.dir);
+    const broker = KeeperProcess.#spawn(process.execPath, [CLI, "broker", "--config", configFile, "--log-format", "json", "--log-level", "debug"], { ...options, stateDir: "" });
     await broker.waitForLog(/"message":"broker listening"/, 20_000);
     return broker;
+  }
+
+  static #spawn(command: string, args: string[], options: { dir: string; stateDir: string; env?: Record<string, string> }): KeeperProcess {
+    const child = spawn(command, args, {
+      env: { PATH: process.env.PATH, HOME: options.dir, ...(options.stateDir ? { GIT_TOKEN_KEEPER_DIR: options.stateDir } : {}), ...options.env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    return new KeeperProcess(child, options.stateDir, options.dir);
   }
 
   /** The URL a broker said it listens on. */

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -26,9 +27,11 @@ describe("the secrets audit's file scan", () => {
   });
 
   it("finds any part of 16 characters, not 15, and not the structure tokens share", () => {
-    const header = "ghs_eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.";
-    const a = `${header}eyJzdWIiOiJhIn0.QUFBQUFBQUFBQUFBQUFBQUFB`;
-    const b = `${header}eyJzdWIiOiJiIn0.QkJCQkJCQkJCQkJCQkJCQkJC`;
+    // Two tokens of one format, made here: a shared JWT header, each its own claims and signature.
+    const part = (v: unknown) => Buffer.from(JSON.stringify(v)).toString("base64url");
+    const header = `ghs_${part({ alg: "RS256", typ: "JWT" })}.`;
+    const a = `${header}${part({ sub: "a" })}.${randomBytes(24).toString("base64url")}`;
+    const b = `${header}${part({ sub: "b" })}.${randomBytes(24).toString("base64url")}`;
     expect(leakedTokens(`redacted: ${a.slice(50, 66)} here`, [a, b])).toEqual([a]);
     expect(leakedTokens(`redacted: ${a.slice(50, 65)} here`, [a, b])).toEqual([]);
     expect(leakedTokens(`a header alone: ${header}`, [a, b])).toEqual([]);

@@ -4,7 +4,8 @@ import { describe, expect, it } from "vitest";
 import { haveTool } from "../../support/require-tool.ts";
 import { SHIM_DIR } from "../../support/run-git.ts";
 
-const AWK = join(SHIM_DIR, "stale-credentials.awk");
+// The program as the shim gets it: by sourcing the file that holds it.
+const PROGRAM = execFileSync("sh", ["-c", '. "$1" && printf %s "$gtk_stale_awk"', "sh", join(SHIM_DIR, "stale-credentials-awk.sh")], { encoding: "utf8" });
 const H = "https://git.example";
 
 /** The awks the shim meets: the system's awk (mawk on Debian), and busybox's where present. */
@@ -13,12 +14,12 @@ if (haveTool("busybox", "busybox is not installed, so its awk is not tested")) a
 
 function proposals(awk: string[], input: string, served = `${H}/acme/`): string[] {
   const [cmd, ...pre] = awk as [string, ...string[]];
-  const out = execFileSync(cmd, [...pre, "-v", `served=${served}`, "-v", "helper=/shim/helper", "-f", AWK, "-"], { input, encoding: "utf8" });
+  const out = execFileSync(cmd, [...pre, "-v", `served=${served}`, "-v", "helper=/shim/helper", PROGRAM, "-"], { input, encoding: "utf8" });
   return out.split("\n").filter(Boolean);
 }
 
 for (const [name, awk] of awks) {
-  describe(`stale-credentials.awk under ${name}`, () => {
+  describe(`the stale-credentials awk program under ${name}`, () => {
     it("proposes nothing when nothing carries a credential", () => {
       expect(proposals(awk, `remote.origin.url ${H}/acme/app.git\n`)).toEqual([]);
     });

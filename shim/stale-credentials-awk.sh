@@ -1,10 +1,11 @@
+# shellcheck shell=sh
 # git-token-keeper: what the git shim overrides for one network command so that credentials
 # other tools left behind (a user:token in a URL, a URL rewrite with a token, an Authorization
 # extra header) cannot beat the keeper's token. It only proposes: every proposal names the URL
 # it is for, and the shim keeps it only when the keeper serves that URL (gtk_serves_url in
 # token-keeper-lib.sh, the helper's own routing). POSIX awk (mawk, gawk, busybox).
 #
-#   awk -v served='URL …' -v helper=H -f stale-credentials.awk - [submodule config files…]
+#   . stale-credentials-awk.sh; awk -v served='URL …' -v helper=H "$gtk_stale_awk" - [submodule config files…]
 #
 # served: the URL prefixes the keeper serves (origin + path prefix, from the origins file).
 # helper: the credential.helper value of the keeper's helper.
@@ -15,13 +16,17 @@
 # files:  submodules' own config files; their url and pushurl lines are URLs the command uses.
 #
 # Output, one line a proposal, fields separated by a tab:
-#   ?  URL          the lines up to the next `?` apply only if the keeper serves URL
-#   +  KEY  VALUE   a config entry for git's environment, read after every config file
-#   ^  KEY  VALUE   a config entry read before every config file: an insteadOf rule as long as
-#                   one in a config file, where git keeps the first it read
-#   @  KEY  VALUE   a config entry for this repository only (a file included for its gitdir)
-#   !  forced       a remote pushes with a forcing refspec or mirrors (for the retry policy)
-
+#   `?`  URL          the lines up to the next `?` apply only if the keeper serves URL
+#   `+`  KEY  VALUE   a config entry for git's environment, read after every config file
+#   `^`  KEY  VALUE   a config entry read before every config file: an insteadOf rule as long as
+#                     one in a config file, where git keeps the first it read
+#   `@`  KEY  VALUE   a config entry for this repository only (a file included for its gitdir)
+#   `!`  forced       a remote pushes with a forcing refspec or mirrors (for the retry policy)
+#
+# The program is kept in a shell variable (single-quoted: it holds no single quote) so that this
+# folder holds shell only: sourcing it costs no exec, and awk takes it as its program argument.
+# shellcheck disable=SC2016,SC2034
+gtk_stale_awk='
 function lower(s) { return tolower(s) }
 
 # scheme://host[:port] of an http(s) URL, lower-case, default port dropped; "" for anything
@@ -62,8 +67,8 @@ function rewrite_of(u, k,   i, best) {
   return best
 }
 
-# True when http.<key>.* applies to URL t, as git matches it: the same origin, and the key's
-# path a prefix of t's that ends at a "/" (an empty key applies everywhere).
+# True when http.<key>.* applies to URL t, as git matches it: the same origin, and the path
+# of the key a prefix of the path of t that ends at a "/" (an empty key applies everywhere).
 function key_applies(key, t,   ko, kp, tp) {
   if (key == "") return 1
   ko = origin_of(key); kp = g_path
@@ -71,12 +76,12 @@ function key_applies(key, t,   ko, kp, tp) {
   if (origin_of(t) != ko) return 0
   tp = g_path
   sub(/\/+$/, "", kp)
-  # (busybox's index() of an empty string is 0, not 1)
+  # (busybox awk: index() of an empty string is 0, not 1)
   if (kp == "") return 1
   return index(tp, kp) == 1 && (length(tp) == length(kp) || substr(tp, length(kp) + 1, 1) == "/")
 }
 
-# True when key is more specific than t and inside it (t's path a proper prefix at a "/").
+# True when key is more specific than t and inside it (the path of t a proper prefix at a "/").
 function key_inside(key, t,   kp) {
   if (key == "") return 0
   origin_of(key); kp = g_path
@@ -84,7 +89,7 @@ function key_inside(key, t,   kp) {
 }
 function g_path_of(u) { origin_of(u); return g_path }
 
-# One proposal under the current URL, each once; the URL's `?` line is printed before its first
+# One proposal under the current URL, each once; the `?` line of the URL is printed before its first
 # proposal only, so that the shim routes no URL that has nothing to override.
 function say(mark, k, v) {
   if ((cur, mark, k, v) in said) return
@@ -96,7 +101,7 @@ function only_if(url) { cur = url }
 
 function add_url(u) { if (u != "" && !(u in used)) { used[u] = 1; urls[++nurls] = u } }
 
-# A submodule URL relative to the superproject's remote (./x, ../x), resolved as git does.
+# A submodule URL relative to the remote of the superproject (./x, ../x), resolved as git does.
 function resolve(u,   base) {
   if (u !~ /^\.\.?\//) return u
   base = origin_url; sub(/\/+$/, "", base)
@@ -129,7 +134,7 @@ function headers_for(t,   e, stale) {
 }
 
 # git-lfs reads extra headers from the most specific http.<url> key only, and skips empty
-# values: a key for the repository's LFS API, holding a harmless header and the others that
+# values: a key for the LFS API of the repository, holding a harmless header and the others that
 # apply, keeps a stale Authorization from reaching it, and git-lfs then asks the helper.
 function lfs_headers(u,   ep, e) {
   ep = u; sub(/\/+$/, "", ep)
@@ -198,7 +203,7 @@ END {
         if (kk == 1) final = target
         if (!has_userinfo(rw_base[r])) continue
         # The same rewrite without the token, keyed on the whole URL: git takes the longest
-        # match, and the first it read when a config file's rule is as long.
+        # match, and the first it read when the rule of a config file is as long.
         only_if(target)
         say(rw_from[r] == url ? "^" : "+", "url." target "." k, url)
       }
@@ -206,8 +211,8 @@ END {
     if (origin_of(final) == "") continue
     only_if(final)
     if (headers_for(final)) lfs_headers(final)
-    # A served owner spelled in another case than the daemon's lower-case prefixes: the
-    # keeper's helper, keyed on this URL (git compares paths case by case).
+    # A served owner spelled in another case than the lower-case prefixes of the daemon: the
+    # helper of the keeper, keyed on this URL (git compares paths case by case).
     if (g_path != lower(g_path)) {
       say("+", "credential." final ".helper", "")
       say("+", "credential." final ".helper", helper)
@@ -235,7 +240,7 @@ END {
   }
 
   # Prefixes the keeper serves: rules and headers that would reach any URL under them, also
-  # those the command has not named yet (a clone's submodules).
+  # those the command has not named yet (the submodules of a clone).
   for (s = 1; s <= nserved; s++) {
     p = served_list[s]
     only_if(p)
@@ -256,3 +261,4 @@ END {
     }
   }
 }
+'
