@@ -1,19 +1,20 @@
 # shellcheck shell=sh
 # git-token-keeper shim: overrides stale credentials that other tools left for URLs the keeper
 # serves, for this one command, without touching a file of the repository's or the user's.
-# The awk program in stale-credentials-awk.sh proposes; gtk_serves_url (the helper's routing)
+# The awk program in stale-credentials.awk proposes; gtk_serves_url (the helper's routing)
 # decides. Sourced by git-network.sh.
 # shellcheck disable=SC2154,SC2034
 
-# What the command may use and what could carry a stale credential there, as
-# `git config --get-regexp` prints it, read the way the command reads the repository.
+# What the command may use and what could carry a stale credential there, as data (`-z`: a
+# value with a newline stays one value), read the way the command reads the repository. Both
+# forms of the header key: `http.extraheader` (every URL) and `http.<url>.extraheader`.
 scan_config() {
-  git_with_globals 3 config --get-regexp '^(remote\..*\.(url|pushurl|push|mirror)|submodule\..*\.url|url\..*\.(insteadof|pushinsteadof)|http\..*\.extraheader)$' "$@"
+  git_with_globals 4 config -z --get-regexp '^(remote\..*\.(url|pushurl|push|mirror)|submodule\..*\.url|url\..*\.(insteadof|pushinsteadof)|http\.(.*\.)?extraheader)$' "$@"
 }
 
-# A URL argument, as an `arg URL` line for the awk program.
+# A URL argument, as an `arg` record for the awk program.
 print_if_url() {
-  case $1 in *://* | *@*:*) printf 'arg %s\n' "$1" ;; esac
+  case $1 in *://* | *@*:*) printf 'arg\n%s\000' "$1" ;; esac
   return 0
 }
 
@@ -32,29 +33,36 @@ EOF
 
 submodule_urls() {
   [ -n "$gtk_top" ] && [ -f "$gtk_top/.gitmodules" ] || return 0
-  "$gtk_real_git" config -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
+  "$gtk_real_git" config -z -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
 }
 
-# The awk program's input: stdin and, after it, each submodule config file. In a subshell: find's
-# list is split on newlines only.
-proposals() {
-  (
-    IFS='
-'
-    set --
-    # shellcheck disable=SC2046
-    [ -n "$gtk_common" ] && [ -d "$gtk_common/modules" ] && set -- $(find "$gtk_common/modules" -name config -type f 2>/dev/null)
-    # shellcheck source=stale-credentials-awk.sh
-    . "$gtk_here/stale-credentials-awk.sh" || exit 0
-    exec awk -v served="$gtk_served" -v helper="$gtk_helper" "$gtk_stale_awk" - "$@"
-  )
+# The remote URLs of the submodules' own config files (.git/modules/…/config, at any depth),
+# read by git through one file that includes them all, after a `modules` record.
+module_urls() {
+  [ -n "$gtk_common" ] && [ -d "$gtk_common/modules" ] || return 0
+  find "$gtk_common/modules" -name config -type f 2>/dev/null | {
+    while IFS= read -r gtk_f; do
+      # (A name holding a newline comes out as two lines: neither is an absolute path to a file.)
+      case $gtk_f in /*) ;; *) continue ;; esac
+      case $gtk_f in *[\"\\]*) continue ;; esac
+      [ -f "$gtk_f" ] || continue
+      printf '[include]\n\tpath = "%s"\n' "$gtk_f"
+    done >"$gtk_tmpdir/modules.gitconfig"
+  }
+  printf 'modules\n\000'
+  "$gtk_real_git" config -z -f "$gtk_tmpdir/modules.gitconfig" --includes --get-regexp '^remote\..*\.(url|pushurl)$' 2>/dev/null
 }
 
 neutralise_stale_credentials() {
   note_submodules "$@"
-  # git config and awk start together in one pipeline; no temp file.
-  { each_command_arg print_if_url "$@"; submodule_urls; scan_config "$@" </dev/null 2>/dev/null; } | proposals >"$gtk_tmp.rc" || return 0
-  apply_proposals "$@" <"$gtk_tmp.rc"
+  # One record a line for awk: NUL ends a record, and a newline inside one becomes \037.
+  {
+    each_command_arg print_if_url "$@"
+    submodule_urls
+    scan_config "$@" </dev/null 2>/dev/null
+    module_urls
+  } | tr '\n\000' '\037\n' | awk -v served="$gtk_served" -v helper="$gtk_helper" -f "$gtk_here/stale-credentials.awk" >"$gtk_tmpdir/proposals" || return 0
+  apply_proposals "$@" <"$gtk_tmpdir/proposals"
 }
 
 # Keeps the proposals for URLs the keeper serves: `+` entries go to git's environment after the

@@ -2,9 +2,9 @@ import { chmodSync, copyFileSync, mkdirSync, readdirSync, renameSync } from "nod
 import { join, resolve } from "node:path";
 import { shimDir } from "./shim-path-command.ts";
 
-/** The files that make up the shim; all plain sh. */
+/** The files that make up the shim: plain sh, and the awk program the network path runs. */
 export function shimFiles(): string[] {
-  return readdirSync(shimDir()).filter((n) => n === "git" || n === "gh" || n.startsWith("git-") || n.endsWith(".sh"));
+  return readdirSync(shimDir()).filter((n) => n === "git" || n === "gh" || n.startsWith("git-") || n.endsWith(".sh") || n.endsWith(".awk"));
 }
 
 /** Copies the shim and helper into `dir` (each file replaced whole); returns the files written. */

@@ -43,7 +43,7 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
   const results: CheckResult[] = [];
   const configured = new Set(ctx.origins);
   const run = (args: string[]) => execa(git, args, { cwd: ctx.cwd, reject: false, env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" } });
-  const entries = await gitConfigEntries(ctx, git, "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\..*\\.extraheader|credential\\..*helper)$");
+  const entries = await gitConfigEntries(ctx, git, "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\.(.*\\.)?extraheader|credential\\..*helper)$");
   for (const { key, value } of entries) {
     if (/^remote\..*\.(url|pushurl)$/.test(key)) {
       const o = originOf(value);
@@ -61,8 +61,9 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
           fix: `remove it where it is set (git config --show-origin --get-regexp '^url\\.' finds the file), and let the keeper's helper answer`,
         });
       }
-    } else if (/^http\..*extraheader$/.test(key) && /^\s*authorization\s*:/i.test(value)) {
-      const url = key.slice(5, -12);
+    } else if (/^http\.(.*\.)?extraheader$/.test(key) && /^\s*authorization\s*:/i.test(value)) {
+      // http.extraheader (every URL) or http.<url>.extraheader
+      const url = key === "http.extraheader" ? "" : key.slice(5, -12);
       const o = url ? originOf(url) : undefined;
       if (!url || (o && configured.has(o.origin))) {
         results.push({ level: "warn", what: `${key} sends an Authorization header (actions/checkout persists one); the shim resets it`, fix: `git config --unset-all ${key} (or persist-credentials: false in actions/checkout)` });
@@ -73,10 +74,10 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
   }
   const common = String((await run(["rev-parse", "--path-format=absolute", "--git-common-dir"])).stdout).trim();
   for (const file of common ? moduleConfigs(common) : []) {
-    for (const m of readFileSync(file, "utf8").matchAll(/^\s*(?:push)?url\s*=\s*(\S+)/gm)) {
-      const o = originOf(m[1] as string);
+    for (const { value } of await gitConfigEntries(ctx, git, "^remote\\..*\\.(url|pushurl)$", file)) {
+      const o = originOf(value);
       if (o && configured.has(o.origin) && o.userinfo) {
-        results.push({ level: "warn", what: `submodule config ${file} has a URL with a token (${o.userinfo}@${new URL(m[1] as string).host}); the shim overrides it`, fix: `git -C <submodule> remote set-url origin ${o.origin}${new URL(m[1] as string).pathname}` });
+        results.push({ level: "warn", what: `submodule config ${file} has a URL with a token (${o.userinfo}@${new URL(value).host}); the shim overrides it`, fix: `git -C <submodule> remote set-url origin ${o.origin}${new URL(value).pathname}` });
       }
     }
   }

@@ -118,7 +118,7 @@ describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the 
     const r = await pod.run("install-shim");
     expect(r.exitCode, r.stderr).toBe(0);
     expect(statSync(join(pod.volume("keeper-shim"), "git")).mode & 0o111).not.toBe(0);
-    // Every part of the shim, its awk program (stale-credentials-awk.sh) included: without it the build's git would get
+    // Every part of the shim, its awk program (stale-credentials.awk) included: without it the build's git would get
     // no overrides of stale credentials.
     expect(readdirSync(pod.volume("keeper-shim")).sort()).toEqual(readdirSync(SHIM_DIR).sort());
   });

@@ -244,4 +244,47 @@ describe("CI systems' own git set-ups beside the keeper", () => {
       });
     }
   }
+
+  // The plain key, no URL in it: the form the agent passes with persistCredentials off
+  // (GitSourceProvider.cs: ComposeGitArgs, `-c http.extraheader=…` or
+  // `--config-env=http.extraheader=env_var_http.extraheader`) and the form Microsoft documents
+  // for scripts; a GitHub Actions `run:` step's `git -c http.extraheader="AUTHORIZATION: basic …"
+  // push`; and `[http] extraheader` in .git/config. After the token expired, plain git fails each
+  // time (the stale header beats any helper) and git through the shim succeeds.
+  for (const shell of shellsToTest()) {
+    for (const form of ["-c", "--config-env", ".git/config"] as const) {
+      it(`a stale Authorization as plain http.extraheader (${form}, ${shell}): a later checkout's fetch and a run: step's push succeed`, async () => {
+        const job = jobToken();
+        const shimDir = shimCopyFor(shell);
+        const header = `AUTHORIZATION: ${basic(job.token)}`;
+        const env: Record<string, string> = { env_var_http_extraheader: header, "env_var_http.extraheader": header };
+        const auth = form === "-c" ? ["-c", `http.extraheader=${header}`] : form === "--config-env" ? ["--config-env=http.extraheader=env_var_http.extraheader"] : [];
+        const proj = join(tempDir(), "s");
+        const viaShim = (args: string[], cwd: string) => {
+          const saved = world.shimDir;
+          world.shimDir = shimDir;
+          return world.git(args, cwd, { env }).finally(() => (world.shimDir = saved));
+        };
+        await must(viaShim(["init", "-q", proj], proj.replace(/\/s$/, "")));
+        await must(viaShim(["remote", "add", "origin", world.repoUrl("acme/app")], proj));
+        if (form === ".git/config") await must(viaShim(["config", "http.extraheader", header], proj));
+        const fetch = [...auth, "fetch", "--force", "--tags", "--prune", "--progress", "--no-recurse-submodules", "origin"];
+        await must(world.git(fetch, proj, { shim: false, env }));
+        await must(viaShim(["checkout", "-q", "--force", "refs/remotes/origin/main"], proj));
+
+        job.expire();
+        const plainFetch = await world.git(fetch, proj, { shim: false, env });
+        expect(plainFetch.exitCode, plainFetch.stderr).toBe(128);
+        await must(viaShim(fetch, proj));
+        await commitIn(proj, `plain-header-${shell}-${form.replace(/\W/g, "")}.txt`, (a) => viaShim(a, proj));
+        const push = [...auth, "push", "-q", "origin", `HEAD:refs/heads/plain-header-${shell}-${form.replace(/\W/g, "")}`];
+        const plainPush = await world.git(push, proj, { shim: false, env });
+        expect(plainPush.exitCode, plainPush.stderr).toBe(128);
+        const pushed = await viaShim(push, proj);
+        expect(pushed.exitCode, pushed.stderr).toBe(0);
+        // The keeper's token went first time: no refusal, no re-mint.
+        expect(pushed.stderr).not.toMatch(/refused|retrying/);
+      });
+    }
+  }
 });

@@ -130,6 +130,15 @@ describe("doctor", () => {
     expect(line(r.stdout, "warn", ".git-credentials holds a credential for")).toBe(true);
   });
 
+  it("warns about a plain http.extraheader (no URL in the key) with an Authorization", async () => {
+    const repo = join(tempDir(), "repo");
+    await must(world.git(["init", "-q", repo], home, { shim: false }));
+    await must(world.git(["config", "http.extraheader", "AUTHORIZATION: basic eDpzdGFsZQ=="], repo, { shim: false }));
+    const r = await doctor([], {}, repo);
+    expect(line(r.stdout, "warn", "http.extraheader sends an Authorization header")).toBe(true);
+    expect(r.stdout).not.toContain("eDpzdGFsZQ");
+  });
+
   it("fails when the daemon is down", async () => {
     await world.keeper!.stop();
     const r = await doctor();

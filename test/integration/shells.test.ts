@@ -22,8 +22,11 @@ describe("shim and helper under every shell", () => {
     removeTempDirs();
   });
 
-  it.skipIf(!haveTool("shellcheck"))("shellcheck finds nothing in shim/", () => {
-    const files = readdirSync(SHIM_DIR).map((f) => join(SHIM_DIR, f));
+  it.skipIf(!haveTool("shellcheck"))("shellcheck finds nothing in shim/'s shell files", () => {
+    // Every file but the awk program, which awk runs (-f).
+    const files = readdirSync(SHIM_DIR)
+      .filter((f) => !f.endsWith(".awk"))
+      .map((f) => join(SHIM_DIR, f));
     expect(execFileSync("shellcheck", ["-s", "sh", ...files], { encoding: "utf8" })).toBe("");
   });
 

@@ -8,7 +8,7 @@ import { KeeperProcess } from "../support/keeper-process.ts";
 import { runCli } from "../support/run-cli.ts";
 import { mintedTokens } from "../support/secrets-audit.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
-import { World } from "../support/world.ts";
+import { must, World } from "../support/world.ts";
 import { fileGroup, scenario } from "./scenario.ts";
 import { fakePemBlock } from "../support/fake-secrets.ts";
 
@@ -55,6 +55,30 @@ describe("hostile URLs through the shim", () => {
     const decoded = offered.map((a) => Buffer.from(a.replace(/^basic /i, ""), "base64").toString());
     expect(decoded.filter((d) => minted.some((t) => d.includes(t)))).toEqual([]);
     return `${urls.length} URLs; ${trap.seen.length} requests to the trap host; ${offered.length} Authorization headers in all, none with a minted token`;
+  });
+
+  // git config --get-regexp prints a value with a newline raw: a quoted \n in a .gitmodules URL
+  // used to become a second entry, here a token-bearing insteadOf rule that sent origin's fetch
+  // and push to another repository, with the keeper's token. The shim reads config as data.
+  scenario(group, "a .gitmodules URL holding a newline and a URL rewrite rule", "origin's fetch and push stay on origin; the rule is a value, not an entry", async () => {
+    const host = origin();
+    const work = join(tempDir(), "app");
+    await must(world.git(["clone", "-q", "--no-recurse-submodules", world.repoUrl("acme/app"), work], tempDir()));
+    const hostile = `"../docs.git\\nurl.http://x:y@${host}/acme/lib.insteadof http://${host}/acme/app"`;
+    writeFileSync(join(work, ".gitmodules"), `[submodule "docs"]\n\tpath = docs\n\turl = ${hostile}\n`);
+    await must(world.git(["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-am", "a .gitmodules from a pull request"], work));
+    const remote = await world.git(["ls-remote", "origin", "refs/heads/main"], work);
+    expect(remote.exitCode, remote.stderr).toBe(0);
+    const appHead = (await world.git(["--git-dir", join(world.dir, "repos/acme/app.git"), "rev-parse", "main"], work, { shim: false })).stdout.trim();
+    expect(appHead).toMatch(/^[0-9a-f]{40}$/);
+    expect(remote.stdout.split("\t")[0]).toBe(appHead);
+    const push = await world.git(["push", "-q", "origin", "HEAD:refs/heads/release"], work);
+    expect(push.exitCode, push.stderr).toBe(0);
+    const inApp = await world.git(["--git-dir", join(world.dir, "repos/acme/app.git"), "rev-parse", "-q", "--verify", "refs/heads/release"], work, { shim: false });
+    const inLib = await world.git(["--git-dir", join(world.dir, "repos/acme/lib.git"), "rev-parse", "-q", "--verify", "refs/heads/release"], work, { shim: false });
+    expect(inApp.exitCode).toBe(0);
+    expect(inLib.exitCode).not.toBe(0);
+    return "ls-remote origin listed acme/app's main; the push created release in acme/app and nothing in acme/lib";
   });
 });
 

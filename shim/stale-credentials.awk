@@ -1,32 +1,31 @@
-# shellcheck shell=sh
 # git-token-keeper: what the git shim overrides for one network command so that credentials
 # other tools left behind (a user:token in a URL, a URL rewrite with a token, an Authorization
 # extra header) cannot beat the keeper's token. It only proposes: every proposal names the URL
 # it is for, and the shim keeps it only when the keeper serves that URL (gtk_serves_url in
 # token-keeper-lib.sh, the helper's own routing). POSIX awk (mawk, gawk, busybox).
 #
-#   . stale-credentials-awk.sh; awk -v served='URL …' -v helper=H "$gtk_stale_awk" - [submodule config files…]
+#   ... | tr '\n\0' '\037\n' | awk -v served='URL …' -v helper=H -f stale-credentials.awk
 #
 # served: the URL prefixes the keeper serves (origin + path prefix, from the origins file).
 # helper: the credential.helper value of the keeper's helper.
-# stdin:  `arg URL` lines (the command's URL arguments), `origin URL` (the URL relative
-#         submodule URLs are resolved against), then `git config --get-regexp` output: remote
-#         and submodule URLs, url.<base>.insteadOf/pushInsteadOf rules and http.<url>.extraheader
-#         entries, in the order git reads them.
-# files:  submodules' own config files; their url and pushurl lines are URLs the command uses.
+# stdin:  records as `git config -z` writes them (KEY, newline, VALUE, NUL), passed through
+#         `tr` so that one record is one line with KEY and VALUE split by \037 (a newline in a
+#         value becomes a \037 too): no value, whatever it holds, can become another entry.
+#         In this order: `arg` records (the command's URL arguments), `origin` (the URL relative
+#         submodule URLs are resolved against), then `git config -z --get-regexp` output: remote
+#         and submodule URLs, url.<base>.insteadOf/pushInsteadOf rules and http[.<url>].extraheader
+#         entries, in the order git reads them; after a `modules` record, the remote URLs of
+#         submodules' own config files (URLs the command uses, nothing else).
+#         A record with a control character in its key, or in a value used as a URL, is
+#         dropped (no URL holds one); a header value may hold a tab, nothing else.
 #
-# Output, one line a proposal, fields separated by a tab:
+# Output, one line a proposal, fields separated by a tab (no key holds one):
 #   `?`  URL          the lines up to the next `?` apply only if the keeper serves URL
 #   `+`  KEY  VALUE   a config entry for git's environment, read after every config file
 #   `^`  KEY  VALUE   a config entry read before every config file: an insteadOf rule as long as
 #                     one in a config file, where git keeps the first it read
 #   `@`  KEY  VALUE   a config entry for this repository only (a file included for its gitdir)
 #   `!`  forced       a remote pushes with a forcing refspec or mirrors (for the retry policy)
-#
-# The program is kept in a shell variable (single-quoted: it holds no single quote) so that this
-# folder holds shell only: sourcing it costs no exec, and awk takes it as its program argument.
-# shellcheck disable=SC2016,SC2034
-gtk_stale_awk='
 function lower(s) { return tolower(s) }
 
 # scheme://host[:port] of an http(s) URL, lower-case, default port dropped; "" for anything
@@ -145,20 +144,20 @@ function lfs_headers(u,   ep, e) {
 }
 
 BEGIN {
-  cur = ""; printed = "\001"
+  cur = ""; printed = "\001"; in_modules = 0
   nserved = split(served, served_list, " ")
   nurls = 0; nrw = 0; nh = 0; origin_url = ""
 }
 
-FILENAME != "" && FILENAME != "-" {
-  if ($0 ~ /^[ \t]*(push)?url[ \t]*=/) { v = $0; sub(/^[^=]*=[ \t]*/, "", v); sub(/[ \t]+$/, "", v); add_url(v) }
-  next
-}
-
 {
-  sp = index($0, " ")
+  sp = index($0, "\037")
   key = sp ? substr($0, 1, sp - 1) : $0
   value = sp ? substr($0, sp + 1) : ""
+  if (key ~ /[[:cntrl:]]/) next
+  if (key ~ /^http\./) { if (value ~ /[\001-\010\012-\037\177]/) next }
+  else if (value ~ /[[:cntrl:]]/) next
+  if (key == "modules") { in_modules = 1; next }
+  if (in_modules) { if (key ~ /^remote\..*\.(url|pushurl)$/) add_url(value); next }
   if (key == "arg") { add_url(value); next }
   if (key == "origin") { if (origin_url == "") origin_url = value; next }
   if (key ~ /^remote\..*\.(url|pushurl)$/) {
@@ -178,8 +177,10 @@ FILENAME != "" && FILENAME != "-" {
     next
   }
   # A push refspec that forces, or a mirror remote: pushes are not safe to run twice.
-  if ((key ~ /^remote\..*\.push$/ && value ~ /^\+/) || (key ~ /^remote\..*\.mirror$/ && lower(value) ~ /^(true|yes|on|1)$/)) { print "!\tforced"; next }
-  if (key ~ /^http\..*extraheader$/) { nh++; h_key[nh] = substr(key, 6, length(key) - 17); h_val[nh] = value }
+  if ((key ~ /^remote\..*\.push$/ && value ~ /^\+/) || (key ~ /^remote\..*\.mirror$/ && (!sp || lower(value) ~ /^(true|yes|on|1)$/))) { print "!\tforced"; next }
+  # http.extraheader (no URL: every URL) or http.<url>.extraheader.
+  if (key == "http.extraheader") { nh++; h_key[nh] = ""; h_val[nh] = value }
+  else if (key ~ /^http\..*\.extraheader$/) { nh++; h_key[nh] = substr(key, 6, length(key) - 17); h_val[nh] = value }
 }
 
 END {
@@ -261,4 +262,3 @@ END {
     }
   }
 }
-'

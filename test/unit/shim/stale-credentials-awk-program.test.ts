@@ -4,17 +4,31 @@ import { describe, expect, it } from "vitest";
 import { haveTool } from "../../support/require-tool.ts";
 import { SHIM_DIR } from "../../support/run-git.ts";
 
-// The program as the shim gets it: by sourcing the file that holds it.
-const PROGRAM = execFileSync("sh", ["-c", '. "$1" && printf %s "$gtk_stale_awk"', "sh", join(SHIM_DIR, "stale-credentials-awk.sh")], { encoding: "utf8" });
+// The program's own file, run with awk -f as the shim runs it.
+const PROGRAM = join(SHIM_DIR, "stale-credentials.awk");
 const H = "https://git.example";
 
 /** The awks the shim meets: the system's awk (mawk on Debian), and busybox's where present. */
 const awks: [string, string[]][] = [["awk", ["awk"]]];
 if (haveTool("busybox", "busybox is not installed, so its awk is not tested")) awks.push(["busybox awk", ["busybox", "awk"]]);
 
+/**
+ * The program's output for config entries given as `KEY VALUE` lines, passed in as the shim
+ * passes them: `git config -z` records (KEY, newline, VALUE, NUL) through `tr '\n\0' '\037\n'`.
+ */
 function proposals(awk: string[], input: string, served = `${H}/acme/`): string[] {
+  const records = input
+    .split("\n")
+    .filter(Boolean)
+    .map((line) => (line.includes(" ") ? `${line.slice(0, line.indexOf(" "))}\n${line.slice(line.indexOf(" ") + 1)}\0` : `${line}\0`))
+    .join("");
+  return proposalsOfRecords(awk, records, served);
+}
+
+function proposalsOfRecords(awk: string[], records: string, served = `${H}/acme/`): string[] {
   const [cmd, ...pre] = awk as [string, ...string[]];
-  const out = execFileSync(cmd, [...pre, "-v", `served=${served}`, "-v", "helper=/shim/helper", PROGRAM, "-"], { input, encoding: "utf8" });
+  const input = execFileSync("tr", ["\\n\\000", "\\037\\n"], { input: records, encoding: "utf8" });
+  const out = execFileSync(cmd, [...pre, "-v", `served=${served}`, "-v", "helper=/shim/helper", "-f", PROGRAM], { input, encoding: "utf8" });
   return out.split("\n").filter(Boolean);
 }
 
@@ -62,9 +76,37 @@ for (const [name, awk] of awks) {
       expect(out).toContain(`?\t${H}/acme/lib.git`);
     });
 
+    it("a plain http.extraheader (no URL in the key) with an Authorization: reset for the served prefix and the URL", () => {
+      const out = proposals(awk, `remote.origin.url ${H}/acme/app.git\nhttp.extraheader AUTHORIZATION: basic c3RhbGU=\nhttp.extraheader X-Trace: 1\n`);
+      expect(out).toContain(`+\thttp.${H}/acme/.extraheader\t`);
+      expect(out).toContain(`+\thttp.${H}/acme/.extraheader\tX-Trace: 1`);
+      expect(out).toContain(`+\thttp.${H}/acme/app.git.extraheader\t`);
+    });
+
+    it("a value holding a newline stays one value: never a second entry, and never proposed", () => {
+      const hostile = `../docs.git\nurl.https://x:y@git.example/acme/other.insteadof ${H}/acme/app`;
+      const out = proposalsOfRecords(awk, `remote.origin.url\n${H}/acme/app.git\0submodule.docs.url\n${hostile}\0`);
+      expect(out.join("\n")).not.toContain("other");
+      expect(out).toEqual([]);
+    });
+
+    it("a key or URL with a control character is dropped; a header value may hold a tab", () => {
+      expect(proposalsOfRecords(awk, `remote.origin.url\nhttps://x:t@git.example/acme/a\tb.git\0`)).toEqual([]);
+      const out = proposalsOfRecords(awk, `remote.origin.url\n${H}/acme/app.git\0http.extraheader\nAuthorization: basic x\0http.extraheader\nX-A:\tb\0`);
+      expect(out).toContain(`+\thttp.${H}/acme/app.git.extraheader\tX-A:\tb`);
+    });
+
+    it("after a modules record, submodules' remote URLs are URLs the command uses and nothing else", () => {
+      const out = proposalsOfRecords(awk, `modules\n\0remote.origin.url\nhttps://x:t@git.example/acme/lib.git\0remote.origin.push\n+refs/heads/*\0`);
+      expect(out).toContain(`+\turl.${H}/acme/lib.git.insteadOf\thttps://x:t@git.example/acme/lib.git`);
+      expect(out).not.toContain("!\tforced");
+      expect(out.some((l) => l.startsWith("@"))).toBe(false);
+    });
+
     it("a forcing push refspec or a mirror remote is reported for the retry policy", () => {
       expect(proposals(awk, "remote.origin.push +refs/heads/*:refs/heads/*\n")).toContain("!\tforced");
       expect(proposals(awk, "remote.origin.mirror true\n")).toContain("!\tforced");
+      expect(proposals(awk, "remote.origin.mirror\n")).toContain("!\tforced");
     });
   });
 }
