@@ -2,9 +2,9 @@
 # git-token-keeper shim, network half: sourced by `git` for clone, fetch, pull, push, ls-remote,
 # remote, submodule … with the caller's arguments still in "$@". Expects gtk_real_git, gtk_here,
 # gtk_sub, gtk_globals, gtk_served, gtk_helper, gtk_n and add_config from the shim.
-#   run-git.sh            process plumbing: git's stderr copied, signals passed on, backoff
-#   stale-credentials.sh  what is overridden for URLs the keeper serves (with its awk program)
-#   retry-policy.sh       which failures are retried
+#   run-git.sh            process plumbing: git run untouched, signals passed on, backoff
+#   stale-credentials.sh  what is overridden for URLs the keeper serves (stale-credentials.awk)
+#   retry-policy.sh       which failures are retried (git-outcome.awk reads git's trace2 events)
 # shellcheck disable=SC2154
 
 # shellcheck source=run-git.sh
@@ -16,11 +16,9 @@
 
 gtk_retries=${GIT_TOKEN_KEEPER_RETRIES:-3}
 case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac
-GIT_TERMINAL_PROMPT=0
-export GIT_TERMINAL_PROMPT
-# The helper marks here that it gave git the keeper's token: a refusal when it did not was of
-# somebody else's credential, which a retry would send again; it is not blamed on permissions.
-# One mark per attempt: naming a new one costs no exec.
+# The helper marks here that it gave git the keeper's token, and (`.erased`) that a host the
+# keeper serves refused a credential, and whose: a refusal of somebody else's credential is not
+# retried, and not blamed on permissions. One mark per attempt: naming a new one costs no exec.
 export GIT_TOKEN_KEEPER_ANSWERED_MARK
 
 say() {
@@ -58,23 +56,6 @@ fi
 # A pull is retried only if it failed before merging: HEAD is compared after a failure.
 gtk_head=''
 [ "$gtk_sub" = pull ] && gtk_head=$(head_now "$@")
-# git hides progress when stderr is not a terminal; the shim reads stderr through a pipe, so
-# it asks for progress explicitly when the caller's stderr is a terminal: --progress right
-# after the subcommand (rotate "$@" once).
-if [ -t 2 ]; then
-  case $gtk_sub in
-    clone | fetch | pull | push)
-      gtk_all=$#
-      gtk_i=0
-      for gtk_a do
-        set -- "$@" "$gtk_a"
-        gtk_i=$((gtk_i + 1))
-        [ "$gtk_i" -eq $((gtk_globals + 1)) ] && set -- "$@" --progress
-      done
-      shift "$gtk_all"
-      ;;
-  esac
-fi
 
 gtk_attempt=0
 while :; do
@@ -82,9 +63,9 @@ while :; do
   GIT_TOKEN_KEEPER_ANSWERED_MARK=$gtk_answered
   run_git_once "$@"
   [ "$gtk_rc" -eq 0 ] && exit 0
-  # Killed by a signal (Ctrl-C: 130): the user stopped it; never retry.
-  [ "$gtk_rc" -gt 128 ] && exit "$gtk_rc"
   classify_failure
+  # Killed by a signal (git reported no exit of its own): the shim dies of the same signal.
+  [ "$gtk_rc" -gt 128 ] && [ -z "$gtk_exited" ] && die_of_signal "$((gtk_rc - 128))"
   retry_policy "$@"
   if [ -n "$gtk_no_retry" ]; then
     [ "$gtk_no_retry" != final ] && say "not retrying: $gtk_no_retry"

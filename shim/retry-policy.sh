@@ -3,74 +3,49 @@
 # docs/how-it-works.md). Sourced by git-network.sh.
 # shellcheck disable=SC2154,SC2034
 
-# Sets gtk_class from git's own error lines (never from what hooks or the user's commands
-# print): auth (a configured host refused the credential), transient, final (an HTTP 4xx other
-# than 401/408/429: asking again cannot help), or other. A final line wins over transient ones
-# (`RPC failed; HTTP 413` is followed by `the remote end hung up`). Sets gtk_updated when a
-# push reported a ref updated, and gtk_sent when the failure came after git had sent its
-# request (anything but `unable to access`, where git never got past asking for the refs).
+# Sets, for the attempt that just failed, what git said to machines (never what it or a hook
+# printed for people):
+#   gtk_class   hook (a hook failed), auth (a served host refused the keeper's token), final,
+#               transient or other: git's trace2 events (git-outcome.awk), and the helper's
+#               mark of an erase (git erases the credential a host refused with 401)
+#   gtk_whose   for auth: ours (the keeper's token) or other (a credential the keeper did not give)
+#   gtk_fail_url, gtk_sent, gtk_nested, gtk_transports, gtk_exited
 classify_failure() {
-  gtk_class=other
-  gtk_fail_url=''
-  gtk_updated=''
-  gtk_sent=''
-  while IFS= read -r gtk_line; do
-    case $gtk_line in
-      " ! "* | " = "*) ;;
-      " "?" "*" -> "* | " - [deleted]"*) gtk_updated=1 ;;
-      "fatal: Authentication failed for '"*)
-        gtk_fail_url=${gtk_line#*"Authentication failed for '"}
-        gtk_fail_url=${gtk_fail_url%%"'"*}
-        if configured_url "$gtk_fail_url"; then gtk_class=auth; else gtk_class=other; fi
-        # The URL is quoted in the shim's messages: never with a user:token part (git leaves
-        # it out of its own line; a wrapper around git may not).
-        case $gtk_fail_url in
-          *://*@*)
-            gtk_f_rest=${gtk_fail_url#*://}
-            gtk_f_authority=${gtk_f_rest%%/*}
-            gtk_fail_url=${gtk_fail_url%%://*}://${gtk_f_authority##*@}${gtk_f_rest#"$gtk_f_authority"}
-            ;;
-        esac
-        return 0
-        ;;
-      "fatal: "* | "error: "* | "fetch-pack: "* | "send-pack: "* | "kex_exchange_identification: "*)
-        [ "$gtk_class" = final ] && continue
-        case $gtk_line in
-          *"returned error: 401"*) ;;
-          *"returned error: 408"* | *"returned error: 429"* | *"HTTP 408"* | *"HTTP 429"*) gtk_class=transient ;;
-          *"returned error: 4"[0-9][0-9]* | *"RPC failed; HTTP 4"[0-9][0-9]*) gtk_class=final ;;
-          *"returned error: 5"[0-9][0-9]* | *"HTTP 5"[0-9][0-9]* | \
-            *"RPC failed"* | *"early EOF"* | *"remote end hung up unexpectedly"* | \
-            *"unexpected disconnect while reading sideband packet"* | *"Connection reset by peer"* | \
-            *"Couldn't connect to server"* | *"Connection refused"* | *"Connection timed out"* | \
-            *"Operation timed out"* | *"Operation too slow"* | *"Could not resolve host"* | \
-            *"Could not resolve proxy"* | *"gnutls_handshake() failed"* | *"SSL_connect"* | \
-            *"SSL_ERROR_SYSCALL"* | *"TLS connect error"* | *"kex_exchange_identification"* | \
-            *"expected flush after ref listing"* | *"transfer closed with"* | *"Empty reply from server"*)
-            gtk_class=transient
-            ;;
-        esac
-        case $gtk_line in "fatal: unable to access '"*) ;; *) gtk_sent=1 ;; esac
-        ;;
-    esac
-  done <"$gtk_tmp.err"
-}
-
-# True when the URL is one the keeper serves.
-configured_url() {
-  gtk_serves_url "$1"
+  gtk_class=other gtk_whose='' gtk_fail_url='' gtk_sent='' gtk_nested='' gtk_transports=0 gtk_exited=''
+  if [ -n "$gtk_trace_events" ] && [ -f "$gtk_trace" ]; then
+    while read -r gtk_k gtk_v; do
+      case $gtk_k in
+        class) gtk_class=$gtk_v ;;
+        sent) gtk_sent=$gtk_v ;;
+        nested) gtk_nested=$gtk_v ;;
+        transports) gtk_transports=$gtk_v ;;
+        exited) gtk_exited=$gtk_v ;;
+      esac
+    done <<EOF
+$(awk -f "$gtk_here/git-outcome.awk" "$gtk_trace" 2>/dev/null)
+EOF
+  else
+    # No events of git's to read (the caller sends them elsewhere): the exit status alone.
+    [ "$gtk_rc" -le 129 ] && gtk_exited=1
+  fi
+  [ "$gtk_class" = hook ] && return 0
+  if [ -f "$gtk_answered.erased" ]; then
+    { read -r gtk_whose gtk_fail_url <"$gtk_answered.erased"; } 2>/dev/null
+    case $gtk_whose in ours | other) gtk_class=auth ;; esac
+  fi
+  return 0
 }
 
 # The retry policy: sets gtk_no_retry to why this failure must not be run again, or empty when
 # running it again is safe. A retry re-runs the whole command, hooks and all, so only commands
-# whose second run changes nothing the first did not.
+# whose second run changes nothing the first did not, and ends as the first would have.
 retry_policy() {
   gtk_no_retry=''
   case $gtk_class in
-    other) gtk_no_retry=final; return 0 ;;
+    other | hook) gtk_no_retry=final; return 0 ;;
     final) gtk_no_retry="the host answered with an HTTP error that asking again cannot fix"; return 0 ;;
   esac
-  if [ "$gtk_class" = auth ] && [ ! -e "$gtk_answered" ]; then
+  if [ "$gtk_class" = auth ] && [ "$gtk_whose" != ours ]; then
     gtk_no_retry="$gtk_fail_url refused a credential that git-token-keeper did not give (a token left in a URL, an extra header or another credential helper); see 'git-token-keeper doctor'"
     return 0
   fi
@@ -79,12 +54,21 @@ retry_policy() {
     return 0
   fi
   case $gtk_sub:$gtk_sub2 in
+    alias-shell:*) gtk_no_retry="the alias runs a shell command, which may not be safe to run twice" ;;
     submodule:foreach) gtk_no_retry="submodule foreach runs your command, which may not be safe to run twice" ;;
+    clone:*)
+      # A clone whose submodule failed keeps its folder: a second run would end otherwise.
+      if [ "$gtk_class" = transient ] && [ -n "$gtk_nested" ]; then
+        gtk_no_retry="a submodule of this clone failed; running the clone again would not end as the first run did"
+      fi
+      ;;
     push:* | send-pack:*)
-      if [ -n "$gtk_updated" ]; then
-        gtk_no_retry="this push reported refs updated before it failed"
-      elif [ "$gtk_class" = transient ] && [ -n "$gtk_sent" ] && ! push_is_repeatable "$@"; then
-        gtk_no_retry="this push forces, mirrors or deletes refs and failed after it was sent: the host may have applied it, so running it twice is not safe"
+      if [ "$gtk_class" = transient ] && ! push_is_repeatable "$@"; then
+        if [ -n "$gtk_sent" ]; then
+          gtk_no_retry="this push forces, mirrors or deletes refs and failed after it was sent: the host may have applied it, so running it twice is not safe"
+        elif [ "${gtk_transports:-0}" -gt 1 ]; then
+          gtk_no_retry="this push forces, mirrors or deletes refs at more than one URL: one may have applied it, so running it twice is not safe"
+        fi
       fi
       ;;
     pull:*)

@@ -1,25 +1,34 @@
 # shellcheck shell=sh
 # git-token-keeper shim: process plumbing for network commands. Sourced by git-network.sh.
-# Runs git with stdout, stdin and the environment untouched and its stderr streamed live and
-# copied for the retry decision; passes SIGTERM, SIGINT and SIGHUP on to git at once.
-# shellcheck disable=SC2154
+# git runs with the caller's stdin, stdout, stderr, environment and other file descriptors as
+# they are: nothing is read from its output (failures are judged from git's trace2 events, in a
+# file of the shim's own). SIGTERM, SIGINT and SIGHUP sent to the shim are passed on to git at
+# once; when git dies of a signal, the shim dies of the same signal after it.
+# shellcheck disable=SC2154,SC2034
 
-# git's stderr is copied to a file, in a private folder of this shim's own, which only it
-# removes (on exit). Nothing goes in the daemon's state dir: that is shared with the group, and
-# the daemon may run in another container.
-gtk_tmpdir=$(mktemp -d "${TMPDIR:-/tmp}/git-token-keeper.XXXXXX") || exec_git "$@"
+# A private folder of this shim's own, which only it removes (on exit): its config files, the
+# trace2 events and the helper's marks. Nothing goes in the daemon's state dir: that is shared
+# with the group, and the daemon may run in another container.
+make_tmpdir() {
+  for gtk_t in "${TMPDIR:-/tmp}" /tmp /dev/shm; do
+    gtk_tmpdir=$(mktemp -d "$gtk_t/git-token-keeper.XXXXXX" 2>/dev/null) && return 0
+  done
+  return 1
+}
+if ! make_tmpdir; then
+  printf 'git-token-keeper: cannot make a folder in TMPDIR (%s), /tmp or /dev/shm; git runs without the keeper'"'"'s overrides and retries\n' "${TMPDIR:-/tmp}" >&2
+  exec_git "$@"
+fi
 trap 'rm -rf "$gtk_tmpdir"' EXIT
-gtk_tmp=$gtk_tmpdir/shim
 
 # git runs in the background so that a signal sent to the shim is handled at once (a shell
 # runs traps only when its foreground child has ended). The shell makes a background job
 # ignore SIGINT and SIGQUIT, so a Ctrl-C reaches git as SIGTERM (git cleans up the same way
-# for both) and the shim then exits 130, as after a Ctrl-C. git's own children
-# (git-remote-https, index-pack) do not end with git: the signal goes to every process below
-# git too, found in /proc at that moment; nothing is spent on this unless a signal comes.
+# for both). git's own children (git-remote-https, index-pack) do not end with git: the signal
+# goes to every process below git too, found in /proc at that moment; nothing is spent on this
+# unless a signal comes.
 gtk_child=''
 gtk_waiting=''
-gtk_git=''
 gtk_signal=''
 gtk_sent_signal=''
 forward_signal() {
@@ -27,23 +36,20 @@ forward_signal() {
   if [ -n "$gtk_child" ]; then
     pass_signal
   else
-    exit_for_signal
+    die_of_signal "$1"
   fi
 }
-# Sends the pending signal to git and what runs below it once git's pid is known, or ends a backoff.
+# Sends the pending signal to git and what runs below it, or ends a backoff.
 pass_signal() {
   [ -n "$gtk_signal" ] && [ -z "$gtk_sent_signal" ] || return 0
+  gtk_sent_signal=1
   if [ "$gtk_waiting" = backoff ]; then
-    gtk_sent_signal=1
     kill "$gtk_child" 2>/dev/null
     return 0
   fi
-  [ -n "$gtk_git" ] || { IFS= read -r gtk_git <"$gtk_tmp.pid"; } 2>/dev/null || return 0
-  [ -n "$gtk_git" ] || return 0
-  gtk_sent_signal=1
   gtk_sig=$gtk_signal
   [ "$gtk_sig" = INT ] && gtk_sig=TERM
-  kill_tree "$gtk_sig" "$gtk_git"
+  kill_tree "$gtk_sig" "$gtk_child"
 }
 
 # Sends signal $1 to process $2 and every process below it (from /proc; where there is none,
@@ -69,16 +75,30 @@ kill_tree() (
   kill "-$1" $gtk_tree 2>/dev/null
   return 0
 )
-exit_for_signal() {
-  case $gtk_signal in HUP) exit 129 ;; INT) exit 130 ;; *) exit 143 ;; esac
+
+# Dies of signal $1 (a name, or the number git died of), as git would have: a shell running the
+# shim then stops its script on a Ctrl-C, as it does after plain git. The folder goes first: a
+# shell that dies of a signal runs no EXIT trap.
+die_of_signal() {
+  case $1 in
+    1 | HUP) gtk_sig=HUP ;; 2 | INT) gtk_sig=INT ;; 3 | QUIT) gtk_sig=QUIT ;; 6 | ABRT) gtk_sig=ABRT ;;
+    9 | KILL) gtk_sig=KILL ;; 13 | PIPE) gtk_sig=PIPE ;; 14 | ALRM) gtk_sig=ALRM ;; 15 | TERM) gtk_sig=TERM ;;
+    *) gtk_sig='' ;;
+  esac
+  rm -rf "$gtk_tmpdir"
+  trap - EXIT
+  if [ -n "$gtk_sig" ]; then
+    trap - "$gtk_sig"
+    kill "-$gtk_sig" "$$"
+  fi
+  case $1 in [0-9]*) exit $((128 + $1)) ;; HUP) exit 129 ;; INT) exit 130 ;; *) exit 143 ;; esac
 }
 trap 'forward_signal HUP' HUP
 trap 'forward_signal INT' INT
 trap 'forward_signal TERM' TERM
 
-# Waits for the background child $1 (the pipeline that runs git, or a backoff's sleep); sets
-# gtk_rc to its status. A trapped signal interrupts `wait` while the child still runs: pass the
-# signal on (git's pid may have been written only just now) and wait again.
+# Waits for the background child $1 (git, or a backoff's sleep); sets gtk_rc to its status. A
+# trapped signal interrupts `wait` while the child still runs: pass it on and wait again.
 wait_child() {
   gtk_child=$1
   gtk_rc=0
@@ -90,38 +110,54 @@ wait_child() {
   gtk_child=''
 }
 
-# The caller's stdin, kept on fd 4: a background job's stdin would be /dev/null. (`command`:
-# a failed redirection on a special built-in would end the shell; a closed stdin stays closed.)
-{ command exec 4<&0; } 2>/dev/null || exec 4<&-
+# The caller's stdin, kept on a descriptor the caller does not use (a background job's stdin
+# would be /dev/null): 9, 8 or 7. A closed stdin stays closed; with none of the three free, git
+# runs in the foreground (signals then reach the shim only after git ends).
+fd_in_use() { { true 0<&"$1"; } 2>/dev/null; }
+gtk_in=foreground
+if ! { true 9<&0; } 2>/dev/null; then
+  gtk_in=closed
+elif ! fd_in_use 9; then
+  gtk_in=9 && exec 9<&0
+elif ! fd_in_use 8; then
+  gtk_in=8 && exec 8<&0
+elif ! fd_in_use 7; then
+  gtk_in=7 && exec 7<&0
+fi
 
-# Runs git once: stdout and stdin untouched, stderr streamed live and copied for
-# classify_failure. git runs in the background inside the pipeline's first part, which writes
-# git's pid (for signals) and then its exit status to files of the shim's.
+# git's trace2 events go to a file of the shim's, unless the caller sends them somewhere: then
+# failures cannot be judged, and only a refusal of the keeper's token is retried.
+case ${GIT_TRACE2_EVENT:-} in
+  '' | 0 | false) gtk_trace_events=1 ;;
+  *) gtk_trace_events='' ;;
+esac
+
+# Runs git once, with the events of this attempt in gtk_trace; sets gtk_rc. A shim on the way
+# to git is caught by the guard at the shim's top (its parent is this shim).
 run_git_once() {
-  gtk_git=''
+  gtk_trace=$gtk_tmpdir/trace2.$gtk_attempt
+  if [ -n "$gtk_trace_events" ]; then
+    GIT_TRACE2_EVENT=$gtk_trace
+    export GIT_TRACE2_EVENT
+  fi
+  GIT_TOKEN_KEEPER_SHIM_PID=$$
+  export GIT_TOKEN_KEEPER_SHIM_PID
   gtk_sent_signal=''
   gtk_waiting=git
-  { printf '' >"$gtk_tmp.pid" && printf '' >"$gtk_tmp.rc"; } 2>/dev/null
-  {
-    {
-      "$gtk_real_git" "$@" 2>&1 >&3 3>&- <&4 4<&- &
-      printf '%s\n' "$!" >"$gtk_tmp.pid"
-      wait "$!"
-      printf '%s\n' "$?" >"$gtk_tmp.rc"
-    } | tee "$gtk_tmp.err" >&2
-  } 3>&1 &
-  wait_child "$!"
-  gtk_rc=1
-  IFS= read -r gtk_rc <"$gtk_tmp.rc" || gtk_rc=1
-  [ -n "$gtk_signal" ] && exit_for_signal_or "$gtk_rc"
+  case $gtk_in in
+    9) "$gtk_real_git" "$@" <&9 9<&- & ;;
+    8) "$gtk_real_git" "$@" <&8 8<&- & ;;
+    7) "$gtk_real_git" "$@" <&7 7<&- & ;;
+    closed) "$gtk_real_git" "$@" <&- & ;;
+    *)
+      "$gtk_real_git" "$@"
+      gtk_rc=$?
+      ;;
+  esac
+  [ "$gtk_in" = foreground ] || wait_child "$!"
+  # A signal the shim passed on: die of it once git is gone.
+  [ -n "$gtk_signal" ] && die_of_signal "$gtk_signal"
   return 0
-}
-
-# After a signal was passed on: git's own status when it died of it, else the signal's.
-exit_for_signal_or() {
-  [ "$gtk_signal" = INT ] && exit 130
-  [ "$1" -gt 128 ] && exit "$1"
-  exit_for_signal
 }
 
 # Capped exponential backoff with jitter: about 1 s, 2 s, 4 s … at most 16 s.
@@ -134,7 +170,7 @@ backoff_sleep() {
   gtk_waiting=backoff
   sleep "$gtk_delay" &
   wait_child "$!"
-  [ -n "$gtk_signal" ] && exit_for_signal
+  [ -n "$gtk_signal" ] && die_of_signal "$gtk_signal"
   return 0
 }
 
@@ -147,22 +183,26 @@ git_with_globals() {
   gtk_all=$#
   gtk_i=0
   for gtk_a do
-    [ "$gtk_i" -ge "$gtk_nc" ] && [ "$gtk_i" -lt $((gtk_nc + gtk_globals)) ] && set -- "$@" "$gtk_a"
+    [ "$gtk_i" -eq "$gtk_nc" ] && set -- "$@" --
+    set -- "$@" "$gtk_a"
     gtk_i=$((gtk_i + 1))
   done
-  gtk_i=0
-  for gtk_a do
-    [ "$gtk_i" -lt "$gtk_nc" ] && set -- "$@" "$gtk_a"
-    gtk_i=$((gtk_i + 1))
-  done
+  [ "$gtk_i" -eq "$gtk_nc" ] && set -- "$@" --
   shift "$gtk_all"
-  "$gtk_real_git" "$@"
+  gtk_globals_then "$gtk_globals" "$@"
 }
 
-# Calls function $1 with each argument after the subcommand; stops when it returns non-zero.
+# Calls function $1 with each argument after the subcommand (an alias's own words first);
+# stops when it returns non-zero.
 each_command_arg() {
   gtk_fn=$1
   shift
+  if [ -n "$gtk_alias" ] && [ "$gtk_alias" != shell ]; then
+    # shellcheck disable=SC2086
+    for gtk_a in $gtk_alias; do
+      "$gtk_fn" "$gtk_a" || return 1
+    done
+  fi
   gtk_skip_n=$((gtk_globals + 1))
   for gtk_a do
     if [ "$gtk_skip_n" -gt 0 ]; then

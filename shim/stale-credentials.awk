@@ -14,8 +14,9 @@
 #         In this order: `arg` records (the command's URL arguments), `origin` (the URL relative
 #         submodule URLs are resolved against), then `git config -z --get-regexp` output: remote
 #         and submodule URLs, url.<base>.insteadOf/pushInsteadOf rules and http[.<url>].extraheader
-#         entries, in the order git reads them; after a `modules` record, the remote URLs of
-#         submodules' own config files (URLs the command uses, nothing else).
+#         entries, in the order git reads them; a clone's own -c/--config entries; after a
+#         `modules` record, the remote URLs of submodules' own config files (URLs the command
+#         uses, nothing else).
 #         A record with a control character in its key, or in a value used as a URL, is
 #         dropped (no URL holds one); a header value may hold a tab, nothing else.
 #
@@ -53,6 +54,17 @@ function clean(url,   p, rest, auth, host) {
   auth = rest; sub(/\/.*/, "", auth)
   host = auth; sub(/.*@/, "", host)
   return substr(url, 1, p + 2) host substr(rest, length(auth) + 1)
+}
+
+# KEY with its section (before the first ".") and name (after the last) lower-cased; the
+# subsection between them (a URL) as it is.
+function norm_key(k,   first, last, i) {
+  first = index(k, ".")
+  if (!first) return lower(k)
+  last = length(k)
+  while (substr(k, last, 1) != ".") last--
+  if (last == first) return lower(k)
+  return lower(substr(k, 1, first)) substr(k, first + 1, last - first - 1) lower(substr(k, last))
 }
 
 function has_userinfo(url) { origin_of(url); return g_user != "" }
@@ -154,6 +166,8 @@ BEGIN {
   key = sp ? substr($0, 1, sp - 1) : $0
   value = sp ? substr($0, sp + 1) : ""
   if (key ~ /[[:cntrl:]]/) next
+  # As git compares keys: section and name in any case (a clone's own -c is given as typed).
+  key = norm_key(key)
   if (key ~ /^http\./) { if (value ~ /[\001-\010\012-\037\177]/) next }
   else if (value ~ /[[:cntrl:]]/) next
   if (key == "modules") { in_modules = 1; next }

@@ -18,6 +18,26 @@ print_if_url() {
   return 0
 }
 
+# clone's own -c/--config KEY=VALUE (git uses them for the clone's fetch and writes them into the
+# new repository's config), as records read after the config files, in their order.
+gtk_clone_cfg=''
+clone_config_record() {
+  if [ -n "$gtk_clone_cfg" ]; then
+    gtk_clone_cfg=''
+    set -- "--config=$1"
+  fi
+  case $1 in
+    -c | --config) gtk_clone_cfg=1; return 0 ;;
+    --config=*) gtk_kv=${1#--config=} ;;
+    -c*) gtk_kv=${1#-c} ;;
+    *) return 0 ;;
+  esac
+  case $gtk_kv in
+    *=*) printf '%s\n%s\000' "${gtk_kv%%=*}" "${gtk_kv#*=}" ;;
+    *) printf '%s\000' "$gtk_kv" ;;
+  esac
+}
+
 # Submodules, for commands that reach into them: the URLs in .gitmodules (relative ones
 # resolved by the awk program), and the submodules' own config files, under any name.
 note_submodules() {
@@ -33,7 +53,7 @@ EOF
 
 submodule_urls() {
   [ -n "$gtk_top" ] && [ -f "$gtk_top/.gitmodules" ] || return 0
-  "$gtk_real_git" config -z -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
+  internal_git config -z -f "$gtk_top/.gitmodules" --get-regexp '^submodule\..*\.url$' 2>/dev/null
 }
 
 # The remote URLs of the submodules' own config files (.git/modules/…/config, at any depth),
@@ -50,7 +70,7 @@ module_urls() {
     done >"$gtk_tmpdir/modules.gitconfig"
   }
   printf 'modules\n\000'
-  "$gtk_real_git" config -z -f "$gtk_tmpdir/modules.gitconfig" --includes --get-regexp '^remote\..*\.(url|pushurl)$' 2>/dev/null
+  internal_git config -z -f "$gtk_tmpdir/modules.gitconfig" --includes --get-regexp '^remote\..*\.(url|pushurl)$' 2>/dev/null
 }
 
 neutralise_stale_credentials() {
@@ -60,14 +80,15 @@ neutralise_stale_credentials() {
     each_command_arg print_if_url "$@"
     submodule_urls
     scan_config "$@" </dev/null 2>/dev/null
+    [ "$gtk_sub" = clone ] && each_command_arg clone_config_record "$@"
     module_urls
   } | tr '\n\000' '\037\n' | awk -v served="$gtk_served" -v helper="$gtk_helper" -f "$gtk_here/stale-credentials.awk" >"$gtk_tmpdir/proposals" || return 0
   apply_proposals "$@" <"$gtk_tmpdir/proposals"
 }
 
 # Keeps the proposals for URLs the keeper serves: `+` entries go to git's environment after the
-# caller's; `^` entries to a config file git reads before any other (GIT_CONFIG_GLOBAL, which
-# then includes the user's own global config).
+# caller's; `^` entries to a config file git reads before any other (in the system config's
+# place, which then includes the system config; see read_first).
 apply_proposals() {
   gtk_tab='	'
   gtk_keep=''
@@ -118,15 +139,31 @@ config_file_entry() {
 "
 }
 
-# Writes the rules that must be read first, then includes the global config git would have
-# read (GIT_CONFIG_GLOBAL, else the XDG file and ~/.gitconfig; only readable ones: git skips an
-# unreadable global config but dies on an unreadable include).
+# Writes the rules that must be read first, then includes the config git would have read in
+# that place, and names the file for this call. The system config is read first of all: that
+# place is taken when git reads it (GIT_CONFIG_NOSYSTEM unset), so that `git config --global`
+# in the command or its hooks still writes to the user's own file. Else the global config's
+# place. Only readable files are included: git skips an unreadable config file but dies on an
+# unreadable include.
 read_first() {
-  if [ -n "${GIT_CONFIG_GLOBAL:-}" ]; then
-    set -- "$GIT_CONFIG_GLOBAL"
-  else
-    set -- "${XDG_CONFIG_HOME:-${HOME:-/nonexistent}/.config}/git/config" "${HOME:-/nonexistent}/.gitconfig"
-  fi
+  case ${GIT_CONFIG_NOSYSTEM:-} in
+    '' | 0 | false | no | off)
+      if [ -n "${GIT_CONFIG_SYSTEM:-}" ]; then
+        set -- "$GIT_CONFIG_SYSTEM"
+      else
+        set -- "$(system_config_path)"
+      fi
+      gtk_place=GIT_CONFIG_SYSTEM
+      ;;
+    *)
+      if [ -n "${GIT_CONFIG_GLOBAL:-}" ]; then
+        set -- "$GIT_CONFIG_GLOBAL"
+      else
+        set -- "${XDG_CONFIG_HOME:-${HOME:-/nonexistent}/.config}/git/config" "${HOME:-/nonexistent}/.gitconfig"
+      fi
+      gtk_place=GIT_CONFIG_GLOBAL
+      ;;
+  esac
   for gtk_f do
     case $gtk_f in *[\"\\]*) continue ;; esac
     [ -r "$gtk_f" ] && gtk_first="${gtk_first}[include]
@@ -134,8 +171,18 @@ read_first() {
 "
   done
   printf '%s' "$gtk_first" >"$gtk_tmpdir/first.gitconfig" || return 0
-  GIT_CONFIG_GLOBAL=$gtk_tmpdir/first.gitconfig
-  export GIT_CONFIG_GLOBAL
+  export "$gtk_place=$gtk_tmpdir/first.gitconfig"
+}
+
+# The system config file of the real git: $(sysconfdir)/gitconfig, /etc for a git installed
+# under /usr, else beside the prefix (/usr/local/etc, /opt/homebrew/etc).
+system_config_path() {
+  gtk_prefix=${gtk_real_git%/*}
+  gtk_prefix=${gtk_prefix%/bin}
+  case $gtk_prefix in
+    /usr | '') printf '/etc/gitconfig' ;;
+    *) printf '%s/etc/gitconfig' "$gtk_prefix" ;;
+  esac
 }
 
 # Sets gtk_q to $1 quoted for GIT_CONFIG_PARAMETERS (single quotes; a quote as '\'').

@@ -197,3 +197,64 @@ gtk_daemon_alive() {
   case $gtk_beat in '' | *[!0-9]*) return 1 ;; esac
   [ "$((gtk_now - gtk_beat))" -le 30 ]
 }
+
+# For the shim: when subcommand $gtk_sub is an alias (`alias.<name>`, read with the caller's
+# global options, as git reads it) that may reach the network, sets gtk_alias to its words
+# after the command (quotes dropped: the retry policy reads them, never git) and gtk_sub to
+# the command it runs; a shell alias (`!…`) counts as one, whose command is the user's.
+# Returns 1 when git runs something else.
+# shellcheck disable=SC2154
+gtk_resolve_alias() {
+  gtk_value=$(gtk_globals_then "$gtk_globals" config --get "alias.$gtk_sub" -- "$@" 2>/dev/null) || return 1
+  gtk_value=${gtk_value#"${gtk_value%%[! 	]*}"}
+  case $gtk_value in
+    '!'*) gtk_alias=shell gtk_sub=alias-shell; return 0 ;;
+  esac
+  # shellcheck disable=SC2086
+  set -- $gtk_value
+  case ${1:-} in
+    clone | fetch | pull | push | ls-remote | remote | submodule | archive | lfs | fetch-pack | send-pack | maintenance | backfill) ;;
+    *) return 1 ;;
+  esac
+  gtk_sub=$1
+  shift
+  gtk_alias=" "
+  for gtk_w do
+    case $gtk_w in *[\"\']*) gtk_w=$(printf '%s' "$gtk_w" | tr -d "\"'") ;; esac
+    gtk_alias="$gtk_alias$gtk_w "
+  done
+}
+
+# Runs the real git, its traces emptied, with the first N ($1) of the arguments after `--`
+# (the caller's global options) before the rest of the arguments up to `--`.
+gtk_globals_then() {
+  gtk_n_globals=$1
+  shift
+  gtk_all=$#
+  gtk_seen_sep=''
+  gtk_i=0
+  for gtk_a do
+    if [ -z "$gtk_seen_sep" ]; then
+      [ "$gtk_a" = -- ] && gtk_seen_sep=1
+      continue
+    fi
+    [ "$gtk_i" -lt "$gtk_n_globals" ] && set -- "$@" "$gtk_a"
+    gtk_i=$((gtk_i + 1))
+  done
+  for gtk_a do
+    [ "$gtk_a" = -- ] && break
+    set -- "$@" "$gtk_a"
+  done
+  shift "$gtk_all"
+  internal_git "$@"
+}
+
+# The shim's own git calls: the caller's traces (GIT_TRACE*, trace2) hold git's lines, not
+# these; a shim on the way is caught by the guard at its top.
+# shellcheck disable=SC2154
+internal_git() {
+  GIT_TRACE='' GIT_TRACE_PACKET='' GIT_TRACE_PERFORMANCE='' GIT_TRACE_SETUP='' GIT_TRACE_CURL='' \
+    GIT_TRACE_SHALLOW='' GIT_TRACE_PACK_ACCESS='' GIT_TRACE_REFS='' GIT_TRACE_FSMONITOR='' \
+    GIT_TRACE2='' GIT_TRACE2_EVENT='' GIT_TRACE2_PERF='' GIT_TOKEN_KEEPER_SHIM_PID=$$ "$gtk_real_git" "$@"
+}
+

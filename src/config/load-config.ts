@@ -5,6 +5,7 @@ import { formatIssues } from "./format-issues.ts";
 import { parseYaml, readConfigText } from "./read-config-file.ts";
 import type { KeeperConfig, ProviderConfig } from "./keeper-config.ts";
 import { resolveGroup } from "./resolve-group.ts";
+import { shimStateDir } from "./shim-state-dir.ts";
 
 export { configPath, DEFAULT_CONFIG_PATH } from "./config-path.ts";
 
@@ -39,6 +40,17 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
   if (result.data.stateGroup !== undefined) {
     stateGid = resolveGroup(result.data.stateGroup);
     if (stateGid === undefined) problems.push(`stateGroup: no group '${result.data.stateGroup}' on this machine; create it (groupadd) or give its id`);
+  }
+  // The shim and helper find the state dir in this file by reading lines: a file that says
+  // another thing to them than to the daemon would leave git without the keeper.
+  const forShim = shimStateDir(text);
+  if (forShim !== result.data.stateDir) {
+    const found = forShim === undefined ? "no stateDir" : `stateDir '${forShim}'`;
+    problems.push(
+      result.data.stateDir === undefined
+        ? `stateDir: the git shim and credential helper, which read this file line by line, find ${found} where the daemon finds none; remove that text or write the same stateDir at the top level`
+        : `stateDir: the git shim and credential helper, which read this file line by line, find ${found}; write it on a line of its own at the top level: stateDir: ${result.data.stateDir}`,
+    );
   }
   if (problems.length > 0) throw new ConfigError(problems.map((l) => `${source}: ${l}`));
   return {

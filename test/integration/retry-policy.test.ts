@@ -54,6 +54,16 @@ describe("the shim's retry policy", () => {
       const r = await world.git(["submodule", "foreach", cmd.path], app);
       expect(r.exitCode).not.toBe(0);
       expect(cmd.runs()).toBe(1);
+      // What a command prints is not git's word: nothing here is even taken for a network error.
+      expect(r.stderr).not.toMatch(/git-token-keeper/);
+    });
+
+    it("submodule foreach whose command's own git fails on the network: run once, and said why", async () => {
+      const counter = join(tempDir(), "runs");
+      const cmd = `echo run >>'${counter}'; git ls-remote http://127.0.0.1:1/acme/x.git`;
+      const r = await world.git(["submodule", "foreach", cmd], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(readFileSync(counter, "utf8").trim().split("\n")).toHaveLength(1);
       expect(r.stderr).toContain("not retrying: submodule foreach runs your command");
     });
 
@@ -85,15 +95,33 @@ describe("the shim's retry policy", () => {
       expect(seen()).toBe(1);
     });
 
-    it("a failing pre-push hook runs once, whatever it prints", async () => {
-      const hook = countingScript("pre-push", "curl: (7) Failed to connect to ci.example port 443: Connection refused");
-      writeFileSync(join(app, ".git", "hooks", "pre-push"), readFileSync(hook.path));
+    // The hook's lines share git's stderr: the second is what git itself prints when a host
+    // cannot be resolved, and was once taken for git's own (the hook ran three times).
+    for (const output of ["curl: (7) Failed to connect to ci.example port 443: Connection refused", "fatal: unable to access 'https://lint.example/': Could not resolve host: lint.example"]) {
+      it(`a failing pre-push hook runs once, whatever it prints (${output.slice(0, 24)}…)`, async () => {
+        const hook = countingScript("pre-push", output);
+        writeFileSync(join(app, ".git", "hooks", "pre-push"), readFileSync(hook.path));
+        chmodSync(join(app, ".git", "hooks", "pre-push"), 0o755);
+        try {
+          const r = await world.git(["push", "origin", "HEAD:main"], app);
+          expect(r.exitCode).not.toBe(0);
+          // The hook's copy counts in the same file: the script names its counter by path.
+          expect(hook.runs()).toBe(1);
+          expect(r.stderr).not.toMatch(/git-token-keeper: (transient|gave up)/);
+        } finally {
+          writeFileSync(join(app, ".git", "hooks", "pre-push"), "#!/bin/sh\nexit 0\n");
+        }
+      });
+    }
+
+    it("a pre-push hook whose own git fails on the network, then fails: runs once", async () => {
+      const counter = join(tempDir(), "hook-runs");
+      writeFileSync(join(app, ".git", "hooks", "pre-push"), `#!/bin/sh\necho run >>'${counter}'\ngit ls-remote http://127.0.0.1:1/acme/x.git\nexit 1\n`);
       chmodSync(join(app, ".git", "hooks", "pre-push"), 0o755);
       try {
         const r = await world.git(["push", "origin", "HEAD:main"], app);
         expect(r.exitCode).not.toBe(0);
-        // The hook's copy counts in the same file: the script names its counter by path.
-        expect(hook.runs()).toBe(1);
+        expect(readFileSync(counter, "utf8").trim().split("\n")).toHaveLength(1);
       } finally {
         writeFileSync(join(app, ".git", "hooks", "pre-push"), "#!/bin/sh\nexit 0\n");
       }
@@ -105,6 +133,7 @@ describe("the shim's retry policy", () => {
       ["a + refspec", ["push", "origin", "+HEAD:refs/heads/forced-3"]],
       ["-fq bundled", ["push", "-fq", "origin", "HEAD:refs/heads/forced-4"]],
       ["--mirror-like config (remote.<name>.push with +)", ["-c", "remote.origin.push=+HEAD:refs/heads/forced-5", "push", "origin"]],
+      ["an alias that forces (alias.pf=push --force)", ["-c", "alias.pf=push --force", "pf", "origin", "HEAD:refs/heads/forced-6"]],
     ] as const) {
       it(`a forced push (${label}) answered 502 after the host applied it: sent once, the ref moved`, async () => {
         await commit(app, `forced-${args.join("-").replace(/[^a-z0-9]+/gi, "_")}.txt`);
@@ -119,7 +148,10 @@ describe("the shim's retry policy", () => {
       });
     }
 
-    it("a push that reported a ref updated before failing (two push URLs, the second answers 502)", async () => {
+    // Two push URLs, the second answering 502 before anything was sent to it: a forced push
+    // has already forced the first, and a second run would force it again over whatever was
+    // pushed there in between (with -q nothing on stderr tells).
+    it("a forced push to two push URLs whose second fails before anything was sent to it", async () => {
       const two = join(work, "two");
       await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));
       await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("acme/app")], two));
@@ -127,11 +159,10 @@ describe("the shim's retry policy", () => {
       await commit(two, "two.txt");
       const first = countFrom(/acme\/app\.git\/git-receive-pack$/);
       world.server.failNext(502, 1, /globex\/tools\.git\/info\/refs$/);
-      const r = await world.git(["push", "origin", "HEAD:refs/heads/two"], two);
+      const r = await world.git(["push", "-q", "--force", "origin", "HEAD:refs/heads/two"], two);
       expect(r.exitCode).not.toBe(0);
-      expect(r.stderr).toMatch(/\* \[new branch\]\s+HEAD -> two/);
       expect(first()).toBe(1);
-      expect(r.stderr).toContain("not retrying: this push reported refs updated before it failed");
+      expect(r.stderr).toContain("not retrying: this push forces, mirrors or deletes refs at more than one URL");
     });
 
     it("a pull that had merged (HEAD moved) before a later step failed", async () => {
@@ -146,7 +177,7 @@ describe("the shim's retry policy", () => {
       const git = toolPath("git") as string;
       const log = join(tempDir(), "pulls");
       const wrapper = join(tempDir(), "git");
-      writeFileSync(wrapper, `#!/bin/sh\nfor a do case $a in pull) echo pull >>'${log}'; '${git}' "$@" || exit $?; echo "fatal: unable to access '${world.repoUrl("acme/lib")}/': The requested URL returned error: 502" >&2; exit 1;; esac; done\nexec '${git}' "$@"\n`);
+      writeFileSync(wrapper, `#!/bin/sh\nfor a do case $a in pull) echo pull >>'${log}'; '${git}' "$@" || exit $?; '${git}' ls-remote http://127.0.0.1:1/acme/lib.git; exit 1;; esac; done\nexec '${git}' "$@"\n`);
       chmodSync(wrapper, 0o755);
       const r = await world.git(["pull", "-q", "--no-rebase", "origin", "main"], behind, { env: { GIT_TOKEN_KEEPER_REAL_GIT: wrapper } });
       expect(r.exitCode).not.toBe(0);
@@ -172,6 +203,30 @@ describe("the shim's retry policy", () => {
 
     it("fetch, ls-remote, remote update", async () => {
       for (const args of [["fetch", "-q", "origin"], ["ls-remote", "origin"], ["remote", "update"]]) await bothWays([...helper(), ...args], app);
+    });
+
+    // git translates its own words (LANGUAGE=de: "Schwerwiegend: …"); curl's and the status
+    // number are not, and trace2 says which process failed.
+    it("fetch with git's messages in German", async () => {
+      world.server.failNext(502, 1, refs);
+      const shim = await world.git([...helper(), "fetch", "-q", "origin"], app, { env: { LANG: "C.UTF-8", LANGUAGE: "de" } });
+      expect(shim.stderr).toContain("Schwerwiegend");
+      expect(shim.stderr).toContain("transient error; retried");
+      expect(shim.exitCode, shim.stderr).toBe(0);
+    });
+
+    it("a push to two push URLs whose second answers 502: run again, the first only told it is up to date", async () => {
+      const two = join(tempDir(), "two");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], app));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("acme/app")], two));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("globex/tools")], two));
+      await commit(two, "two-urls.txt");
+      const first = countFrom(/acme\/app\.git\/git-receive-pack$/);
+      world.server.failNext(502, 1, /globex\/tools\.git\/info\/refs$/);
+      const r = await world.git(["push", "-q", "origin", "HEAD:refs/heads/two-urls"], two);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).toContain("transient error; retried");
+      expect(first()).toBe(1);
     });
 
     it("pull whose fetch failed before anything was merged", async () => {

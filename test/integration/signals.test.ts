@@ -22,8 +22,9 @@ function processesIn(dir: string): number[] {
 
 /**
  * A cancelled build (Jenkins' abort, a runner's cancel, a deleted pod) signals the process it
- * started, here the shim alone, not its process group: git must stop at once and the shim exit
- * with the signal's status, leaving no git behind. The host here hangs for a minute.
+ * started, here the shim alone, not its process group: git must stop at once and the shim die
+ * of the same signal (as git would have: a shell script then stops), leaving no git behind. The
+ * host here hangs for a minute.
  */
 describe("signals sent to the shim reach git", () => {
   let world: World;
@@ -42,8 +43,8 @@ describe("signals sent to the shim reach git", () => {
     removeTempDirs();
   });
 
-  for (const [signal, status] of [["SIGTERM", 143], ["SIGINT", 130], ["SIGHUP", 129]] as const) {
-    it(`${signal} to the shim of a hanging fetch: git stops, the shim exits ${status}, no git is left`, async () => {
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    it(`${signal} to the shim of a hanging fetch: git stops, the shim dies of ${signal}, no git is left`, async () => {
       world.server.failNext(502, 1, /info\/refs$/, 60_000);
       const child = spawn("git", ["fetch", "origin"], {
         cwd: app,
@@ -57,15 +58,15 @@ describe("signals sent to the shim reach git", () => {
       world.server.seen.length = 0;
       expect(processesIn(app).length).toBeGreaterThan(1);
       child.kill(signal);
-      const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
-      expect(code, stderr).toBe(status);
+      const died = await new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_c, sig) => resolve(sig)));
+      expect(died, stderr).toBe(signal);
       // git-remote-http and git itself end with the shim: nothing is left working in the repository.
       for (let i = 0; i < 50 && processesIn(app).length > 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(processesIn(app)).toEqual([]);
       world.server.clearFaults();
     }, 30_000);
   }
-  it("SIGTERM while the shim waits to retry a transient error: it exits 143 at once and retries nothing", async () => {
+  it("SIGTERM while the shim waits to retry a transient error: it dies of SIGTERM at once and retries nothing", async () => {
     world.server.failNext(502, 10, /info\/refs$/);
     const child = spawn("git", ["fetch", "origin"], {
       cwd: app,
@@ -78,9 +79,32 @@ describe("signals sent to the shim reach git", () => {
     // git has been answered 502 and ends; the shim then waits about a second before retrying.
     await new Promise((r) => setTimeout(r, 200));
     child.kill("SIGTERM");
-    const code = await new Promise<number | null>((resolve) => child.on("exit", (c) => resolve(c)));
-    expect(code).toBe(143);
+    const died = await new Promise<NodeJS.Signals | null>((resolve) => child.on("exit", (_c, sig) => resolve(sig)));
+    expect(died).toBe("SIGTERM");
     expect(refs()).toBe(1);
     world.server.clearFaults();
   }, 30_000);
+
+  // bash stops a script on a Ctrl-C only when the command it waited for died of SIGINT; a
+  // shim that exited 130 let the script carry on with its next command.
+  for (const shell of ["bash", "dash"]) {
+    it(`Ctrl-C (SIGINT to the process group) during a fetch stops a ${shell} script, as with plain git`, async () => {
+      const outcomes: string[] = [];
+      for (const shim of [false, true]) {
+        world.server.failNext(502, 1, /info\/refs$/, 60_000);
+        world.server.seen.length = 0;
+        const env = shim ? gitEnv({ home: world.home, shimDir: world.shimDir, stateDir: world.stateDir }) : gitEnv({ home: world.home, stateDir: world.stateDir });
+        const child = spawn(shell, ["-c", "git fetch origin; echo carried-on"], { cwd: app, env, stdio: ["ignore", "pipe", "pipe"], detached: true });
+        let stdout = "";
+        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        for (let i = 0; i < 100 && !world.server.seen.some((s) => s.path.endsWith("/info/refs")); i++) await new Promise((r) => setTimeout(r, 50));
+        await new Promise((r) => setTimeout(r, 100));
+        process.kill(-(child.pid as number), "SIGINT");
+        await new Promise((resolve) => child.on("exit", resolve));
+        outcomes.push(stdout.includes("carried-on") ? "carried on" : "stopped");
+        world.server.clearFaults();
+      }
+      expect(outcomes).toEqual(["stopped", "stopped"]);
+    }, 60_000);
+  }
 });

@@ -1,6 +1,7 @@
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { toolPath } from "../support/require-tool.ts";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
 import { must, World } from "../support/world.ts";
 
@@ -117,7 +118,35 @@ describe("stale credentials left by other tools", () => {
     });
   });
 
-  it("a stale credential the shim cannot outrank (a system config rule): not retried, and not blamed on permissions", async () => {
+  // clone's own -c uses the header for the clone's fetch and writes it into the new .git/config.
+  for (const form of ["-c", "--config"]) {
+    it(`an Authorization header given to clone's own ${form}: plain git fails, the shim clones, and a later fetch works`, async () => {
+      const header = `http.extraHeader=AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`;
+      const plain = await world.git(["clone", "-q", form, header, world.repoUrl("acme/lib"), join(tempDir(), "lib")], tempDir(), { shim: false });
+      expect(plain.exitCode).toBe(128);
+      const target = join(tempDir(), "lib");
+      await must(world.git(["clone", "-q", form, header, world.repoUrl("acme/lib"), target], tempDir()));
+      await must(world.git(["fetch", "-q", "origin"], target));
+    });
+  }
+
+  // Commands that reach the network by another name get the same overrides: an alias (as git
+  // resolves it, from the config or -c) and maintenance's prefetch task.
+  it("an alias of fetch, a -c alias of ls-remote and maintenance run --task=prefetch with a stale header: plain git fails, the shim's work", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`], app, { shim: false }));
+    await must(world.git(["config", "alias.f", "fetch --prune"], app, { shim: false }));
+    for (const args of [["f"], ["-c", "alias.g=ls-remote", "g", "origin"], ["maintenance", "run", "--task=prefetch"]]) {
+      const plain = await world.git(args, app, { shim: false });
+      expect(plain.exitCode, args.join(" ")).not.toBe(0);
+      const shim = await world.git(args, app);
+      expect(shim.exitCode, `${args.join(" ")}: ${shim.stderr}`).toBe(0);
+    }
+  });
+
+  it("a stale token rule in the system config: plain git fails, the shim's rule is read before it and fetches", async () => {
     const work = tempDir();
     const app = join(work, "app");
     await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
@@ -125,12 +154,24 @@ describe("stale credentials left by other tools", () => {
     const project = world.repoUrl("acme/app");
     writeFileSync(system, `[url "${project.replace("http://", `http://x-access-token:${stale}@`)}"]\n\tinsteadOf = ${project}\n`);
     const env = { GIT_CONFIG_NOSYSTEM: "0", GIT_CONFIG_SYSTEM: system };
+    expect((await world.git(["fetch", "-q", "origin"], app, { env, shim: false })).exitCode).toBe(128);
+    await must(world.git(["fetch", "-q", "origin"], app, { env }));
+  });
+
+  it("a stale credential the shim cannot see (a wrapper gives git a user:token URL): not retried, and not blamed on permissions", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    const withToken = world.repoUrl("acme/app").replace("http://", `http://x-access-token:${stale}@`);
+    const wrapper = join(work, "git");
+    writeFileSync(wrapper, `#!/bin/sh\nfor a do shift; [ "$a" = origin ] && a='${withToken}'; set -- "$@" "$a"; done\nexec '${toolPath("git")}' "$@"\n`);
+    chmodSync(wrapper, 0o755);
     const refs = (from: number) => world.server.seen.slice(from).filter((s) => s.path.endsWith("/info/refs")).length;
     const plainFrom = world.server.seen.length;
-    expect((await world.git(["fetch", "-q", "origin"], app, { env, shim: false })).exitCode).toBe(128);
+    expect((await world.git(["fetch", "-q", withToken], app, { shim: false })).exitCode).toBe(128);
     const once = refs(plainFrom);
     const before = world.server.seen.length;
-    const r = await world.git(["fetch", "-q", "origin"], app, { env });
+    const r = await world.git(["fetch", "-q", "origin"], app, { env: { GIT_TOKEN_KEEPER_REAL_GIT: wrapper } });
     expect(r.exitCode).toBe(128);
     // Asked as often as one plain git run asks: not retried.
     expect(refs(before)).toBe(once);

@@ -1,0 +1,184 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { gitEnv, SHIM_DIR } from "../support/run-git.ts";
+import { haveTool, toolPath } from "../support/require-tool.ts";
+import { shellsToTest, shimCopyFor } from "../support/shells.ts";
+import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+/**
+ * Never worse than plain git: a network command through the shim leaves git's stdin, stderr,
+ * file descriptors, terminal and environment as the caller gave them. Each case runs the same
+ * command plainly and through the shim and expects the same outcome.
+ */
+describe("the shim's network path stands aside", () => {
+  let world: World;
+  let app: string;
+
+  beforeAll(async () => {
+    world = await World.create();
+    await world.startKeeper();
+    app = join(tempDir(), "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], tempDir()));
+  });
+
+  afterAll(async () => {
+    await world.close();
+    removeTempDirs();
+  });
+
+  /**
+   * `sh -c SCRIPT` in the clone, with git plain or through the shim. Plain git gets the keeper's
+   * helper by hand, so that only the shim differs.
+   */
+  function sh(script: string, shim: boolean, env: Record<string, string> = {}) {
+    const helper = {
+      GIT_CONFIG_COUNT: "2",
+      GIT_CONFIG_KEY_0: "credential.helper",
+      GIT_CONFIG_VALUE_0: join(SHIM_DIR, "git-credential-token-keeper"),
+      GIT_CONFIG_KEY_1: "credential.useHttpPath",
+      GIT_CONFIG_VALUE_1: "true",
+    };
+    return execa("sh", ["-c", script], {
+      cwd: app,
+      env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: shim ? world.shimDir : undefined, env: { ...helper, ...env } }),
+      extendEnv: false,
+      reject: false,
+      timeout: 60_000,
+    });
+  }
+
+  it("a closed stdin stays closed, and the command works as plain git's", async () => {
+    for (const shim of [false, true]) {
+      const r = await sh("exec git ls-remote origin refs/heads/main <&-", shim);
+      expect(r.exitCode, `${shim ? "shim" : "plain"}: ${r.stderr}`).toBe(0);
+      expect(r.stdout).toMatch(/refs\/heads\/main/);
+    }
+  });
+
+  it("the caller's descriptors 3 to 9 reach git as they were (GIT_TRACE=3), with git's lines only", async () => {
+    for (const shim of [false, true]) {
+      const trace = join(tempDir(), "trace");
+      const r = await sh(`GIT_TRACE=3 GIT_TRACE_SETUP=3 exec git ls-remote origin refs/heads/main 3>'${trace}' 4<&- 7</dev/null 8</dev/null 9</dev/null`, shim);
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect(r.stderr).not.toMatch(/trace/);
+      const lines = readFileSync(trace, "utf8");
+      expect(lines).toMatch(/built-in: git ls-remote origin refs\/heads\/main/);
+      // The shim's own reads of the configuration are not the caller's to see.
+      expect(lines).not.toMatch(/git config|rev-parse/);
+    }
+  });
+
+  it("a process a hook leaves holding git's stderr does not hold the shim", async () => {
+    const hooks = join(tempDir(), "hooks");
+    mkdirSync(hooks);
+    const pidFile = join(tempDir(), "holder");
+    writeFileSync(join(hooks, "pre-push"), `#!/bin/sh\nsleep 120 >&2 &\necho $! >'${pidFile}'\nexit 0\n`);
+    chmodSync(join(hooks, "pre-push"), 0o755);
+    const err = join(tempDir(), "stderr");
+    // stderr goes to a pipe that the shell closes only when every holder has gone: the shim's
+    // exit is what is waited for, not the pipe's end.
+    const r = await sh(`git -c core.hooksPath='${hooks}' push -q origin HEAD:refs/heads/held 2>'${err}' | cat; echo "rc=$?"`, true);
+    try {
+      expect(r.stdout, readFileSync(err, "utf8")).toContain("rc=0");
+      const holder = Number(readFileSync(pidFile, "utf8").trim());
+      // The holder still runs: the shim did not wait for it.
+      expect(existsSync(`/proc/${holder}`)).toBe(true);
+    } finally {
+      if (existsSync(pidFile)) {
+        try {
+          process.kill(Number(readFileSync(pidFile, "utf8").trim()), "SIGKILL");
+        } catch {
+          // gone
+        }
+      }
+    }
+  });
+
+  it("a symlink to the shim later on PATH: one hop to the real git, not a loop", async () => {
+    const other = tempDir();
+    symlinkSync(join(world.shimDir, "git"), join(other, "git"));
+    const env = { PATH: `${world.shimDir}:${other}:${process.env.PATH}` };
+    const r = await sh("git ls-remote origin refs/heads/main && git rev-parse --git-dir", true, env);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/refs\/heads\/main\n\.git/);
+    const viaVariable = await sh("git ls-remote origin refs/heads/main", true, { GIT_TOKEN_KEEPER_REAL_GIT: join(other, "git") });
+    expect(viaVariable.exitCode, viaVariable.stderr).toBe(0);
+  });
+
+  it("two symlinks to the shim and nothing else: a clear error, at once", async () => {
+    const a = tempDir();
+    const b = tempDir();
+    symlinkSync(join(SHIM_DIR, "git"), join(a, "git"));
+    symlinkSync(join(SHIM_DIR, "git"), join(b, "git"));
+    const r = await sh(`PATH='${world.shimDir}:${a}:${b}':"$PATH"; git rev-parse --git-dir`, true, { GIT_TOKEN_KEEPER_REAL_GIT: join(a, "git") });
+    expect(r.exitCode).toBe(127);
+    expect(r.stderr).toMatch(/the shim would run itself/);
+  });
+
+  it("GIT_TERMINAL_PROMPT and the rest of the environment reach git as the caller set them", async () => {
+    const wrapper = join(tempDir(), "git");
+    const envFile = join(tempDir(), "env");
+    writeFileSync(wrapper, `#!/bin/sh\nenv >'${envFile}'\nexec '${toolPath("git")}' "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const env = gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: world.shimDir, env: { GIT_TOKEN_KEEPER_REAL_GIT: wrapper, GTK_CALLER_VALUE: "kept" } });
+    delete env.GIT_TERMINAL_PROMPT;
+    const r = await execa("git", ["ls-remote", "origin", "refs/heads/main"], { cwd: app, env, extendEnv: false, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const seen = readFileSync(envFile, "utf8");
+    expect(seen).not.toMatch(/^GIT_TERMINAL_PROMPT=/m);
+    expect(seen).toMatch(/^GTK_CALLER_VALUE=kept$/m);
+  });
+
+  it.skipIf(!haveTool("script", "util-linux's script is not installed, so a terminal is not tested"))("clone -q on a terminal shows no progress, as plain git", async () => {
+    for (const shim of [false, true]) {
+      const target = join(tempDir(), "quiet");
+      const r = await sh(`script -qec "git clone -q '${world.repoUrl("acme/lib")}' '${target}'" /dev/null`, shim);
+      expect(r.exitCode, r.stdout).toBe(0);
+      expect(r.stdout).not.toMatch(/Receiving|Counting|Cloning/);
+    }
+  });
+
+  // GitLab Runner's whole-project rule (a token in a url.<base>.insteadOf as long as the URL)
+  // can only be beaten by a rule git reads first: the shim's goes where the system config is
+  // read and includes it, so `git config --global` in the command's hooks still reaches the
+  // user's file (it went into the shim's temporary file when the shim took the global place).
+  it("a hook's git config --global writes the user's file while the shim's first-read rules are in place", async () => {
+    const jobToken = world.github.issueToken("acme");
+    const work = join(tempDir(), "gl");
+    const home = tempDir();
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), work], tempDir()));
+    const project = world.repoUrl("acme/app");
+    await must(world.git(["config", `url.${project.replace("http://", `http://gitlab-ci-token:${jobToken}@`)}.insteadOf`, project], work, { shim: false }));
+    await must(world.git(["remote", "set-url", "origin", project], work, { shim: false }));
+    (world.github.tokens.get(jobToken) as { revoked: boolean }).revoked = true;
+    const hooks = join(tempDir(), "hooks");
+    mkdirSync(hooks);
+    writeFileSync(join(hooks, "pre-push"), "#!/bin/sh\ngit config --global gtk.hook written\n");
+    chmodSync(join(hooks, "pre-push"), 0o755);
+    const system = join(tempDir(), "gitconfig");
+    writeFileSync(system, `[core]\n\thooksPath = ${hooks}\n`);
+    const env = gitEnv({ home, stateDir: world.stateDir, shimDir: world.shimDir, env: { GIT_CONFIG_SYSTEM: system } });
+    delete env.GIT_CONFIG_NOSYSTEM;
+    const push = await execa("git", ["push", "-q", "origin", "HEAD:refs/heads/gitlab-global"], { cwd: work, env, extendEnv: false, reject: false });
+    expect(push.exitCode, push.stderr).toBe(0);
+    // The hook ran (the system config, which names the hooks, was read) and wrote where git writes --global.
+    expect(readFileSync(join(home, ".gitconfig"), "utf8")).toMatch(/hook = written/);
+  });
+
+  // dash and busybox sh drop variables whose names are not shell identifiers; the shim passes
+  // such a --config-env value on under a name of its own, an empty one too.
+  for (const shell of shellsToTest()) {
+    it(`--config-env with a variable dash cannot keep, set to nothing (${shell}): as plain git`, async () => {
+      const shimDir = shimCopyFor(shell);
+      for (const shim of [false, true]) {
+        const env = gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: shim ? shimDir : undefined, env: { "env_var_core.pager": "", "env_var_x.y": "a\nb" } });
+        const r = await execa("git", ["--config-env=core.pager=env_var_core.pager", "--config-env=gtk.multi=env_var_x.y", "config", "--get", "gtk.multi"], { cwd: app, env, extendEnv: false, reject: false });
+        expect(r.exitCode, `${shim ? shell : "plain"}: ${r.stderr}`).toBe(0);
+        expect(r.stdout).toBe("a\nb");
+      }
+    });
+  }
+});
