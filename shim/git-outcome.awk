@@ -13,7 +13,10 @@
 #   error        the message of a process that failed (translated, but curl's own error
 #                strings and HTTP status numbers inside it are not)
 # A process that started while its parent ran a hook belongs to the hook, and so does
-# everything below it: its errors are the hook's business, never a reason to retry.
+# everything below it: its errors are the hook's business, never a reason to retry. Only the
+# errors of git's HTTP transport (remote-curl) count: the keeper serves HTTP(S) alone, and a
+# local or SSH far end's words ("the remote end hung up" after a rejected atomic push) are no
+# network failure.
 #
 # Output, one `key value` a line:
 #   class      hook (a hook failed: never retried), final (an HTTP 4xx other than 401, 408 and
@@ -79,7 +82,7 @@ function judge(msg, s,   m) {
       m ~ /Connection reset by peer|Connection timed out|Operation timed out|Operation too slow/ || \
       m ~ /gnutls_handshake\(\) failed|SSL_connect|SSL_ERROR_SYSCALL|TLS connect error|Empty reply from server/ || \
       m ~ /transfer closed with|early EOF|remote end hung up unexpectedly|unexpected disconnect while reading sideband packet/ || \
-      m ~ /expected flush after ref listing|kex_exchange_identification/) {
+      m ~ /expected flush after ref listing/) {
     transient = 1
     if (owner(s) != top) nested = 1
     # Before anything was sent: the connection failed, or the first GET (the ref listing) was
@@ -116,7 +119,10 @@ function judge(msg, s,   m) {
     }
     next
   }
-  if (ev == "error" && !under[s]) judge(str("msg"), s)
+  # Only the HTTP transport's own processes speak for the network (remote-curl; http-fetch and
+  # http-push for the dumb protocol): what the command or the far end (a local receive-pack)
+  # says after them is a consequence, or the far end's refusal.
+  if (ev == "error" && !under[s] && (name_of[s] == "remote-curl" || name_of[s] == "http-fetch" || name_of[s] == "http-push")) judge(str("msg"), s)
 }
 
 END {

@@ -24,9 +24,10 @@ commands:
   install --runner github|gitlab|jenkins [--prefix DIR] [--runner-dir DIR] [--dry-run]
                          the non-root install steps for a runner's user: shim, user unit,
                          runner env files; prints what it changes (--dry-run: only prints)
-  install --gitconfig [--system] [--dry-run]
+  install --gitconfig [--system] [--dry-run] [--remove]
                          helper-only mode, for a git run by absolute path: the helper and
-                         useHttpPath for what the keeper serves in git's global (system) config
+                         useHttpPath for what the keeper serves in git's global (system) config;
+                         a rerun removes what it wrote for what is no longer served, --remove all
   token --url URL        print the current token for a URL (for gh, curl, publishers)
   exec --url URL [--env NAME] -- CMD [ARG…]
                          run a command with the token in NAME (default GH_TOKEN for GitHub
@@ -51,6 +52,7 @@ const OPTIONS = {
   "dry-run": { type: "boolean" },
   gitconfig: { type: "boolean" },
   system: { type: "boolean" },
+  remove: { type: "boolean" },
   "log-format": { type: "string" },
   "log-level": { type: "string" },
   help: { type: "boolean", short: "h" },
@@ -64,7 +66,7 @@ const ALLOWED: Record<string, readonly string[]> = {
   "shim-path": [],
   "install-shim": [],
   doctor: ["config", "repo"],
-  install: ["runner", "prefix", "runner-dir", "dry-run", "gitconfig", "system", "config"],
+  install: ["runner", "prefix", "runner-dir", "dry-run", "gitconfig", "system", "remove", "config"],
   token: ["config", "url"],
   exec: ["config", "url", "env"],
   version: [],
@@ -121,9 +123,10 @@ export async function main(argv: string[]): Promise<number> {
     case "install":
       if (values.gitconfig) {
         if (values.runner || values.prefix || values["runner-dir"]) return fail("install --gitconfig takes no --runner, --prefix or --runner-dir");
-        return (await import("./install-gitconfig-command.ts")).installGitconfigCommand({ system: values.system, dryRun: values["dry-run"], config: values.config });
+        return (await import("./install-gitconfig-command.ts")).installGitconfigCommand({ system: values.system, dryRun: values["dry-run"], remove: values.remove, config: values.config });
       }
       if (values.system) return fail("--system goes with --gitconfig");
+      if (values.remove) return fail("--remove goes with --gitconfig");
       return (await import("./install-command.ts")).installCommand({ runner: values.runner, prefix: values.prefix, runnerDir: values["runner-dir"], dryRun: values["dry-run"] });
     case "token":
       return (await import("./token-command.ts")).tokenCommand({ url: values.url, config: values.config });

@@ -119,4 +119,44 @@ describe("helper-only mode: install --gitconfig", () => {
       rmSync(join(home2, ".git-credentials"), { force: true });
     }
   });
+
+  // Install is undone exactly: a rerun after the served owners changed removes what it wrote for
+  // the owner no longer served (its empty-helper reset would otherwise keep blocking the build's
+  // own store there), and --remove takes out everything it wrote and nothing else.
+  it("a rerun after an owner is no longer served removes its entries; --remove removes exactly what install wrote", async () => {
+    const home3 = tempDir();
+    const env = { HOME: home3 };
+    const cfg = (args: string[]) => world.git(["config", "--global", ...args], home3, { shim: false, env });
+    await must(cfg(["user.name", "Someone"]));
+    await must(cfg(["credential.helper", "store"]));
+    const keeper = { GIT_TOKEN_KEEPER_DIR: world.stateDir, HOME: home3 };
+    expect((await runCli(["install", "--gitconfig"], keeper)).exitCode).toBe(0);
+    const globex = `credential.${world.gitUrl}/globex/.helper`;
+    expect((await cfg(["--get-all", globex])).exitCode).toBe(0);
+    // The keeper now serves acme alone: its routes say so.
+    const narrowed = tempDir();
+    writeFileSync(join(narrowed, "routes"), readFileSync(join(world.stateDir, "routes"), "utf8").replace(/acme,globex|globex,acme/, "acme"));
+    const rerun = await runCli(["install", "--gitconfig"], { GIT_TOKEN_KEEPER_DIR: narrowed, HOME: home3 });
+    expect(rerun.exitCode, rerun.stderr).toBe(0);
+    expect(rerun.stdout).toContain(`removed ${globex}`);
+    expect((await cfg(["--get-all", globex])).exitCode).toBe(1);
+    expect((await cfg(["--get-all", `credential.${world.gitUrl}/acme/.helper`])).exitCode).toBe(0);
+    const removed = await runCli(["install", "--gitconfig", "--remove"], keeper);
+    expect(removed.exitCode, removed.stderr).toBe(0);
+    const left = readFileSync(join(home3, ".gitconfig"), "utf8");
+    expect(left).not.toMatch(/token-keeper|gittokenkeeper|useHttpPath/i);
+    expect((await cfg(["--get", "user.name"])).stdout).toBe("Someone");
+    expect((await cfg(["--get-all", "credential.helper"])).stdout).toBe("store");
+  });
+
+  it("entries for every owner, however many: never one host-wide entry in their place", async () => {
+    const state = tempDir();
+    const owners = Array.from({ length: 40 }, (_, i) => `owner${i}`);
+    writeFileSync(join(state, "routes"), `${world.gitUrl} test-app / owner ${owners.join(",")}\n`);
+    const home4 = tempDir();
+    expect((await runCli(["install", "--gitconfig"], { GIT_TOKEN_KEEPER_DIR: state, HOME: home4 })).exitCode).toBe(0);
+    const keys = (await must(world.git(["config", "--global", "--name-only", "--get-regexp", "^credential\\..*\\.helper$"], home4, { shim: false, env: { HOME: home4 } }))).stdout.split("\n");
+    expect(new Set(keys).size).toBe(40);
+    expect(keys).not.toContain(`credential.${world.gitUrl}/.helper`);
+  });
 });
