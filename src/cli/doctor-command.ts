@@ -23,8 +23,16 @@ export async function doctorCommand(options: { config?: string | undefined; repo
   const onPath = checkShimOnPath(ctx, shim);
   const real = await checkRealGit(ctx);
   const mode = await checkMode(ctx, { shimFirst: onPath.level !== "fail", realGit, realGitVersion: real.version });
-  // Helper-only mode serves git without the shim: its absence is a warning, not a failure.
-  if (onPath.level === "fail" && mode[0]?.level !== "fail") onPath.level = "warn";
+  // Helper-only mode serves git without the shim: its absence is a warning, not a failure, and
+  // the advice that follows is for that mode.
+  const helperOnly = onPath.level === "fail" && mode[0]?.level !== "fail";
+  if (helperOnly) {
+    onPath.level = "warn";
+    onPath.what = `${onPath.what} (helper-only mode serves git run by name or path)`;
+  }
+  const stale = await checkStaleCredentials(ctx, realGit, { shimInFront: !helperOnly });
+  // One word per helper: one the mode check named as coming after the keeper's is not named again.
+  const named = new Set(mode.map((m) => m.what.split(" ")[0]));
   const results: CheckResult[] = [
     onPath,
     real,
@@ -32,8 +40,8 @@ export async function doctorCommand(options: { config?: string | undefined; repo
     ...checkStateDir(ctx),
     ...checkDaemon(ctx),
     ...(await checkClockSkew(ctx)),
-    await checkLsRemote(ctx, shim),
-    ...(await checkStaleCredentials(ctx, realGit)),
+    await checkLsRemote(ctx, helperOnly ? undefined : shim, realGit),
+    ...stale.filter((r) => !named.has(r.what.split(" ")[0])),
   ];
   for (const r of results) {
     process.stdout.write(`${MARK[r.level]}  ${r.what}\n`);

@@ -39,8 +39,10 @@ function moduleConfigs(commonDir: string): string[] {
  * Credentials that other tools left for a configured host. The shim overrides each of them, but
  * plain git (a step that bypasses PATH, another shell) would still use them.
  */
-export async function checkStaleCredentials(ctx: DoctorContext, git: string): Promise<CheckResult[]> {
+export async function checkStaleCredentials(ctx: DoctorContext, git: string, options: { shimInFront: boolean } = { shimInFront: true }): Promise<CheckResult[]> {
   const results: CheckResult[] = [];
+  // Without the shim in front (helper-only mode) nothing overrides what is left: it must go.
+  const overrides = (done: string) => (options.shimInFront ? `the shim ${done}` : "without the shim in front nothing overrides it (helper-only mode)");
   const configured = new Set(ctx.origins);
   const run = (args: string[]) => execa(git, args, { cwd: ctx.cwd, reject: false, env: { ...ctx.env, GIT_TOKEN_KEEPER_DISABLE: "1" } });
   const entries = await gitConfigEntries(ctx, git, "^(remote\\..*\\.(url|pushurl)|url\\..*\\.(insteadof|pushinsteadof)|http\\.(.*\\.)?extraheader|credential\\..*helper)$");
@@ -48,7 +50,7 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
     if (/^remote\..*\.(url|pushurl)$/.test(key)) {
       const o = originOf(value);
       if (o && configured.has(o.origin) && o.userinfo.includes(":")) {
-        results.push({ level: "warn", what: `${key} holds a password (${o.userinfo}@${new URL(value).host}); the shim overrides it`, fix: `git remote set-url ${key.split(".")[1]} ${o.origin}${new URL(value).pathname}` });
+        results.push({ level: "warn", what: `${key} holds a password (${o.userinfo}@${new URL(value).host}); ${overrides("overrides it")}`, fix: `git remote set-url ${key.split(".")[1]} ${o.origin}${new URL(value).pathname}` });
       }
     } else if (/^url\..*\.(insteadof|pushinsteadof)$/.test(key)) {
       const base = key.slice(4, key.lastIndexOf("."));
@@ -57,7 +59,7 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
         const kind = key.endsWith(".pushinsteadof") ? "pushInsteadOf" : "insteadOf";
         results.push({
           level: "warn",
-          what: `url.${base.replace(/\/\/[^/]*@/, `//${o.userinfo}@`)}.${kind} rewrites ${value} to a URL with a token; the shim overrides it`,
+          what: `url.${base.replace(/\/\/[^/]*@/, `//${o.userinfo}@`)}.${kind} rewrites ${value} to a URL with a token; ${overrides("overrides it")}`,
           fix: `remove it where it is set (git config --show-origin --get-regexp '^url\\.' finds the file), and let the keeper's helper answer`,
         });
       }
@@ -66,10 +68,10 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
       const url = key === "http.extraheader" ? "" : key.slice(5, -12);
       const o = url ? originOf(url) : undefined;
       if (!url || (o && configured.has(o.origin))) {
-        results.push({ level: "warn", what: `${key} sends an Authorization header (actions/checkout persists one); the shim resets it`, fix: `git config --unset-all ${key} (or persist-credentials: false in actions/checkout)` });
+        results.push({ level: "warn", what: `${key} sends an Authorization header (actions/checkout persists one); ${overrides("resets it")}`, fix: `git config --unset-all ${key} (or persist-credentials: false in actions/checkout)` });
       }
     } else if (/^credential\./.test(key) && /(^|[\s/-])(store|cache)(\s|$)/.test(value)) {
-      results.push({ level: "warn", what: `${key}=${value} keeps old tokens; the shim skips it for configured hosts`, fix: `git config --unset ${key} (and remove stale lines from ~/.git-credentials)` });
+      results.push({ level: "warn", what: `${key}=${value} keeps old tokens; ${options.shimInFront ? "the shim skips it for configured hosts" : "install --gitconfig resets it for what the keeper serves"}`, fix: `git config --unset ${key} (and remove stale lines from ~/.git-credentials)` });
     }
   }
   const common = String((await run(["rev-parse", "--path-format=absolute", "--git-common-dir"])).stdout).trim();
@@ -77,7 +79,7 @@ export async function checkStaleCredentials(ctx: DoctorContext, git: string): Pr
     for (const { value } of await gitConfigEntries(ctx, git, "^remote\\..*\\.(url|pushurl)$", file)) {
       const o = originOf(value);
       if (o && configured.has(o.origin) && o.userinfo) {
-        results.push({ level: "warn", what: `submodule config ${file} has a URL with a token (${o.userinfo}@${new URL(value).host}); the shim overrides it`, fix: `git -C <submodule> remote set-url origin ${o.origin}${new URL(value).pathname}` });
+        results.push({ level: "warn", what: `submodule config ${file} has a URL with a token (${o.userinfo}@${new URL(value).host}); ${overrides("overrides it")}`, fix: `git -C <submodule> remote set-url origin ${o.origin}${new URL(value).pathname}` });
       }
     }
   }

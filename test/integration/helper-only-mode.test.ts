@@ -113,6 +113,9 @@ describe("helper-only mode: install --gitconfig", () => {
         expect(doctor.stdout).toContain(`credential.helper=${cache} comes after the keeper's helper`);
       }
       expect(doctor.stdout).toMatch(/warn {2}mode: helper-only/);
+      // Advice for the mode it found: one word per helper, and nothing about a shim that is not there.
+      expect(doctor.stdout.split("\n").filter((l) => /^(warn|FAIL|ok) +credential\.helper=store /.test(l))).toHaveLength(1);
+      expect(doctor.stdout).not.toMatch(/the shim (overrides|resets|skips)/);
     } finally {
       await execa("git", ["credential-cache", `--socket=${socket}`, "exit"], { reject: false, env: { ...process.env, HOME: home2 } });
       // The suite's secrets audit would rightly flag what an old git left in the store.
