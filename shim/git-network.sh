@@ -5,6 +5,7 @@
 #   run-git.sh            process plumbing: git run untouched, signals passed on, backoff
 #   stale-credentials.sh  what is overridden for URLs the keeper serves (stale-credentials.awk)
 #   retry-policy.sh       which failures are retried (git-outcome.awk reads git's trace2 events)
+#   command-line-config.sh  the caller's -c and --config-env, moved to GIT_CONFIG_PARAMETERS
 # shellcheck disable=SC2154
 
 # shellcheck source=run-git.sh
@@ -13,6 +14,8 @@
 . "$gtk_here/stale-credentials.sh" || exec_git "$@"
 # shellcheck source=retry-policy.sh
 . "$gtk_here/retry-policy.sh" || exec_git "$@"
+# shellcheck source=command-line-config.sh
+. "$gtk_here/command-line-config.sh" || exec_git "$@"
 
 gtk_retries=${GIT_TOKEN_KEEPER_RETRIES:-3}
 case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac

@@ -29,6 +29,8 @@
 #   transports the number of transports the command itself opened (one per URL of a push)
 #   exited     1 when the command's own process reported its exit (a process killed by a signal
 #              reports none)
+#   erased     1 when a git of the command itself (not one a hook ran) had the keeper's helper
+#              erase a credential: a host refused it with 401
 
 function parent(s,   i) {
   i = length(s)
@@ -73,7 +75,9 @@ function owner(s) {
 }
 
 function judge(msg, s,   m) {
+  # A URL in the message ('…', as git quotes it) is the user's, not the network's words.
   m = msg
+  gsub(/'[^']*'/, "''", m)
   if (m ~ /returned error: 4[0-9][0-9]/ && m !~ /returned error: 4(01|08|29)/) { final = 1; return }
   if (m ~ /HTTP 4[0-9][0-9] curl/ && m !~ /HTTP 4(01|08|29) curl/) { final = 1; return }
   if (m ~ /returned error: (5[0-9][0-9]|408|429)/ || m ~ /HTTP (5[0-9][0-9]|408|429) curl/ || \
@@ -105,6 +109,9 @@ function judge(msg, s,   m) {
   if (ev == "exit" && s == top) { exited = 1; next }
   if (ev == "cmd_name") { name_of[s] = str("name"); next }
   if (ev == "child_start") {
+    # git runs a credential helper as `HELPER erase` after a 401 (credential.c): the keeper's
+    # helper asked to erase by the command's own git, not by a git a hook ran.
+    if (!under[s] && index($0, "git-credential-token-keeper") && $0 ~ /git-credential-token-keeper[^"]* erase"/) erased = 1
     c = str("child_class")
     if (c == "hook") { hook[s, num("child_id")] = 1; open_hooks[s]++ }
     else if (s == top && (c ~ /^remote-/ || c ~ /^transport\//)) transports++
@@ -127,5 +134,5 @@ function judge(msg, s,   m) {
 
 END {
   class = hook_failed ? "hook" : final ? "final" : transient ? "transient" : "other"
-  printf "class %s\nsent %s\nnested %s\ntransports %d\nexited %s\n", class, sent ? 1 : "", nested ? 1 : "", transports, exited ? 1 : ""
+  printf "class %s\nsent %s\nnested %s\ntransports %d\nexited %s\nerased %s\n", class, sent ? 1 : "", nested ? 1 : "", transports, exited ? 1 : "", erased ? 1 : ""
 }

@@ -12,7 +12,10 @@
 #   gtk_fail_url, gtk_sent, gtk_nested, gtk_transports, gtk_exited
 classify_failure() {
   gtk_class=other gtk_whose='' gtk_fail_url='' gtk_sent='' gtk_nested='' gtk_transports=0 gtk_exited=''
+  # Without events of git's, the helper's mark alone tells of an erase.
+  gtk_erased=1
   if [ -n "$gtk_trace_events" ] && [ -f "$gtk_trace" ]; then
+    gtk_erased=
     while read -r gtk_k gtk_v; do
       case $gtk_k in
         class) gtk_class=$gtk_v ;;
@@ -20,6 +23,7 @@ classify_failure() {
         nested) gtk_nested=$gtk_v ;;
         transports) gtk_transports=$gtk_v ;;
         exited) gtk_exited=$gtk_v ;;
+        erased) gtk_erased=$gtk_v ;;
       esac
     done <<EOF
 $(awk -f "$gtk_here/git-outcome.awk" "$gtk_trace" 2>/dev/null)
@@ -29,7 +33,9 @@ EOF
     [ "$gtk_rc" -le 129 ] && gtk_exited=1
   fi
   [ "$gtk_class" = hook ] && return 0
-  if [ -f "$gtk_answered.erased" ]; then
+  # The mark is written by any helper that inherits its name (a hook's `git credential reject`
+  # too): it counts only when git's events show the command's own git asking for the erase.
+  if [ -n "$gtk_erased" ] && [ -f "$gtk_answered.erased" ]; then
     { read -r gtk_whose gtk_fail_url <"$gtk_answered.erased"; } 2>/dev/null
     case $gtk_whose in ours | other) gtk_class=auth ;; esac
   fi
@@ -55,6 +61,13 @@ retry_policy() {
   fi
   case $gtk_sub:$gtk_sub2 in
     alias-shell:*) gtk_no_retry="the alias runs a shell command, which may not be safe to run twice" ;;
+    remote:update | remote:show | remote:prune | remote:set-head) ;;
+    remote:*) gtk_no_retry="git remote $gtk_sub2 changes the repository's config, so running it twice is not safe" ;;
+    submodule:update)
+      if [ -n "$gtk_submodule_command" ]; then
+        gtk_no_retry="this submodule update merges, rebases or runs a command of yours, which may not be safe to run twice"
+      fi
+      ;;
     submodule:foreach) gtk_no_retry="submodule foreach runs your command, which may not be safe to run twice" ;;
     clone:*)
       # A clone whose submodule failed keeps its folder: a second run would end otherwise.
@@ -95,6 +108,7 @@ note_sub_args() {
 note_sub_arg() {
   case $1 in
     --stdin) gtk_stdin=1 ;;
+    --merge | --rebase) gtk_submodule_command=1 ;;
     -*) ;;
     *) [ -z "$gtk_sub2" ] && gtk_sub2=$1 ;;
   esac
@@ -111,9 +125,16 @@ push_is_repeatable() {
 
 keeps_refs() {
   case $1 in
-    -d | --delete | --prune | --mirror | -f | --force | --force-with-lease | --force-with-lease=* | \
-      --force-if-includes | :* | +*) return 1 ;;
-    --*) ;;
+    -d | -f | :* | +*) return 1 ;;
+    --no-*) ;;
+    # A long option by any abbreviation git accepts (--del, --force-w=…, --mirr): the name up to
+    # `=` is the start of one that deletes or forces.
+    --?*)
+      gtk_opt=${1%%=*}
+      for gtk_long in --delete --prune --mirror --force --force-with-lease --force-if-includes; do
+        case $gtk_long in "$gtk_opt"*) return 1 ;; esac
+      done
+      ;;
     # Short options bundled (-fu, -dq); -o takes a value, so nothing after it counts.
     -*) case ${1%%o*} in *[fd]*) return 1 ;; esac ;;
   esac

@@ -3,7 +3,8 @@
 # git runs with the caller's stdin, stdout, stderr, environment and other file descriptors as
 # they are: nothing is read from its output (failures are judged from git's trace2 events, in a
 # file of the shim's own). SIGTERM, SIGINT and SIGHUP sent to the shim are passed on to git at
-# once; when git dies of a signal, the shim dies of the same signal after it.
+# once (SIGQUIT too); when git dies of a signal, the shim dies of the same signal after it. What
+# sh cannot give: git and its hooks ignore SIGINT and SIGQUIT, as every background job does.
 # shellcheck disable=SC2154,SC2034
 
 # A private folder of this shim's own, which only it removes (on exit): its config files, the
@@ -48,7 +49,8 @@ pass_signal() {
     return 0
   fi
   gtk_sig=$gtk_signal
-  [ "$gtk_sig" = INT ] && gtk_sig=TERM
+  # A background job ignores SIGINT and SIGQUIT: git gets SIGTERM for them.
+  case $gtk_sig in INT | QUIT) gtk_sig=TERM ;; esac
   kill_tree "$gtk_sig" "$gtk_child"
 }
 
@@ -81,20 +83,24 @@ kill_tree() (
 # shell that dies of a signal runs no EXIT trap.
 die_of_signal() {
   case $1 in
-    1 | HUP) gtk_sig=HUP ;; 2 | INT) gtk_sig=INT ;; 3 | QUIT) gtk_sig=QUIT ;; 6 | ABRT) gtk_sig=ABRT ;;
-    9 | KILL) gtk_sig=KILL ;; 13 | PIPE) gtk_sig=PIPE ;; 14 | ALRM) gtk_sig=ALRM ;; 15 | TERM) gtk_sig=TERM ;;
-    *) gtk_sig='' ;;
+    HUP) gtk_signo=1 ;; INT) gtk_signo=2 ;; QUIT) gtk_signo=3 ;; TERM) gtk_signo=15 ;;
+    *) gtk_signo=$1 ;;
   esac
   rm -rf "$gtk_tmpdir"
   trap - EXIT
-  if [ -n "$gtk_sig" ]; then
-    trap - "$gtk_sig"
-    kill "-$gtk_sig" "$$"
-  fi
-  case $1 in [0-9]*) exit $((128 + $1)) ;; HUP) exit 129 ;; INT) exit 130 ;; *) exit 143 ;; esac
+  # Any signal that ends a process by default (SIGSEGV from a crashed git too); never the
+  # ones that stop or are ignored.
+  case $gtk_signo in
+    1 | 2 | 3 | 4 | 5 | 6 | 7 | 8 | 9 | 10 | 11 | 12 | 13 | 14 | 15 | 16 | 24 | 25 | 26 | 27 | 29 | 30 | 31)
+      trap - "$gtk_signo"
+      kill "-$gtk_signo" "$$"
+      ;;
+  esac
+  exit $((128 + gtk_signo))
 }
 trap 'forward_signal HUP' HUP
 trap 'forward_signal INT' INT
+trap 'forward_signal QUIT' QUIT
 trap 'forward_signal TERM' TERM
 
 # Waits for the background child $1 (git, or a backoff's sleep); sets gtk_rc to its status. A

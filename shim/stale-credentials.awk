@@ -27,6 +27,8 @@
 #                     one in a config file, where git keeps the first it read
 #   `@`  KEY  VALUE   a config entry for this repository only (a file included for its gitdir)
 #   `!`  forced       a remote pushes with a forcing refspec or mirrors (for the retry policy)
+#   `!`  submodule-command  a submodule is updated by merge, rebase or `!command`
+#   `!`  caller-trace2      trace2.eventTarget is set: git's events are the caller's
 function lower(s) { return tolower(s) }
 
 # scheme://host[:port] of an http(s) URL, lower-case, default port dropped; "" for anything
@@ -68,7 +70,8 @@ function norm_key(k,   first, last, i) {
 }
 
 function has_userinfo(url) { origin_of(url); return g_user != "" }
-function is_auth(v) { return lower(v) ~ /^[ \t]*authorization[ \t]*:/ }
+# A header that carries a credential: Authorization, and the token headers GitLab takes.
+function is_auth(v) { return lower(v) ~ /^[ \t]*(authorization|private-token|job-token|deploy-token)[ \t]*:/ }
 
 # The rule git applies to u for kind k: the longest matching prefix, the first on a tie.
 function rewrite_of(u, k,   i, best) {
@@ -192,6 +195,10 @@ BEGIN {
   }
   # A push refspec that forces, or a mirror remote: pushes are not safe to run twice.
   if ((key ~ /^remote\..*\.push$/ && value ~ /^\+/) || (key ~ /^remote\..*\.mirror$/ && (!sp || lower(value) ~ /^(true|yes|on|1)$/))) { print "!\tforced"; next }
+  # A submodule updated by merge, rebase or a command of the user's: not safe to run twice.
+  if (key ~ /^submodule\..*\.update$/ && value ~ /^(!|merge|rebase)/) { print "!\tsubmodule-command"; next }
+  # The caller's own trace2 event target (system or global config): the shim leaves it be.
+  if (key == "trace2.eventtarget" && sp && lower(value) !~ /^(0|false|no|off)?$/) { print "!\tcaller-trace2"; next }
   # http.extraheader (no URL: every URL) or http.<url>.extraheader.
   if (key == "http.extraheader") { nh++; h_key[nh] = ""; h_val[nh] = value }
   else if (key ~ /^http\..*\.extraheader$/) { nh++; h_key[nh] = substr(key, 6, length(key) - 17); h_val[nh] = value }

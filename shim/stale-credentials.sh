@@ -9,7 +9,7 @@
 # value with a newline stays one value), read the way the command reads the repository. Both
 # forms of the header key: `http.extraheader` (every URL) and `http.<url>.extraheader`.
 scan_config() {
-  git_with_globals 4 config -z --get-regexp '^(remote\..*\.(url|pushurl|push|mirror)|submodule\..*\.url|url\..*\.(insteadof|pushinsteadof)|http\.(.*\.)?extraheader)$' "$@"
+  git_with_globals 4 config -z --get-regexp '^(remote\..*\.(url|pushurl|push|mirror)|submodule\..*\.(url|update)|url\..*\.(insteadof|pushinsteadof)|http\.(.*\.)?extraheader|trace2\.eventtarget)$' "$@"
 }
 
 # A URL argument, as an `arg` record for the awk program.
@@ -94,13 +94,20 @@ apply_proposals() {
   gtk_keep=''
   gtk_first=''
   gtk_repository=''
-  gtk_config_forced=''
+  gtk_config_forced='' gtk_submodule_command=''
   while IFS= read -r gtk_line; do
     gtk_mark=${gtk_line%%"$gtk_tab"*}
     gtk_rest=${gtk_line#*"$gtk_tab"}
     case $gtk_mark in
       '?') gtk_keep=''; gtk_serves_url "$gtk_rest" && gtk_keep=1; continue ;;
-      '!') gtk_config_forced=1; continue ;;
+      '!')
+        case $gtk_rest in
+          forced) gtk_config_forced=1 ;;
+          submodule-command) gtk_submodule_command=1 ;;
+          caller-trace2) gtk_trace_events='' ;;
+        esac
+        continue
+        ;;
     esac
     [ -n "$gtk_keep" ] || continue
     gtk_k=${gtk_rest%%"$gtk_tab"*}
@@ -139,11 +146,11 @@ config_file_entry() {
 "
 }
 
-# Writes the rules that must be read first, then includes the config git would have read in
-# that place, and names the file for this call. The system config is read first of all: that
-# place is taken when git reads it (GIT_CONFIG_NOSYSTEM unset), so that `git config --global`
-# in the command or its hooks still writes to the user's own file. Else the global config's
-# place. Only readable files are included: git skips an unreadable config file but dies on an
+# Writes the rules that must be read first, then includes the system config git would have read,
+# and names the file for this call in the system config's place, which git reads before any
+# other: `git config --global` in the command or its hooks still writes the user's own file.
+# Where the caller turned the system config off (GIT_CONFIG_NOSYSTEM), the place holds ours
+# alone. Only readable files are included: git skips an unreadable config file but dies on an
 # unreadable include.
 read_first() {
   case ${GIT_CONFIG_NOSYSTEM:-} in
@@ -153,15 +160,11 @@ read_first() {
       else
         set -- "$(system_config_path)"
       fi
-      gtk_place=GIT_CONFIG_SYSTEM
       ;;
     *)
-      if [ -n "${GIT_CONFIG_GLOBAL:-}" ]; then
-        set -- "$GIT_CONFIG_GLOBAL"
-      else
-        set -- "${XDG_CONFIG_HOME:-${HOME:-/nonexistent}/.config}/git/config" "${HOME:-/nonexistent}/.gitconfig"
-      fi
-      gtk_place=GIT_CONFIG_GLOBAL
+      # The caller turned the system config off: the place is empty, and stays so but for ours.
+      set --
+      unset GIT_CONFIG_NOSYSTEM
       ;;
   esac
   for gtk_f do
@@ -171,7 +174,8 @@ read_first() {
 "
   done
   printf '%s' "$gtk_first" >"$gtk_tmpdir/first.gitconfig" || return 0
-  export "$gtk_place=$gtk_tmpdir/first.gitconfig"
+  GIT_CONFIG_SYSTEM=$gtk_tmpdir/first.gitconfig
+  export GIT_CONFIG_SYSTEM
 }
 
 # The system config file of the real git: $(sysconfdir)/gitconfig, /etc for a git installed
@@ -183,67 +187,4 @@ system_config_path() {
     /usr | '') printf '/etc/gitconfig' ;;
     *) printf '%s/etc/gitconfig' "$gtk_prefix" ;;
   esac
-}
-
-# Sets gtk_q to $1 quoted for GIT_CONFIG_PARAMETERS (single quotes; a quote as '\'').
-sq_quote() {
-  gtk_q=''
-  gtk_r=$1
-  while :; do
-    case $gtk_r in
-      *\'*) gtk_q="$gtk_q${gtk_r%%\'*}'\\''"; gtk_r=${gtk_r#*\'} ;;
-      *) gtk_q="'$gtk_q$gtk_r'"; return 0 ;;
-    esac
-  done
-}
-
-# Appends KEY=VALUE ($1, $2; no $2: a key without a value) to gtk_params as git writes -c.
-add_param() {
-  sq_quote "$1"
-  gtk_params="$gtk_params $gtk_q"
-  [ "$#" -eq 2 ] || return 0
-  sq_quote "$2"
-  gtk_params="$gtk_params=$gtk_q"
-}
-
-# git reads -c and --config-env after GIT_CONFIG_COUNT (and GIT_CONFIG_PARAMETERS after it): a
-# caller's `-c credential.helper=` or header there would beat the keeper's entries. git itself
-# passes -c on to every git it starts as GIT_CONFIG_PARAMETERS, so the shim does that for it,
-# in the same order, and appends its own entries after them (gtk_params). Called with each of
-# the caller's global options; returns 0 to keep it on the command line, 1 to drop it, 2 to
-# keep it after the `--config-env` dropped before it (whose variable is not set: git says so).
-command_line_config_arg() {
-  case $gtk_cl_skip:$1 in
-    c:*)
-      gtk_cl_skip=''
-      case $1 in *=*) add_param "${1%%=*}" "${1#*=}" ;; *) add_param "$1" ;; esac
-      return 1
-      ;;
-    e:*) gtk_cl_skip=''; config_env_param "$1" && return 1; return 2 ;;
-    :-c) gtk_cl_skip=c; return 1 ;;
-    :--config-env) gtk_cl_skip=e; return 1 ;;
-    :--config-env=*) config_env_param "${1#--config-env=}" && return 1; return 0 ;;
-    :-C | :--git-dir | :--work-tree | :--namespace | :--super-prefix) gtk_cl_skip=keep ;;
-    keep:*) gtk_cl_skip='' ;;
-  esac
-  return 0
-}
-
-# KEY=NAME of --config-env as a parameter, with the variable's value read the way git reads it;
-# returns 1 when the variable is not set.
-config_env_param() {
-  gtk_name=${1##*=}
-  case $gtk_name in '' | [0-9]* | *[!A-Za-z0-9_]*) return 1 ;; esac
-  eval "gtk_set=\${$gtk_name+set} gtk_val=\${$gtk_name-}"
-  [ "$gtk_set" = set ] || return 1
-  add_param "${1%=*}" "$gtk_val"
-}
-
-# Our entries, from GIT_CONFIG_COUNT past the caller's own, appended to gtk_params.
-params_of_ours() {
-  gtk_i=$gtk_caller_n
-  while [ "$gtk_i" -lt "$gtk_n" ]; do
-    eval "add_param \"\$GIT_CONFIG_KEY_$gtk_i\" \"\$GIT_CONFIG_VALUE_$gtk_i\""
-    gtk_i=$((gtk_i + 1))
-  done
 }

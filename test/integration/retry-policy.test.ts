@@ -114,6 +114,40 @@ describe("the shim's retry policy", () => {
       });
     }
 
+    // git-lfs's pre-push hook does `credential fill` / `reject` after a 401: a helper erase from a
+    // hook is not the command's own token being refused.
+    it("a push rejected as non-fast-forward whose pre-push hook erased a credential: run once, not blamed on the token", async () => {
+      const behind = join(tempDir(), "behind");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), behind], app));
+      await commit(app, "ahead.txt");
+      await must(world.git(["push", "-q", "origin", "HEAD:refs/heads/nff"], app));
+      await commit(behind, "behind.txt");
+      const counter = join(tempDir(), "hook-runs");
+      const host = new URL(world.gitUrl).host;
+      writeFileSync(
+        join(behind, ".git", "hooks", "pre-push"),
+        `#!/bin/sh\necho run >>'${counter}'\nprintf 'protocol=http\\nhost=${host}\\npath=acme/app.git\\nusername=x\\npassword=p\\n\\n' | git credential reject\nexit 0\n`,
+      );
+      chmodSync(join(behind, ".git", "hooks", "pre-push"), 0o755);
+      const r = await world.git(["push", "origin", "HEAD:refs/heads/nff"], behind);
+      expect(r.exitCode).toBe(1);
+      expect(readFileSync(counter, "utf8").trim().split("\n")).toHaveLength(1);
+      expect(r.stderr).not.toMatch(/git-token-keeper/);
+    });
+
+    it("git remote add -f whose fetch got a 502: not run twice (it would end 'already exists'), git's exit code", async () => {
+      const repo = join(tempDir(), "ra");
+      await must(world.git(["init", "-q", repo], app));
+      world.server.failNext(502, 1, /acme\/lib\.git\/info\/refs$/);
+      const plain = await world.git(["remote", "add", "-f", "up", world.repoUrl("acme/lib")], repo, { shim: false });
+      await must(world.git(["remote", "remove", "up"], repo, { shim: false }));
+      world.server.failNext(502, 1, /acme\/lib\.git\/info\/refs$/);
+      const r = await world.git(["remote", "add", "-f", "up", world.repoUrl("acme/lib")], repo);
+      expect(r.exitCode).toBe(plain.exitCode);
+      expect(r.stderr).toContain("not retrying: git remote add changes the repository's config");
+      world.server.clearFaults();
+    });
+
     it("a pre-push hook whose own git fails on the network, then fails: runs once", async () => {
       const counter = join(tempDir(), "hook-runs");
       writeFileSync(join(app, ".git", "hooks", "pre-push"), `#!/bin/sh\necho run >>'${counter}'\ngit ls-remote http://127.0.0.1:1/acme/x.git\nexit 1\n`);
@@ -134,6 +168,8 @@ describe("the shim's retry policy", () => {
       ["-fq bundled", ["push", "-fq", "origin", "HEAD:refs/heads/forced-4"]],
       ["--mirror-like config (remote.<name>.push with +)", ["-c", "remote.origin.push=+HEAD:refs/heads/forced-5", "push", "origin"]],
       ["an alias that forces (alias.pf=push --force)", ["-c", "alias.pf=push --force", "pf", "origin", "HEAD:refs/heads/forced-6"]],
+      // git takes any unambiguous abbreviation of a long option.
+      ["--force-w, abbreviated", ["push", "--force-w", "origin", "HEAD:refs/heads/forced-7"]],
     ] as const) {
       it(`a forced push (${label}) answered 502 after the host applied it: sent once, the ref moved`, async () => {
         await commit(app, `forced-${args.join("-").replace(/[^a-z0-9]+/gi, "_")}.txt`);

@@ -145,7 +145,7 @@ describe("the shim's network path stands aside", () => {
   // can only be beaten by a rule git reads first: the shim's goes where the system config is
   // read and includes it, so `git config --global` in the command's hooks still reaches the
   // user's file (it went into the shim's temporary file when the shim took the global place).
-  it("a hook's git config --global writes the user's file while the shim's first-read rules are in place", async () => {
+  for (const noSystem of [false, true]) it(`a hook's git config --global writes the user's file while the shim's first-read rules are in place${noSystem ? " (GIT_CONFIG_NOSYSTEM=1)" : ""}`, async () => {
     const jobToken = world.github.issueToken("acme");
     const work = join(tempDir(), "gl");
     const home = tempDir();
@@ -160,8 +160,9 @@ describe("the shim's network path stands aside", () => {
     chmodSync(join(hooks, "pre-push"), 0o755);
     const system = join(tempDir(), "gitconfig");
     writeFileSync(system, `[core]\n\thooksPath = ${hooks}\n`);
-    const env = gitEnv({ home, stateDir: world.stateDir, shimDir: world.shimDir, env: { GIT_CONFIG_SYSTEM: system } });
-    delete env.GIT_CONFIG_NOSYSTEM;
+    const env = gitEnv({ home, stateDir: world.stateDir, shimDir: world.shimDir, env: noSystem ? { GIT_CONFIG_NOSYSTEM: "1" } : { GIT_CONFIG_SYSTEM: system } });
+    if (noSystem) writeFileSync(join(home, ".gitconfig"), `[core]\n\thooksPath = ${hooks}\n`);
+    else delete env.GIT_CONFIG_NOSYSTEM;
     const push = await execa("git", ["push", "-q", "origin", "HEAD:refs/heads/gitlab-global"], { cwd: work, env, extendEnv: false, reject: false });
     expect(push.exitCode, push.stderr).toBe(0);
     // The hook ran (the system config, which names the hooks, was read) and wrote where git writes --global.
@@ -181,4 +182,33 @@ describe("the shim's network path stands aside", () => {
       }
     });
   }
+
+  it("trace2.eventTarget in the user's config: the command's events go there, and none of the shim's own", async () => {
+    const home = tempDir();
+    const events = join(tempDir(), "telemetry.log");
+    writeFileSync(join(home, ".gitconfig"), `[trace2]\n\teventTarget = ${events}\n`);
+    const r = await sh("git ls-remote origin refs/heads/main", true, { HOME: home });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const argvs = readFileSync(events, "utf8").match(/"argv":\[[^\]]*\]/g) ?? [];
+    expect(argvs.some((a) => a.includes('"ls-remote","origin"'))).toBe(true);
+    expect(argvs.filter((a) => a.includes('"config"'))).toEqual([]);
+  });
+
+  it("git killed by a signal of its own (a crash): the shim dies of the same signal", async () => {
+    const crash = join(tempDir(), "git");
+    writeFileSync(crash, "#!/bin/sh\nkill -SEGV $$\n");
+    chmodSync(crash, 0o755);
+    const env = gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: world.shimDir, env: { GIT_TOKEN_KEEPER_REAL_GIT: crash } });
+    const r = await execa("git", ["ls-remote", "origin"], { cwd: app, env, extendEnv: false, reject: false });
+    expect(r.signal).toBe("SIGSEGV");
+  });
+
+  it("GIT_CONFIG_COUNT with a leading zero is decimal, as git reads it", async () => {
+    const entries: Record<string, string> = { GIT_CONFIG_COUNT: "08" };
+    for (let i = 0; i < 8; i++) Object.assign(entries, { [`GIT_CONFIG_KEY_${i}`]: `gtk.k${i}`, [`GIT_CONFIG_VALUE_${i}`]: `v${i}` });
+    for (const shim of [false, true]) {
+      const r = await execa("git", ["config", "gtk.k7"], { cwd: app, env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: shim ? world.shimDir : undefined, env: entries }), extendEnv: false, reject: false });
+      expect(r.stdout, r.stderr).toBe("v7");
+    }
+  });
 });

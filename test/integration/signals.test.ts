@@ -43,7 +43,7 @@ describe("signals sent to the shim reach git", () => {
     removeTempDirs();
   });
 
-  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP", "SIGQUIT"] as const) {
     it(`${signal} to the shim of a hanging fetch: git stops, the shim dies of ${signal}, no git is left`, async () => {
       world.server.failNext(502, 1, /info\/refs$/, 60_000);
       const child = spawn("git", ["fetch", "origin"], {
