@@ -43,7 +43,7 @@ command_line_config_arg() {
     :-c) gtk_cl_skip=c; return 1 ;;
     :--config-env) gtk_cl_skip=e; return 1 ;;
     :--config-env=*) config_env_param "${1#--config-env=}" && return 1; return 0 ;;
-    :-C | :--git-dir | :--work-tree | :--namespace | :--super-prefix) gtk_cl_skip=keep ;;
+    :-C | :--git-dir | :--work-tree | :--namespace | :--super-prefix | :--attr-source) gtk_cl_skip=keep ;;
     keep:*) gtk_cl_skip='' ;;
   esac
   return 0

@@ -38,16 +38,16 @@ clone_config_record() {
   esac
 }
 
-# Submodules, for commands that reach into them: the URLs in .gitmodules (relative ones
-# resolved by the awk program), and the submodules' own config files, under any name.
-note_submodules() {
-  gtk_top='' gtk_common=''
-  case $gtk_sub:" $* " in
-    submodule:* | *" --recurse-submodules"* | *" --recursive "*) ;;
-    *) [ -f .gitmodules ] || return 0 ;;
-  esac
-  { read -r gtk_top && read -r gtk_common; } <<EOF
-$(git_with_globals 4 rev-parse --path-format=absolute --show-toplevel --git-common-dir "$@" 2>/dev/null)
+# The repository the command works in, read once the way the command reads it: its git dir, its
+# common dir (where submodules' own config files live) and its top (where .gitmodules is),
+# wherever in the working tree, or with -C, the command runs. Empty outside a repository; no top
+# in a bare one (asked last: rev-parse stops at the first thing it cannot answer).
+note_repository() {
+  gtk_gitdir='' gtk_common='' gtk_top=''
+  # A clone works in a repository that does not exist yet.
+  [ "$gtk_sub" = clone ] && return 0
+  { read -r gtk_gitdir && read -r gtk_common && read -r gtk_top; } <<EOF
+$(git_with_globals 5 rev-parse --path-format=absolute --absolute-git-dir --git-common-dir --show-toplevel "$@" 2>/dev/null)
 EOF
 }
 
@@ -74,7 +74,7 @@ module_urls() {
 }
 
 neutralise_stale_credentials() {
-  note_submodules "$@"
+  note_repository "$@"
   # One record a line for awk: NUL ends a record, and a newline inside one becomes \037.
   {
     each_command_arg print_if_url "$@"
@@ -128,7 +128,6 @@ apply_proposals() {
 # Includes this repository's entries for its gitdir only: a git that another repository's
 # command runs (submodule foreach, hooks, nested clones) does not read them.
 for_this_repository() {
-  gtk_gitdir=$(git_with_globals 2 rev-parse --absolute-git-dir "$@" 2>/dev/null) || return 0
   case $gtk_gitdir in '' | *[*?[\\]*) return 0 ;; esac
   printf '%s' "$gtk_repository" >"$gtk_tmpdir/repository.gitconfig" || return 0
   add_config "includeIf.gitdir:$gtk_gitdir.path" "$gtk_tmpdir/repository.gitconfig"

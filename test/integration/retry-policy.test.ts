@@ -135,6 +135,21 @@ describe("the shim's retry policy", () => {
       expect(r.stderr).not.toMatch(/git-token-keeper/);
     });
 
+    // A clone whose submodule failed keeps its folder: run again it would end "already exists".
+    // (git itself tries a failed submodule clone a second time: both get the 502.)
+    it("clone --recurse-submodules whose submodule got a 502: run once, with plain git's exit code", async () => {
+      const plainTarget = join(tempDir(), "rec");
+      world.server.failNext(502, 2, /acme\/lib\.git\/info\/refs$/);
+      const plain = await world.git(["-c", `credential.helper=${join(world.shimDir, "git-credential-token-keeper")}`, "-c", "credential.useHttpPath=true", "clone", "-q", "--recurse-submodules", world.repoUrl("acme/app"), plainTarget], app, { shim: false });
+      expect(plain.exitCode).not.toBe(0);
+      const target = join(tempDir(), "rec");
+      world.server.failNext(502, 2, /acme\/lib\.git\/info\/refs$/);
+      const r = await world.git(["clone", "-q", "--recurse-submodules", world.repoUrl("acme/app"), target], app);
+      expect(r.exitCode).toBe(plain.exitCode);
+      expect(r.stderr).toContain("not retrying: a submodule of this clone failed");
+      world.server.clearFaults();
+    });
+
     it("git remote add -f whose fetch got a 502: not run twice (it would end 'already exists'), git's exit code", async () => {
       const repo = join(tempDir(), "ra");
       await must(world.git(["init", "-q", repo], app));

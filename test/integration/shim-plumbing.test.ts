@@ -211,4 +211,18 @@ describe("the shim's network path stands aside", () => {
       expect(r.stdout, r.stderr).toBe("v7");
     }
   });
+
+  // Their local forms never reach the network: exec'd as they are, they print what plain git
+  // prints (the network path once showed remote URLs without their user:token part).
+  it("remote -v, remote get-url, submodule status and local archive print what plain git prints", async () => {
+    const repo = join(tempDir(), "local-forms");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), repo], tempDir()));
+    await must(world.git(["remote", "set-url", "origin", world.repoUrl("acme/app").replace("http://", "http://x-access-token:not-a-secret@")], repo, { shim: false }));
+    for (const args of [["remote", "-v"], ["remote", "get-url", "origin"], ["submodule", "status"], ["archive", "--format=tar", "HEAD", "README.md"]]) {
+      const plain = await execa("git", args, { cwd: repo, env: gitEnv({ home: world.home }), extendEnv: false, reject: false, encoding: "buffer" });
+      const shim = await execa("git", args, { cwd: repo, env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: world.shimDir }), extendEnv: false, reject: false, encoding: "buffer" });
+      expect(Buffer.compare(Buffer.from(shim.stdout), Buffer.from(plain.stdout)), args.join(" ")).toBe(0);
+      expect(shim.exitCode).toBe(plain.exitCode);
+    }
+  });
 });
