@@ -250,12 +250,13 @@ gtk_globals_then() {
 }
 
 # The shim's own git calls: the caller's traces (GIT_TRACE*, trace2) hold git's lines, not
-# these; a shim on the way is caught by the guard at its top.
+# these; the caller's stdin is the command's, never theirs; a shim on the way is caught by the
+# guard at its top.
 # shellcheck disable=SC2154
 internal_git() {
   # trace2's targets off outright: empty would fall back to trace2.*Target in the config.
   GIT_TRACE='' GIT_TRACE_PACKET='' GIT_TRACE_PERFORMANCE='' GIT_TRACE_SETUP='' GIT_TRACE_CURL='' \
     GIT_TRACE_SHALLOW='' GIT_TRACE_PACK_ACCESS='' GIT_TRACE_REFS='' GIT_TRACE_FSMONITOR='' \
-    GIT_TRACE2=0 GIT_TRACE2_EVENT=0 GIT_TRACE2_PERF=0 GIT_TOKEN_KEEPER_SHIM_PID=$$ "$gtk_real_git" "$@"
+    GIT_TRACE2=0 GIT_TRACE2_EVENT=0 GIT_TRACE2_PERF=0 GIT_TOKEN_KEEPER_SHIM_PID=$$ "$gtk_real_git" "$@" </dev/null
 }
 
