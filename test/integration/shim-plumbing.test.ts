@@ -225,4 +225,18 @@ describe("the shim's network path stands aside", () => {
       expect(shim.exitCode).toBe(plain.exitCode);
     }
   });
+
+  it("an unwritable TMPDIR: no mktemp error, and the command still gets its overrides and retries", async () => {
+    const repo = join(tempDir(), "tmpdir");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), repo], tempDir()));
+    const stale = world.github.issueToken("acme");
+    (world.github.tokens.get(stale) as { revoked: boolean }).revoked = true;
+    await must(world.git(["config", "http.extraheader", `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`], repo, { shim: false }));
+    world.server.failNext(502, 1, /acme\/app\.git\/info\/refs$/);
+    const r = await world.git(["fetch", "-q", "origin"], repo, { env: { TMPDIR: "/nonexistent/tmp" } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toMatch(/mktemp/);
+    expect(r.stderr).toContain("transient error; retried");
+    world.server.clearFaults();
+  });
 });
