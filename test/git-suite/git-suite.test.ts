@@ -1,11 +1,11 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { KeeperProcess } from "../support/keeper-process.ts";
 import { skipBecause } from "../support/require-tool.ts";
+import { runCli } from "../support/run-cli.ts";
 import { RESULTS_DIR } from "../support/secrets-audit.ts";
-import { SHIM_DIR } from "../support/run-git.ts";
 
 /**
  * git's own test suite, run against the installed git twice: plainly, and with the shim in
@@ -130,14 +130,12 @@ describe.skipIf(tDirOf === undefined)("git's own test suite through the shim", (
     const gid = Number(execFileSync("id", ["-g", USER], { encoding: "utf8" }).trim());
     const uid = Number(execFileSync("id", ["-u", USER], { encoding: "utf8" }).trim());
     chmodSync(work, 0o755);
-    // The shim as install-shim lays it out, where the suite's user can read it (this checkout
-    // may be in a folder only root can enter).
+    // The shim copied by install-shim, as users copy it, where the suite's user can read it
+    // (this checkout may be in a folder only root can enter).
     const shim = join(work, "shim");
-    mkdirSync(shim, { mode: 0o755 });
-    for (const name of readdirSync(SHIM_DIR)) {
-      copyFileSync(join(SHIM_DIR, name), join(shim, name));
-      chmodSync(join(shim, name), 0o755);
-    }
+    const installed = await runCli(["install-shim", shim]);
+    expect(installed.exitCode, installed.stderr).toBe(0);
+    chmodSync(shim, 0o755);
     // The real daemon, as root, sharing its state dir with the suite's user through its group;
     // its one provider serves an origin the tests never use.
     const runtime = join(work, "runtime");
