@@ -14,7 +14,9 @@ describe("one daemon per state dir", () => {
         const stateDir = join(tempDir("gtk-race-"), "state");
         const config = { providers: [world.providerConfig()] };
         const keepers = await Promise.all([0, 1, 2].map(() => KeeperProcess.start({ dir: tempDir(), stateDir, config, waitReady: false })));
-        await new Promise((r) => setTimeout(r, 2_500));
+        // Each either becomes ready or refuses and exits (however slow the machine): no fixed wait.
+        await Promise.all(keepers.map((k) => Promise.race([k.exited, k.waitForLog(/"message":"ready"/, 60_000).catch(() => undefined)])));
+        await Promise.all(keepers.filter((k) => k.log.includes("another git-token-keeper daemon")).map((k) => k.exited));
         const running = keepers.filter((k) => k.child.exitCode === null);
         expect(running, keepers.map((k) => k.log).join("\n---\n")).toHaveLength(1);
         for (const k of keepers.filter((k) => k.child.exitCode !== null)) expect(k.log).toContain("another git-token-keeper daemon");
