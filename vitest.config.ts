@@ -3,10 +3,8 @@ import { defineConfig } from "vitest/config";
 export default defineConfig({
   test: {
     include: ["test/**/*.test.ts"],
-    // git's own test suite runs on its own afterwards (vitest.git-suite.config.ts): it keeps
-    // both cores busy for a quarter of an hour, beside which the timing-sensitive reliability
-    // tests would starve.
-    exclude: ["test/git-suite/**", "**/node_modules/**"],
+    // The load test and git's own test suite run on their own afterwards (vitest.alone.config.ts).
+    exclude: ["test/git-suite/**", "test/reliability/concurrency.test.ts", "**/node_modules/**"],
     globalSetup: ["test/global-setup.ts"],
     testTimeout: 120_000,
     hookTimeout: 60_000,

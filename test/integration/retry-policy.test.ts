@@ -261,7 +261,8 @@ describe("the shim's retry policy", () => {
     it("fetch with git's messages in German", async () => {
       world.server.failNext(502, 1, refs);
       const shim = await world.git([...helper(), "fetch", "-q", "origin"], app, { env: { LANG: "C.UTF-8", LANGUAGE: "de" } });
-      expect(shim.stderr).toContain("Schwerwiegend");
+      // Where git ships its German catalogue (Debian's git does; a minimal image may not).
+      if (existsSync("/usr/share/locale/de/LC_MESSAGES/git.mo")) expect(shim.stderr).toContain("Schwerwiegend");
       expect(shim.stderr).toContain("transient error; retried");
       expect(shim.exitCode, shim.stderr).toBe(0);
     });

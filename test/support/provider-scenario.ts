@@ -21,9 +21,15 @@ export async function exerciseProvider(world: World, options: { repo?: string; l
   await must(world.git(["commit", "-q", "-m", "later"], app));
   await must(world.git(["push", "-q", "origin", "HEAD:main"], app));
   if (options.revoke) {
-    options.revoke();
-    const fetch = await must(world.git(["fetch", "origin"], app));
-    expect(fetch.stderr).toContain("retrying with a new one");
+    // A refresh that lands between the revocation and the fetch leaves nothing to refuse: revoke
+    // again until the host refuses once (it must, within a few tries).
+    const refusals: string[] = [];
+    for (let i = 0; i < 5 && refusals.length === 0; i++) {
+      options.revoke();
+      const fetch = await must(world.git(["fetch", "origin"], app));
+      if (fetch.stderr.includes("retrying with a new one")) refusals.push(fetch.stderr);
+    }
+    expect(refusals).toHaveLength(1);
   }
   return app;
 }
