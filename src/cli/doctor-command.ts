@@ -41,7 +41,8 @@ export async function doctorCommand(options: { config?: string | undefined; repo
     ...checkDaemon(ctx),
     ...(await checkClockSkew(ctx)),
     await checkLsRemote(ctx, helperOnly ? undefined : shim, realGit),
-    ...stale.filter((r) => !named.has(r.what.split(" ")[0])),
+    // …and a helper configured twice (before and after the keeper's entries) once.
+    ...stale.filter((r, i) => !named.has(r.what.split(" ")[0]) && stale.findIndex((o) => o.what === r.what) === i),
   ];
   for (const r of results) {
     process.stdout.write(`${MARK[r.level]}  ${r.what}\n`);
