@@ -50,9 +50,9 @@ describe.skipIf(process.getuid?.() !== 0 || !imageReady())("the shim and helper 
     expect(version.stdout).toMatch(/git version 2\.(4[7-9]|[5-9]\d)/);
     const r = await docker(
       ["run", "--rm", "--network", "host", "-v", `${REPO_ROOT}:${REPO_ROOT}`, "-w", REPO_ROOT, "-e", "CI=true", IMAGE, "sh", "-c", `PATH=${REPO_ROOT}/node_modules/node/bin:$PATH exec node node_modules/vitest/vitest.mjs run --maxWorkers=1 ${FILES.join(" ")}`],
-      { reject: false, timeoutMs: 600_000 },
+      { reject: false, timeoutMs: 1_200_000 },
     );
     expect(r.exitCode, `${version.stdout}\n${r.stdout.slice(-6000)}\n${r.stderr.slice(-3000)}`).toBe(0);
     expect(r.stdout).toMatch(new RegExp(`Test Files .*${FILES.length} passed`));
-  }, 600_000);
+  }, 1_200_000);
 });
