@@ -102,7 +102,7 @@ export class ScopeCache {
   }
 
   stop(): void {
-    for (const { slot } of this.#slots.values()) slot.stop();
+    for (const { slot } of this.#slots.values()) void slot.stop();
   }
 
   // A scope nobody asked for in a day stops being refreshed (agents come and go).
@@ -110,7 +110,7 @@ export class ScopeCache {
     const now = this.deps.clock.now();
     for (const [key, entry] of this.#slots) {
       if (now - entry.askedAt > IDLE_MS) {
-        entry.slot.stop();
+        void entry.slot.stop();
         this.#slots.delete(key);
       }
     }

@@ -10,6 +10,12 @@ import { planReload } from "./plan-reload.ts";
 import { backoffDelay } from "./refresh-schedule.ts";
 import { TokenSlot } from "./token-slot.ts";
 
+/**
+ * How long a stop or a reload waits for mints in flight: under Kubernetes' default 30-second
+ * grace period, and systemd's 90-second stop timeout.
+ */
+export const STOP_WAIT_MS = 25_000;
+
 export interface ProviderState {
   provider: TokenProvider;
   /** Why the owners to serve could not be found yet (installation lookup failing). */
@@ -84,8 +90,29 @@ export class ProviderSupervisor {
   async stopAll(): Promise<void> {
     this.#stopping = true;
     this.#deps.clock.clearTimeout(this.#forgetTimer);
-    for (const slot of this.#slots.values()) slot.stop();
+    await this.#stopSlots([...this.#slots.values()], "stopping");
     await Promise.allSettled(this.states.map((s) => s.provider.dispose?.()));
+  }
+
+  /**
+   * Stops slots and waits (at most STOP_WAIT_MS) for the mints in flight of sources that rotate a
+   * secret: a refresh GitLab received used up the saved refresh token; only its answer holds the next.
+   */
+  async #stopSlots(slots: TokenSlot[], why: string): Promise<void> {
+    // Other sources' mints are dropped at once: nothing is lost, and a hung one cannot hold a stop.
+    const minting = slots.filter((s) => s.minting && s.provider.rotatesSecret).map((s) => s.name);
+    const settled = Promise.allSettled(slots.map((s) => (s.provider.rotatesSecret ? s.stop() : void s.stop())));
+    if (!minting.length) return;
+    this.#deps.log.info(`${why}: waiting for the mints in flight`, { slots: minting, atMostMs: STOP_WAIT_MS });
+    let timer: unknown;
+    const waited = await Promise.race([
+      settled.then(() => true),
+      new Promise<boolean>((resolve) => {
+        timer = this.#deps.clock.setTimeout(() => resolve(false), STOP_WAIT_MS);
+      }),
+    ]);
+    this.#deps.clock.clearTimeout(timer);
+    if (!waited) this.#deps.log.warn(`${why}: mints still in flight after ${STOP_WAIT_MS / 1000}s; a rotated secret they bring back is lost`, { slots: minting });
   }
 
   /** Healthy when every provider found its owners and no token is failing to mint. */
@@ -154,7 +181,7 @@ export class ProviderSupervisor {
       if (!provider.config.perOwner || (provider.servedOwners() !== undefined && !provider.config.perRepository)) continue;
       const asked = this.#asked.get(key) ?? this.#startedAt;
       if (now - asked < this.#config.forgetOwnerAfterMs) continue;
-      slot.stop();
+      void slot.stop();
       this.#slots.delete(key);
       this.#asked.delete(key);
       try {
@@ -184,13 +211,16 @@ export class ProviderSupervisor {
     const state = this.#providers.get(name);
     if (!state) return;
     state.retired = true;
+    const stopped: TokenSlot[] = [];
     for (const [key, slot] of this.#slots) {
       if (slot.provider === state.provider) {
-        slot.stop();
+        stopped.push(slot);
         this.#slots.delete(key);
       }
     }
     this.#providers.delete(name);
+    // Its successor reads the same refresh-token file: not before the answer in flight is saved.
+    await this.#stopSlots(stopped, `retiring provider ${name}`);
     await state.provider.dispose?.();
     if (deleteTokens) this.#deps.store.pruneProviders(new Set(this.#providers.keys()));
   }
@@ -243,7 +273,7 @@ export class ProviderSupervisor {
     const key = `${provider.config.name}/${owner}`;
     let slot = this.#slots.get(key);
     if (slot && slot.provider !== provider) {
-      slot.stop();
+      void slot.stop();
       slot = undefined;
     }
     if (!slot) {

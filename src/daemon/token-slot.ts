@@ -124,6 +124,9 @@ export class TokenSlot {
   /** Mints now unless a mint is already under way, in which case it waits for that one. */
   mint(reason: MintReason, lastSerial?: number): Promise<void> {
     if (this.#inflight) return this.#inflight;
+    // A stopped slot (daemon stopping, provider retired by a reload) starts nothing new: a
+    // pending re-mint or retry firing now would present a secret the next owner also holds.
+    if (this.#stopped) return Promise.resolve();
     this.#clearTimer();
     this.#inflight = this.#deps
       .limit(() => this.#mintOnce(reason, lastSerial))
@@ -175,10 +178,21 @@ export class TokenSlot {
     return this.#pendingRemint;
   }
 
-  stop(): void {
+  /**
+   * Starts nothing more, and returns the mint in flight (settled, never rejecting): a source
+   * that rotates its secret (GitLab) saves the new one when the answer comes, so whoever stops
+   * a slot waits for that before another daemon or provider presents the old one.
+   */
+  stop(): Promise<void> {
     this.#stopped = true;
     this.#clearTimer();
     if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
+    return (this.#inflight ?? Promise.resolve()).catch(() => undefined);
+  }
+
+  /** A mint is under way. */
+  get minting(): boolean {
+    return this.#inflight !== undefined;
   }
 
   status(): SlotStatus {

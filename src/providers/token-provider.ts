@@ -34,6 +34,11 @@ export interface TokenProvider {
   /** For sources that change by themselves (a watched file): call onChange to republish. */
   watch?(onChange: () => void): Promise<void>;
   dispose?(): Promise<void>;
+  /**
+   * A mint uses up a secret and its answer holds the only next one (GitLab's single-use refresh
+   * token, self-rotation): a stop or reload waits for a mint in flight instead of dropping it.
+   */
+  readonly rotatesSecret?: boolean;
 }
 
 /** Whether the provider serves a scope: `shared`, an owner, or `owner~repository`. */
@@ -48,7 +53,7 @@ export function serves(provider: TokenProvider, scope: string): boolean {
 /** A provider with one token for everything it serves: only how to mint (and watch) differs. */
 export function sharedTokenProvider(
   config: ProviderBase,
-  parts: Pick<TokenProvider, "mint" | "watch" | "dispose">,
+  parts: Pick<TokenProvider, "mint" | "watch" | "dispose" | "rotatesSecret">,
 ): TokenProvider {
   return { config, initialOwners: async () => [], servedOwners: () => config.owners, ...parts };
 }

@@ -3,9 +3,24 @@ import { closeSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, wri
 import { basename, dirname, join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 
+// The rename is durable only once the directory is synced (a refresh token GitLab already
+// replaced must survive a power cut). Some file systems refuse fsync on a directory: no harm.
+function syncDirectory(dir: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(dir, "r");
+    fsyncSync(fd);
+  } catch {
+    // EINVAL/EISDIR/EACCES on some file systems: the rename stands all the same.
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /**
  * Writes a file whole or not at all: a temp file (0600, created exclusively) in the same
- * directory, synced, then renamed over the target. A reader sees the old file or the new one.
+ * directory, synced, then renamed over the target, and the directory synced. A reader sees the
+ * old file or the new one.
  */
 export function writeFileAtomic(path: string, data: string, mode = 0o600, gid?: number): void {
   const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
@@ -19,6 +34,7 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600, gid?: 
     closeSync(fd);
     fd = undefined;
     renameSync(temp, path);
+    syncDirectory(dirname(path));
   } catch (error) {
     if (fd !== undefined) closeSync(fd);
     try {

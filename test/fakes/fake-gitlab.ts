@@ -16,6 +16,8 @@ export class FakeGitLab {
   readonly liveRefreshTokens = new Set<string>();
   readonly refreshLog: { presented: string; accepted: boolean }[] = [];
   rotations = 0;
+  /** While set, a refresh is accepted (its token used up) but answered only once this settles. */
+  holdAnswers: Promise<void> | undefined;
   #accessForRefresh = new Map<string, string>();
   #server: Server | undefined;
   url = "";
@@ -54,6 +56,7 @@ export class FakeGitLab {
       this.refreshLog.push({ presented, accepted });
       if (!accepted) return sendJson(res, 400, { error: "invalid_grant", error_description: "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client." });
       this.liveRefreshTokens.delete(presented);
+      if (this.holdAnswers) await this.holdAnswers;
       const old = this.#accessForRefresh.get(presented);
       if (old) this.ledger.revoke(old);
       const access = this.ledger.issue({ lifetimeMs: this.tokenLifetimeMs, prefix: "gloas-" }).token;

@@ -1,5 +1,6 @@
 import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeGitLab } from "../fakes/fake-gitlab.ts";
 import { exerciseProvider } from "../support/provider-scenario.ts";
@@ -48,6 +49,63 @@ describe("gitlab provider against a local GitLab", () => {
     expect(gitlab.refreshLog.every((r) => r.accepted)).toBe(true);
     const keeperLog = world.keeper!.log;
     for (const t of gitlab.liveRefreshTokens) expect(keeperLog).not.toContain(t);
+  });
+
+  it("a SIGTERM while a refresh is in flight waits for GitLab's answer and saves the new refresh token (the old one is used up)", async () => {
+    const file = join(world.dir, "sigterm.refresh");
+    writeFileSync(file, `${gitlab.firstRefreshToken()}\n`, { mode: 0o600 });
+    const config = { providers: [{ name: "gl-term", type: "gitlab", grant: "refresh-token", baseUrl: gitlab.url, gitUrl: world.gitUrl, clientId: gitlab.clientId, refreshTokenFile: file }] };
+    const keeper = await world.startKeeper(config);
+    const before = gitlab.refreshLog.length;
+    let release = () => {};
+    gitlab.holdAnswers = new Promise<void>((resolve) => (release = resolve));
+    try {
+      // The scheduled refresh reaches GitLab, which uses the token up and keeps the answer.
+      for (let i = 0; i < 100 && gitlab.refreshLog.length === before; i++) await sleep(100);
+      expect(gitlab.refreshLog.length).toBeGreaterThan(before);
+      void keeper.stop();
+      await sleep(500);
+      release();
+      expect(await keeper.exited).toBe(0);
+    } finally {
+      gitlab.holdAnswers = undefined;
+      release();
+    }
+    const stored = readFileSync(file, "utf8").trim();
+    expect(gitlab.liveRefreshTokens.has(stored), keeper.log).toBe(true);
+    // The chain goes on after the restart.
+    await world.startKeeper(config);
+    await must(world.git(["ls-remote", world.repoUrl("acme/app")], world.dir));
+    expect(gitlab.refreshLog.every((r) => r.accepted)).toBe(true);
+  });
+
+  it("a reload that changes the provider while its refresh is in flight: the new one goes on from the answer, never presents the used-up token", async () => {
+    const file = join(world.dir, "reload.refresh");
+    writeFileSync(file, `${gitlab.firstRefreshToken()}\n`, { mode: 0o600 });
+    const provider = { name: "gl-reload", type: "gitlab", grant: "refresh-token", baseUrl: gitlab.url, gitUrl: world.gitUrl, clientId: gitlab.clientId, refreshTokenFile: file };
+    // More than one mint at a time, as with many owners: the new provider's mint does not queue
+    // behind the old one's.
+    const keeper = await world.startKeeper({ mintConcurrency: 4, providers: [provider] });
+    const before = gitlab.refreshLog.length;
+    let release = () => {};
+    gitlab.holdAnswers = new Promise<void>((resolve) => (release = resolve));
+    try {
+      for (let i = 0; i < 100 && gitlab.refreshLog.length === before; i++) await sleep(100);
+      expect(gitlab.refreshLog.length).toBeGreaterThan(before);
+      // A changed setting retires the provider and starts a new one on the same file.
+      writeFileSync(join(world.dir, "keeper.yaml"), JSON.stringify({ mintConcurrency: 4, refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", remintInterval: "1s", providers: [{ ...provider, username: "keeper-bot" }] }));
+      keeper.child.kill("SIGHUP");
+      await sleep(1_000);
+      release();
+      await keeper.waitForLog(/"message":"config reloaded"/);
+    } finally {
+      gitlab.holdAnswers = undefined;
+      release();
+    }
+    await must(world.git(["ls-remote", world.repoUrl("acme/app")], world.dir));
+    await sleep(500);
+    expect(gitlab.refreshLog.slice(before).every((r) => r.accepted), JSON.stringify(gitlab.refreshLog.slice(before))).toBe(true);
+    expect(gitlab.liveRefreshTokens.has(readFileSync(file, "utf8").trim())).toBe(true);
   });
 
   it("self-rotation: each rotation revokes the old token and stores the new one", async () => {

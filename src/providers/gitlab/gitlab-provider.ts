@@ -146,6 +146,7 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
   }
 
   return sharedTokenProvider(config, {
+    rotatesSecret: true,
     mint() {
       return config.grant === "refresh-token" ? refreshGrant() : selfRotate();
     },
