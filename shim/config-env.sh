@@ -1,8 +1,11 @@
 # shellcheck shell=sh
 # git-token-keeper shim: `--config-env` with a variable whose name is not a shell identifier
 # (the Azure Pipelines agent passes `--config-env=http.extraheader=env_var_http.extraheader`).
-# Sourced by `git` only when such an option is given.
-# shellcheck disable=SC2034
+# Sourced by `git` only when such an option is given, with the caller's arguments in "$@":
+# dash (Debian's /bin/sh) drops such variables before it runs anything, so git would die
+# "missing environment variable". The value, read from what this process was started with,
+# goes to git under a name of ours.
+# shellcheck disable=SC2034,SC2154
 
 gtk_renamed_n=0
 gtk_us=$(printf '\037')
@@ -34,3 +37,21 @@ EOF_ENV
     gtk_spec=$1
   fi
 }
+
+# The global options ($gtk_globals of them) with each such NAME renamed.
+gtk_all=$#
+gtk_i=0
+gtk_skip=''
+for gtk_a do
+  gtk_i=$((gtk_i + 1))
+  if [ "$gtk_i" -le "$gtk_globals" ]; then
+    case $gtk_skip:$gtk_a in
+      cfgenv:*) gtk_renamed_config_env "$gtk_a"; gtk_a=$gtk_spec ;;
+      *:--config-env=*) gtk_renamed_config_env "${gtk_a#--config-env=}"; gtk_a=--config-env=$gtk_spec ;;
+    esac
+    gtk_skip=''
+    [ "$gtk_a" = --config-env ] && gtk_skip=cfgenv
+  fi
+  set -- "$@" "$gtk_a"
+done
+shift "$gtk_all"

@@ -1,13 +1,60 @@
 # shellcheck shell=sh
-# git-token-keeper shim, network half: sourced by `git` for clone, fetch, pull, push, ls-remote,
-# remote, submodule … with the caller's arguments still in "$@". Expects gtk_real_git, gtk_here,
-# gtk_sub, gtk_globals, gtk_served, gtk_helper, gtk_n and add_config from the shim.
+# git-token-keeper shim, network half: sourced by `git` for every command that is not one of
+# git's local built-ins, with the caller's arguments still in "$@". Expects gtk_real_git, gtk_here,
+# gtk_sub, gtk_globals, gtk_served, gtk_helper, gtk_n, gtk_cd and gtk_gd from the shim.
 #   run-git.sh            process plumbing: git run untouched, signals passed on, backoff
 #   stale-credentials.sh  what is overridden for URLs the keeper serves (stale-credentials.awk)
 #   retry-policy.sh       which failures are retried (git-outcome.awk reads git's trace2 events)
 #   command-line-config.sh  the caller's -c and --config-env, moved to GIT_CONFIG_PARAMETERS
+#   lazy-fetch.sh         whether a local command may fetch (a partial clone)
 # shellcheck disable=SC2154
 
+# Which commands take this path: those that may reach the network; aliases of them, resolved
+# as git resolves them (one look at the config); the built-in commands that read file contents
+# in a partial clone (git fetches its missing objects on their way, lazy-fetch.sh). git's other
+# built-in commands (no alias can shadow them), and anything else, are exec'd here.
+gtk_alias='' gtk_lazy=''
+case $gtk_sub in
+  clone | fetch | pull | push | ls-remote | fetch-pack | send-pack | maintenance | backfill) ;;
+  remote | submodule | lfs | archive)
+    # shellcheck source=token-keeper-lib.sh
+    . "$gtk_here/token-keeper-lib.sh" || exec_git "$@"
+    # Their local forms (remote -v, submodule status, lfs track, archive without --remote).
+    gtk_local_form "$@" && exec_git "$@"
+    ;;
+  checkout | switch | restore | reset | diff | log | show | blame | annotate | grep | cat-file | merge | rebase | \
+    cherry-pick | revert | stash | am | format-patch | difftool | range-diff | sparse-checkout | worktree | \
+    read-tree | checkout-index | whatchanged | pickaxe | bundle | fast-export | pack-objects | rev-list)
+    # shellcheck source=lazy-fetch.sh
+    . "$gtk_here/lazy-fetch.sh" || exec_git "$@"
+    gtk_in_partial_clone || exec_git "$@"
+    gtk_lazy=1
+    ;;
+  '' | rev-parse | status | add | commit | branch | tag | config | for-each-ref | show-ref | symbolic-ref | \
+    update-ref | update-index | ls-files | ls-tree | describe | merge-base | rm | mv | init | init-db | clean | \
+    apply | bisect--helper | bugreport | check-attr | check-ignore | check-mailmap | check-ref-format | \
+    checkout--worker | cherry | column | commit-graph | commit-tree | count-objects | credential | \
+    credential-cache | credential-cache--daemon | credential-store | diagnose | diff-files | diff-index | \
+    diff-tree | env--helper | fast-import | fmt-merge-msg | for-each-repo | fsck | fsck-objects | \
+    fsmonitor--daemon | gc | get-tar-commit-id | hash-object | help | hook | index-pack | interpret-trailers | \
+    mailinfo | mailsplit | merge-file | merge-index | merge-ours | merge-recursive | merge-recursive-ours | \
+    merge-recursive-theirs | merge-subtree | merge-tree | mktag | mktree | multi-pack-index | name-rev | notes | \
+    pack-redundant | pack-refs | patch-id | prune | prune-packed | receive-pack | reflog | remote-ext | \
+    remote-fd | repack | replace | rerere | shortlog | show-branch | show-index | stage | stripspace | \
+    submodule--helper | unpack-file | unpack-objects | update-server-info | upload-archive | \
+    upload-archive--writer | upload-pack | var | verify-commit | verify-pack | verify-tag | version | \
+    write-tree) exec_git "$@" ;;
+  *)
+    # shellcheck source=token-keeper-lib.sh
+    . "$gtk_here/token-keeper-lib.sh" || exec_git "$@"
+    gtk_resolve_alias "$@" || exec_git "$@"
+    ;;
+esac
+
+# shellcheck source=token-keeper-lib.sh
+. "$gtk_here/token-keeper-lib.sh" || exec_git "$@"
+# Plain git, without the keeper's entries, from a state dir others can write.
+gtk_state_dir_private || { gtk_drop_our_entries && exec_git "$@"; }
 # shellcheck source=run-git.sh
 . "$gtk_here/run-git.sh" || exec_git "$@"
 # shellcheck source=stale-credentials.sh
@@ -16,6 +63,13 @@
 . "$gtk_here/retry-policy.sh" || exec_git "$@"
 # shellcheck source=command-line-config.sh
 . "$gtk_here/command-line-config.sh" || exec_git "$@"
+
+# One more config entry of the keeper's, after those the shim set (stale-credentials.sh sets
+# GIT_CONFIG_COUNT again once it has added them).
+add_config() {
+  export "GIT_CONFIG_KEY_$gtk_n=$1" "GIT_CONFIG_VALUE_$gtk_n=$2"
+  gtk_n=$((gtk_n + 1))
+}
 
 gtk_retries=${GIT_TOKEN_KEEPER_RETRIES:-3}
 case $gtk_retries in '' | *[!0-9]*) gtk_retries=3 ;; esac
@@ -53,6 +107,7 @@ if [ -n "$gtk_cmdline_config" ] || [ -n "${GIT_CONFIG_PARAMETERS:-}" ]; then
   shift "$gtk_all"
   gtk_globals=$gtk_globals_kept
   params_of_ours
+  gtk_drop_our_entries
   GIT_CONFIG_PARAMETERS=${gtk_params# }
   export GIT_CONFIG_PARAMETERS
 fi

@@ -24,9 +24,10 @@
 #              429), or other
 #   sent       1 when the failure may have come after git sent its request (anything but a
 #              failed connection or a refused first GET)
-#   nested     1 when a transient error came from a command below the one run (a submodule's
-#              clone), not from its own transport
-#   transports the number of transports the command itself opened (one per URL of a push)
+#   nested     1 when a transient error or a refusal (an erase) came from a command below the
+#              one run (a submodule's clone), not from its own transport
+#   transports the number of transports the command itself opened (one per URL of a push); the
+#              command is the first process, or the git an alias of it runs
 #   exited     1 when the command's own process reported its exit (a process killed by a signal
 #              reports none)
 #   erased     1 when a git of the command itself (not one a hook ran) had the keeper's helper
@@ -70,7 +71,7 @@ function plumbing(name) {
 }
 
 function owner(s) {
-  while (s != top && plumbing(name_of[s]) && parent(s) != "") s = parent(s)
+  while (!(s in main) && plumbing(name_of[s]) && parent(s) != "") s = parent(s)
   return s
 }
 
@@ -88,7 +89,7 @@ function judge(msg, s,   m) {
       m ~ /transfer closed with|early EOF|remote end hung up unexpectedly|unexpected disconnect while reading sideband packet/ || \
       m ~ /expected flush after ref listing/) {
     transient = 1
-    if (owner(s) != top) nested = 1
+    if (!(owner(s) in main)) nested = 1
     # Before anything was sent: the connection failed, or the first GET (the ref listing) was
     # refused (a POST's failure reads "RPC failed; HTTP N curl N").
     if (!(m ~ /Could not resolve (host|proxy)|Failed to connect|Couldn't connect to server|Connection refused|gnutls_handshake\(\) failed|SSL_connect|TLS connect error/ || \
@@ -101,9 +102,12 @@ function judge(msg, s,   m) {
   if (s == "") next
   if (!(s in seen)) {
     seen[s] = 1
-    if (top == "") top = s
+    if (top == "") { top = s; main[s] = 1 }
     p = parent(s)
     under[s] = (p in under) && (under[p] || open_hooks[p] > 0)
+    # The command itself: the first process, or the git an alias (or a dashed command) of it
+    # runs to do the work.
+    if ((p in main) && (name_of[p] == "_run_git_alias_" || name_of[p] == "_run_dashed_")) main[s] = 1
   }
   ev = str("event")
   if (ev == "exit" && s == top) { exited = 1; next }
@@ -111,10 +115,14 @@ function judge(msg, s,   m) {
   if (ev == "child_start") {
     # git runs a credential helper as `HELPER erase` after a 401 (credential.c): the keeper's
     # helper asked to erase by the command's own git, not by a git a hook ran.
-    if (!under[s] && index($0, "git-credential-token-keeper") && $0 ~ /git-credential-token-keeper[^"]* erase"/) erased = 1
+    if (!under[s] && index($0, "git-credential-token-keeper") && $0 ~ /git-credential-token-keeper[^"]* erase"/) {
+      erased = 1
+      # Refused in a command below the one run (a submodule's clone): nested, as a network error there.
+      if (!(owner(s) in main)) nested = 1
+    }
     c = str("child_class")
     if (c == "hook") { hook[s, num("child_id")] = 1; open_hooks[s]++ }
-    else if (s == top && (c ~ /^remote-/ || c ~ /^transport\//)) transports++
+    else if ((s in main) && (c ~ /^remote-/ || c ~ /^transport\//)) transports++
     next
   }
   if (ev == "child_exit") {

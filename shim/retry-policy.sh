@@ -55,6 +55,10 @@ retry_policy() {
     gtk_no_retry="$gtk_fail_url refused a credential that git-token-keeper did not give (a token left in a URL, an extra header or another credential helper); see 'git-token-keeper doctor'"
     return 0
   fi
+  if [ -n "${gtk_lazy:-}" ]; then
+    gtk_no_retry="git $gtk_sub fetched missing objects of this partial clone on its way; a local command is never run twice"
+    return 0
+  fi
   if [ -n "$gtk_stdin" ]; then
     gtk_no_retry="it read its input from stdin, which the first attempt used up"
     return 0
@@ -70,13 +74,15 @@ retry_policy() {
       ;;
     submodule:foreach) gtk_no_retry="submodule foreach runs your command, which may not be safe to run twice" ;;
     clone:*)
-      # A clone whose submodule failed keeps its folder: a second run would end otherwise.
-      if [ "$gtk_class" = transient ] && [ -n "$gtk_nested" ]; then
+      # A clone whose submodule failed (network or refusal) keeps its folder: a second run would
+      # end otherwise.
+      if [ -n "$gtk_nested" ]; then
         gtk_no_retry="a submodule of this clone failed; running the clone again would not end as the first run did"
       fi
       ;;
     push:* | send-pack:*)
-      if [ "$gtk_class" = transient ] && ! push_is_repeatable "$@"; then
+      # A refusal (401) at one URL says nothing of the URLs before it: the same rule.
+      if ! push_is_repeatable "$@"; then
         if [ -n "$gtk_sent" ]; then
           gtk_no_retry="this push forces, mirrors or deletes refs and failed after it was sent: the host may have applied it, so running it twice is not safe"
         elif [ "${gtk_transports:-0}" -gt 1 ]; then
@@ -107,7 +113,8 @@ note_sub_args() {
 
 note_sub_arg() {
   case $1 in
-    --stdin) gtk_stdin=1 ;;
+    # git takes any unambiguous abbreviation of a long option.
+    --st | --std | --stdi | --stdin) gtk_stdin=1 ;;
     --merge | --rebase) gtk_submodule_command=1 ;;
     -*) ;;
     *) [ -z "$gtk_sub2" ] && gtk_sub2=$1 ;;

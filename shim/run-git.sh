@@ -107,11 +107,17 @@ trap 'forward_signal TERM' TERM
 # trapped signal interrupts `wait` while the child still runs: pass it on and wait again.
 wait_child() {
   gtk_child=$1
-  gtk_rc=0
-  while kill -0 "$gtk_child" 2>/dev/null; do
+  while :; do
+    # Always waited for: bash may have reaped a child that ended at once, and only wait gives
+    # its status (a test with kill -0 first would take a failed git for a success).
     wait "$gtk_child"
     gtk_rc=$?
+    [ -n "$gtk_signal" ] || break
     pass_signal
+    # A trapped signal cut the wait short (status > 128): wait again while git still runs.
+    if [ "$gtk_rc" -le 128 ] || ! kill -0 "$gtk_child" 2>/dev/null; then
+      break
+    fi
   done
   gtk_child=''
 }

@@ -49,6 +49,16 @@ function origin_of(url,   p, scheme, rest, auth, host) {
 }
 
 # The URL without its userinfo.
+# True when URL is under a prefix the keeper serves (origins compared as normalised, owners in
+# any case, as the helper routes them). Sets g_user and g_path as origin_of does.
+function is_served(url,   o, c, s) {
+  o = origin_of(url)
+  if (o == "") return 0
+  c = o lower(g_path)
+  for (s = 1; s <= nserved; s++) if (index(c, lower(served_list[s])) == 1) return 1
+  return 0
+}
+
 function clean(url,   p, rest, auth, host) {
   p = index(url, "://")
   if (!p) return url
@@ -255,7 +265,8 @@ END {
       u = remote_url[name, j]
       r = rewrite_of(u, "pushInsteadOf")
       if (r) u = rw_base[r] substr(u, length(rw_from[r]) + 1)
-      if (origin_of(u) != "" && index(g_user, ":")) u = clean(u)
+      # Only a URL the keeper serves loses its user:token: another host's stays its own.
+      if (is_served(u) && index(g_user, ":")) u = clean(u)
       say("@", "remote." name ".pushurl", u)
     }
     say("@", "remote." name ".url", clean(first))

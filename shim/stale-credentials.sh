@@ -152,20 +152,15 @@ config_file_entry() {
 # alone. Only readable files are included: git skips an unreadable config file but dies on an
 # unreadable include.
 read_first() {
-  case ${GIT_CONFIG_NOSYSTEM:-} in
-    '' | 0 | false | no | off)
-      if [ -n "${GIT_CONFIG_SYSTEM:-}" ]; then
-        set -- "$GIT_CONFIG_SYSTEM"
-      else
-        set -- "$(system_config_path)"
-      fi
-      ;;
-    *)
-      # The caller turned the system config off: the place is empty, and stays so but for ours.
-      set --
-      unset GIT_CONFIG_NOSYSTEM
-      ;;
-  esac
+  if system_config_off; then
+    # The caller turned the system config off: the place is empty, and stays so but for ours.
+    set --
+    unset GIT_CONFIG_NOSYSTEM
+  else
+    # Where git reads it: GIT_CONFIG_SYSTEM, else the real git's own (asked of git: an editor
+    # that prints the file's name; nothing is created or changed).
+    set -- "${GIT_CONFIG_SYSTEM:-$(GIT_EDITOR='echo' && export GIT_EDITOR && internal_git config --system --edit 2>/dev/null)}"
+  fi
   for gtk_f do
     case $gtk_f in *[\"\\]*) continue ;; esac
     [ -r "$gtk_f" ] && gtk_first="${gtk_first}[include]
@@ -177,13 +172,13 @@ read_first() {
   export GIT_CONFIG_SYSTEM
 }
 
-# The system config file of the real git: $(sysconfdir)/gitconfig, /etc for a git installed
-# under /usr, else beside the prefix (/usr/local/etc, /opt/homebrew/etc).
-system_config_path() {
-  gtk_prefix=${gtk_real_git%/*}
-  gtk_prefix=${gtk_prefix%/bin}
-  case $gtk_prefix in
-    /usr | '') printf '/etc/gitconfig' ;;
-    *) printf '%s/etc/gitconfig' "$gtk_prefix" ;;
+# True when GIT_CONFIG_NOSYSTEM turns the system config off, read as git reads a boolean
+# (true, yes, on in any case, or a non-zero number).
+system_config_off() {
+  case ${GIT_CONFIG_NOSYSTEM:-} in
+    '' | [Ff][Aa][Ll][Ss][Ee] | [Nn][Oo] | [Oo][Ff][Ff]) return 1 ;;
+    *[!0-9]*) return 0 ;;
+    *[!0]*) return 0 ;;
   esac
+  return 1
 }

@@ -198,6 +198,65 @@ gtk_daemon_alive() {
   [ "$((gtk_now - gtk_beat))" -le 30 ]
 }
 
+# True when the state dir and its tokens folder can be written by their owner alone (a folder
+# somebody else made, in /tmp say, before the daemon did, is nobody's to trust). Says what is
+# wrong otherwise. Who the owner is is not checked: the daemon may run as another user.
+gtk_state_dir_private() {
+  gtk_modes=$(LC_ALL=C ls -ldn "$gtk_dir" "$gtk_dir/tokens" 2>/dev/null)
+  case $gtk_modes in
+    ?????w* | ????????w* | *"$gtk_nl"?????w* | *"$gtk_nl"????????w*)
+      printf 'git-token-keeper: the state dir %s (or its tokens folder) can be written by others than its owner, so its tokens cannot be trusted: git runs without the keeper. Let the daemon create it (remove it, restart the daemon), or chmod go-w it.\n' "$gtk_dir" >&2
+      return 1
+      ;;
+  esac
+}
+gtk_nl='
+'
+
+# Removes the keeper's GIT_CONFIG_COUNT entries (those past the caller's own): git then runs
+# without them (a refused state dir), or with them in GIT_CONFIG_PARAMETERS alone (git reads
+# both: an entry in both is read twice, and a multi-valued one such as a pushurl doubled).
+# shellcheck disable=SC2154
+gtk_drop_our_entries() {
+  while [ "$gtk_n" -gt "$gtk_caller_n" ]; do
+    gtk_n=$((gtk_n - 1))
+    unset "GIT_CONFIG_KEY_$gtk_n" "GIT_CONFIG_VALUE_$gtk_n"
+  done
+  if [ "$gtk_caller_n" -gt 0 ]; then
+    GIT_CONFIG_COUNT=$gtk_caller_n
+  else
+    unset GIT_CONFIG_COUNT
+  fi
+}
+
+# True when remote, submodule, lfs or archive ($gtk_sub, arguments after the first
+# $gtk_globals) only reads and writes the repository: its subcommand (the first word after it)
+# is one that never reaches the network, and archive has no --remote.
+# shellcheck disable=SC2154
+gtk_local_form() {
+  gtk_i=0 gtk_word='' gtk_fetching=''
+  for gtk_a do
+    gtk_i=$((gtk_i + 1))
+    [ "$gtk_i" -le $((gtk_globals + 1)) ] && continue
+    case $gtk_a in
+      --remote | --remote=*) return 1 ;;
+      -f | --fetch) gtk_fetching=1 ;;
+      -*) ;;
+      *) [ -z "$gtk_word" ] && gtk_word=$gtk_a ;;
+    esac
+  done
+  case $gtk_sub:$gtk_word in
+    archive:*) return 0 ;;
+    remote:add) [ -z "$gtk_fetching" ] ;;
+    remote: | remote:get-url | remote:set-url | remote:rename | remote:remove | remote:rm | remote:set-branches) return 0 ;;
+    submodule: | submodule:status | submodule:summary | submodule:absorbgitdirs | submodule:set-url | submodule:set-branch | \
+      submodule:sync | submodule:init | submodule:deinit) return 0 ;;
+    lfs: | lfs:version | lfs:env | lfs:track | lfs:untrack | lfs:ls-files | lfs:status | lfs:install | lfs:uninstall | \
+      lfs:update | lfs:ext | lfs:logs | lfs:migrate | lfs:fsck | lfs:pointer) return 0 ;;
+  esac
+  return 1
+}
+
 # For the shim: when subcommand $gtk_sub is an alias (`alias.<name>`, read with the caller's
 # global options, as git reads it) that may reach the network, sets gtk_alias to its words
 # after the command (quotes dropped: the retry policy reads them, never git) and gtk_sub to

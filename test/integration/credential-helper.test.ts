@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { execa } from "execa";
 import { GitHttpServer } from "../fakes/git-http-server.ts";
 import { runGit, SHIM_DIR } from "../support/run-git.ts";
@@ -65,6 +65,19 @@ for (const shell of shellsToTest() as ShellName[]) {
       layState(state, { alive: true });
     });
 
+
+    // A caller that exported `token` or `password` (any name the helper uses) must not see the
+    // helper's values in the environment of what it runs (base64 here; od, sleep elsewhere).
+    it("a token never reaches the environment of a process the helper runs, whatever the caller exported", () => {
+      layState(state, { alive: true });
+      const bin = tempDir();
+      const dump = join(bin, "env-seen");
+      writeFileSync(join(bin, "base64"), `#!/bin/sh\nenv >>'${dump}'\nexec /usr/bin/base64 "$@"\n`, { mode: 0o755 });
+      const exported = { token: "x", password: "x", basic: "x", line: "x", username: "x", PATH: `${bin}:${process.env.PATH}` };
+      const r = get("capability[]=authtype\nprotocol=https\nhost=github.com\npath=acme/app\n", exported);
+      expect(r.stdout).toContain("credential=");
+      expect(readFileSync(dump, "utf8")).not.toContain(TOKENS.acme);
+    });
 
     it("answers a get without starting any process: the time comes from the heartbeat and /proc/uptime", () => {
       layState(state, { alive: true });

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
@@ -41,6 +41,59 @@ describe("a partial clone's lazy fetch, late in the build", () => {
     await must(world.git(["clone", "-q", "--filter=blob:none", "--no-recurse-submodules", world.repoUrl("acme/app"), app], work));
     await sleep(LIFETIME_MS + 500);
     await must(world.git(["checkout", "-q", oldCommit], app));
+  });
+
+  // actions/checkout with `filter:` leaves its token as an Authorization extraheader in
+  // .git/config (src/git-auth-helper.ts: configureToken); after it expires, a checkout's lazy
+  // fetch sends it. The shim resets it for what the keeper serves, as for a fetch.
+  const staleHeaderClone = async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", "--filter=blob:none", "--no-recurse-submodules", world.repoUrl("acme/app"), app], work));
+    // A token the host no longer takes (the job's, expired).
+    const stale = `ghs_${"0".repeat(36)}`;
+    const header = `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`;
+    await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, header], app, { shim: false }));
+    return app;
+  };
+
+  it("a lazy fetch with a stale Authorization extraheader in .git/config: the checkout works through the shim, and fails with plain git", async () => {
+    const app = await staleHeaderClone();
+    const plain = await world.git(["checkout", "-q", oldCommit], app, { shim: false });
+    expect(plain.exitCode).not.toBe(0);
+    expect(plain.stderr).toMatch(/could not fetch|Authentication failed|401/);
+    const shim = await world.git(["checkout", "-q", oldCommit], app);
+    expect(shim.exitCode, shim.stderr).toBe(0);
+    // Nothing of the keeper's is left in the repository's config.
+    const config = (await must(world.git(["config", "--list", "--local"], app, { shim: false }))).stdout;
+    expect(config).not.toMatch(/token-keeper/);
+  });
+
+  it("the same from a linked worktree, from a subfolder, and with -C", async () => {
+    const app = await staleHeaderClone();
+    const tree = join(tempDir(), "tree");
+    // A worktree of the tip (its blobs are there); the old commit's are fetched on the way.
+    await must(world.git(["worktree", "add", "-q", "--detach", tree, "HEAD"], app));
+    const inTree = await world.git(["log", "-p", "-1", "--format=%H", oldCommit, "--", "README.md"], tree);
+    expect(inTree.exitCode, inTree.stderr).toBe(0);
+    expect(inTree.stdout).toContain(oldCommit);
+    const app2 = await staleHeaderClone();
+    const fromOutside = await world.git(["-C", app2, "show", `${oldCommit}:README.md`], tempDir());
+    expect(fromOutside.exitCode, fromOutside.stderr).toBe(0);
+  });
+
+  it("a lazy fetch that fails is not run again (checkout runs hooks; a local command is never retried)", async () => {
+    const app = await staleHeaderClone();
+    // The host refuses the keeper's token too: the checkout fails once, as plain git would.
+    const hooks = join(app, ".git", "hooks");
+    writeFileSync(join(hooks, "post-checkout"), `#!/bin/sh
+echo ran >> "${join(app, "..", "post-checkout.log")}"
+`, { mode: 0o755 });
+    world.github.revokeAll();
+    const r = await world.git(["checkout", "-q", oldCommit], app);
+    expect(r.exitCode).not.toBe(0);
+    expect(r.stderr).toContain("not retrying");
+    expect(existsSync(join(app, "..", "post-checkout.log"))).toBe(false);
   });
 
   it("and fails with plain git and the clone's token in the URL (the test bites)", async () => {

@@ -202,6 +202,57 @@ describe("the shim's retry policy", () => {
     // Two push URLs, the second answering 502 before anything was sent to it: a forced push
     // has already forced the first, and a second run would force it again over whatever was
     // pushed there in between (with -q nothing on stderr tells).
+    it("a forced push to two push URLs whose second refuses the token (401): the first may have taken it, so not run again", async () => {
+      const two = join(work, "two-401");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("acme/app")], two));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("globex/tools")], two));
+      await commit(two, "two-401.txt");
+      const first = countFrom(/acme\/app\.git\/git-receive-pack$/);
+      // The first request goes without credentials (401 anyway); the second, with the token, is refused.
+      world.server.failNext(401, 2, /globex\/tools\.git\/info\/refs$/);
+      const r = await world.git(["push", "-q", "--force", "origin", "HEAD:refs/heads/two-401"], two);
+      world.server.clearFaults();
+      expect(first()).toBe(1);
+      expect(r.stderr).not.toContain("retrying with a new one");
+    });
+
+    it("a forced push through an alias to two push URLs whose second fails: not run again", async () => {
+      const two = join(work, "two-alias");
+      await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("acme/app")], two));
+      await must(world.git(["config", "--add", "remote.origin.pushurl", world.repoUrl("globex/tools")], two));
+      await commit(two, "two-alias.txt");
+      const first = countFrom(/acme\/app\.git\/git-receive-pack$/);
+      world.server.failNext(502, 1, /globex\/tools\.git\/info\/refs$/);
+      const r = await world.git(["-c", "alias.pf=push --force", "pf", "-q", "origin", "HEAD:refs/heads/two-alias"], two);
+      world.server.clearFaults();
+      expect(r.exitCode).not.toBe(0);
+      expect(first()).toBe(1);
+      expect(r.stderr).toContain("not retrying: this push forces, mirrors or deletes refs at more than one URL");
+    });
+
+    it("clone --recurse-submodules whose submodule's host refused the token once: run once, with plain git's exit code", async () => {
+      const plainTarget = join(tempDir(), "rec401");
+      world.server.failNext(401, 4, /acme\/lib\.git\/info\/refs$/);
+      const plain = await world.git(["-c", `credential.helper=${join(world.shimDir, "git-credential-token-keeper")}`, "-c", "credential.useHttpPath=true", "clone", "-q", "--recurse-submodules", world.repoUrl("acme/app"), plainTarget], app, { shim: false });
+      world.server.clearFaults();
+      const target = join(tempDir(), "rec401");
+      world.server.failNext(401, 4, /acme\/lib\.git\/info\/refs$/);
+      const r = await world.git(["clone", "-q", "--recurse-submodules", world.repoUrl("acme/app"), target], app);
+      world.server.clearFaults();
+      expect(r.exitCode).toBe(plain.exitCode);
+      expect(r.stderr).not.toContain("destination path");
+    });
+
+    it("fetch --stdi (git's abbreviation of --stdin) after a 502: runs once", async () => {
+      world.server.failNext(502, 1, /acme\/app\.git\/info\/refs$/);
+      const r = await world.git(["fetch", "--stdi", "origin"], app, { input: "refs/heads/main:refs/remotes/origin/only-main\n" });
+      world.server.clearFaults();
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain("not retrying: it read its input from stdin");
+    });
+
     it("a forced push to two push URLs whose second fails before anything was sent to it", async () => {
       const two = join(work, "two");
       await must(world.git(["clone", "-q", world.repoUrl("acme/app"), two], work));

@@ -239,4 +239,57 @@ describe("the shim's network path stands aside", () => {
     expect(r.stderr).toContain("transient error; retried");
     world.server.clearFaults();
   });
+
+  // bash reaps a child that ends at once in its SIGCHLD handler: a shim that asked kill -0
+  // before wait took the git that had already failed for a success.
+  it("under bash, a git that fails at once is never taken for a success (300 runs)", async () => {
+    const quick = join(tempDir(), "git");
+    writeFileSync(quick, "#!/bin/sh\nexit 3\n");
+    chmodSync(quick, 0o755);
+    const script = `n=0; i=0; while [ $i -lt 300 ]; do bash "${join(world.shimDir, "git")}" ls-remote origin 2>/dev/null; [ $? -eq 3 ] || n=$((n + 1)); i=$((i + 1)); done; echo $n`;
+    const r = await execa("bash", ["-c", script], { cwd: app, env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: world.shimDir, env: { GIT_TOKEN_KEEPER_REAL_GIT: quick, GIT_TOKEN_KEEPER_RETRIES: "0" } }), extendEnv: false, reject: false, timeout: 300_000 });
+    expect(r.stdout.trim(), r.stderr).toBe("0");
+  }, 320_000);
+
+  // The caller's -c moves the keeper's entries into GIT_CONFIG_PARAMETERS: they must leave
+  // GIT_CONFIG_COUNT, or git reads them twice (two identical push URLs: a second delete fails).
+  it("a -c with a token in the remote URL: one push per URL, as plain git", async () => {
+    const repo = join(tempDir(), "dc");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), repo], tempDir()));
+    const stale = world.github.issueToken("acme");
+    (world.github.tokens.get(stale) as { revoked: boolean }).revoked = true;
+    await must(world.git(["push", "-q", "origin", "HEAD:refs/heads/del-once"], repo));
+    await must(world.git(["remote", "set-url", "origin", world.repoUrl("acme/app").replace("http://", `http://x-access-token:${stale}@`)], repo, { shim: false }));
+    const r = await world.git(["-c", "color.ui=never", "push", "origin", "--delete", "del-once"], repo);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("unable to delete");
+  });
+
+  it("a remote with a second URL on a host the keeper does not serve keeps that URL's own credentials", async () => {
+    const repo = join(tempDir(), "mu");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), repo], tempDir()));
+    const stale = world.github.issueToken("acme");
+    (world.github.tokens.get(stale) as { revoked: boolean }).revoked = true;
+    const theirs = world.github.issueToken("acme");
+    const port = world.gitUrl.split(":").pop();
+    await must(world.git(["remote", "set-url", "origin", world.repoUrl("acme/app").replace("http://", `http://x-access-token:${stale}@`)], repo, { shim: false }));
+    // The same server under another name: not served, its credentials are the build's own.
+    await must(world.git(["config", "--add", "remote.origin.url", `http://x-access-token:${theirs}@localhost:${port}/acme/app.git`], repo, { shim: false }));
+    const r = await world.git(["push", "origin", "HEAD:refs/heads/two-urls"], repo);
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("could not read Username");
+  });
+
+  it("a system config given as GIT_CONFIG_SYSTEM with GIT_CONFIG_NOSYSTEM=FALSE is still read when the shim must read rules first", async () => {
+    const repo = join(tempDir(), "sys");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), repo], tempDir()));
+    const stale = world.github.issueToken("acme");
+    (world.github.tokens.get(stale) as { revoked: boolean }).revoked = true;
+    // GitLab Runner's rule: the whole repository URL, with the job's token, for itself.
+    await must(world.git(["config", `url.${world.repoUrl("acme/app").replace("http://", `http://gitlab-ci-token:${stale}@`)}.insteadOf`, world.repoUrl("acme/app")], repo, { shim: false }));
+    const system = join(tempDir(), "system.gitconfig");
+    writeFileSync(system, `[url "${world.repoUrl("acme/app")}"]\n\tinsteadOf = http://sys.invalid/acme/app.git\n`);
+    const r = await world.git(["ls-remote", "http://sys.invalid/acme/app.git"], repo, { env: { GIT_CONFIG_SYSTEM: system, GIT_CONFIG_NOSYSTEM: "FALSE" } });
+    expect(r.exitCode, r.stderr).toBe(0);
+  });
 });

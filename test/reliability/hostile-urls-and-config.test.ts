@@ -1,7 +1,9 @@
-import { chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect } from "vitest";
+import { SHIM_DIR } from "../support/run-git.ts";
 import { GitHttpServer } from "../fakes/git-http-server.ts";
 import { generateAppKey } from "../support/app-key.ts";
 import { KeeperProcess } from "../support/keeper-process.ts";
@@ -55,6 +57,42 @@ describe("hostile URLs through the shim", () => {
     const decoded = offered.map((a) => Buffer.from(a.replace(/^basic /i, ""), "base64").toString());
     expect(decoded.filter((d) => minted.some((t) => d.includes(t)))).toEqual([]);
     return `${urls.length} URLs; ${trap.seen.length} requests to the trap host; ${offered.length} Authorization headers in all, none with a minted token`;
+  });
+
+  // A state dir somebody else can write (made in /tmp before the daemon, or opened up later):
+  // its tokens and routes are anybody's. The shim says so and runs plain git; the helper, for a
+  // user who may write it without owning it, answers nothing.
+  scenario(group, "a state dir others can write (mode 0777)", "the shim says so once and git runs without the keeper; the helper answers nothing to a user who may write it without owning it", async () => {
+    const work = tempDir();
+    chmodSync(world.stateDir, 0o777);
+    // Another user can reach it and read its routes (as in the shared-group layout).
+    chmodSync(world.dir, 0o711);
+    chmodSync(join(world.stateDir, "routes"), 0o644);
+    try {
+      const before = world.server.seen.length;
+      const r = await world.git(["ls-remote", world.repoUrl("acme/app")], work);
+      expect(r.stderr).toContain("can be written by others than its owner");
+      expect(r.stderr.match(/git-token-keeper:/g)?.length).toBe(1);
+      expect(r.exitCode).not.toBe(0);
+      const offered = world.server.seen.slice(before).map((x) => x.authorization ?? "").filter(Boolean);
+      expect(offered).toEqual([]);
+      // The helper, run by another user as git would run it.
+      const helper = await execa(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
+        input: `protocol=http\nhost=${world.gitUrl.replace("http://", "")}\npath=acme/app.git\n\n`,
+        env: { PATH: process.env.PATH, GIT_TOKEN_KEEPER_DIR: world.stateDir },
+        reject: false,
+        uid: 65534,
+        gid: 65534,
+      });
+      expect(helper.stdout).not.toContain("password=");
+      expect(helper.stderr).toContain("writable by this user but not its own");
+    } finally {
+      chmodSync(world.stateDir, 0o700);
+      chmodSync(world.dir, 0o700);
+    }
+    const ok = await world.git(["ls-remote", world.repoUrl("acme/app")], work);
+    expect(ok.exitCode, ok.stderr).toBe(0);
+    return "the shim refused it with one message, no token offered; the helper answered nothing to uid 65534; mode 0700 again: ls-remote works";
   });
 
   // git config --get-regexp prints a value with a newline raw: a quoted \n in a .gitmodules URL
