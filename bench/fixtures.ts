@@ -3,6 +3,7 @@ import { execFileSync } from "node:child_process";
 import { chmodSync, mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { formatTokenRecord } from "../src/store/token-file.ts";
+import { originsText, type Route } from "../src/store/token-store.ts";
 
 export function realGit(): string {
   return execFileSync("sh", ["-c", "command -v git"], { encoding: "utf8" }).trim();
@@ -61,7 +62,12 @@ export function makeState(dir: string, providers: number, hosts: number): string
     writeFileSync(join(state, "tokens", `p${i}`, owner), formatTokenRecord({ token: `ghs_bench${i}${"x".repeat(40)}`, username: "x-access-token", expires: now + 3600, refreshAt: now + 3000, mintedAt: now, serial: 1 }));
   }
   writeFileSync(join(state, "routes"), `${routes.join("\n")}\n`);
-  writeFileSync(join(state, "origins"), `${[...new Set(routes.map((r) => r.split(" ")[0]))].join("\n")}\n`);
+  // As the daemon writes it: one line per host, the owners' prefixes (the whole host past 16).
+  const served: Route[] = routes.map((r) => {
+    const [origin = "", provider = "", pathPrefix = "/", , owner = ""] = r.split(" ");
+    return { origin, provider, pathPrefix, perOwner: true, owners: [owner] };
+  });
+  writeFileSync(join(state, "origins"), originsText(served));
   writeFileSync(join(state, "daemon.pid"), `${process.pid}\n`);
   // A daemon that beats all through the bench: the heartbeat stays fresh for the next hour.
   writeFileSync(join(state, "heartbeat"), `${now + 3600} ${new Date((now + 3600) * 1000).toISOString()} ${Math.round(Date.now() / 1000 - uptime())}\n`);

@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { SHIM_DIR } from "../test/support/run-git.ts";
 import { makeFloors, makeRepos, makeState, realGit } from "./fixtures.ts";
 import { timeAlternating, type Timed, type Variant } from "./timing.ts";
@@ -18,13 +18,20 @@ export async function benchLocal(dir: string, runs: { revParse: number; status: 
   const state50 = makeState(dir, 50, 1);
   const state50hosts = makeState(dir, 50, 50);
   const git = realGit();
-  const env = (state?: string) => ({ PATH: process.env.PATH, HOME: dir, GIT_CONFIG_NOSYSTEM: "1", ...(state ? { GIT_TOKEN_KEEPER_DIR: state } : {}) });
+  // As installed: the shim's folder (the floor's, for the floor) first on PATH.
+  const env = (state?: string, first?: string) => ({
+    PATH: first ? `${first}:${process.env.PATH}` : process.env.PATH,
+    HOME: dir,
+    GIT_CONFIG_NOSYSTEM: "1",
+    ...(state ? { GIT_TOKEN_KEEPER_DIR: state } : {}),
+  });
+  const floorDir = dirname(floors.gitFloor);
   const variants = (cwd: string, args: string[]) => [
     { name: "plain git", command: git, args, options: { cwd, env: env() } },
-    { name: "floor: exec git \"$@\"", command: floors.gitFloor, args, options: { cwd, env: env() } },
-    { name: "shim, 1 provider", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state1) } },
-    { name: "shim, 50 providers, 1 host", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50) } },
-    { name: "shim, 50 providers, 50 hosts", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50hosts) } },
+    { name: "floor: exec git \"$@\"", command: floors.gitFloor, args, options: { cwd, env: env(undefined, floorDir) } },
+    { name: "shim, 1 provider", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state1, SHIM_DIR) } },
+    { name: "shim, 50 providers, 1 host", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50, SHIM_DIR) } },
+    { name: "shim, 50 providers, 50 hosts", command: join(SHIM_DIR, "git"), args, options: { cwd, env: env(state50hosts, SHIM_DIR) } },
   ];
   const revParse = await timeAlternating(variants(small, ["rev-parse", "HEAD"]), runs.revParse);
   const status = await timeAlternating(variants(large, ["status", "--porcelain"]), runs.status, 5);

@@ -2,7 +2,9 @@
 # git-token-keeper shim: finding the real git, the cases off the fast path. Sourced by `git`
 # with gtk_why set:
 #   given    $GIT_TOKEN_KEEPER_REAL_GIT is set: taken unless it is a shim (then PATH is searched)
-#   missing  no git on PATH besides shims: an error
+#   search   the quick look (the first git after the shim's own PATH entry) found a shim, or
+#            nothing, or PATH has an empty entry: the whole PATH, in order, as the shell would
+#            search it; no git besides shims is an error
 #   hop      this shim was run as the real git by another (the loop guard): the call goes to the
 #            git after it, once; a second hop (GIT_TOKEN_KEEPER_HOP is our pid) is an error
 # shellcheck disable=SC2154
@@ -18,9 +20,23 @@ case $gtk_why in
       gtk_real_git=''
     fi
     ;;
-  missing)
-    printf 'git-token-keeper: no git on PATH besides the shim; install git or set GIT_TOKEN_KEEPER_REAL_GIT\n' >&2
-    exit 127
+  search)
+    gtk_real_git=''
+    gtk_ifs=$IFS
+    IFS=:
+    # (A trailing empty entry is one more: the shell's splitting drops it.)
+    for gtk_d in $PATH${PATH:+:}; do
+      gtk_d=${gtk_d:-.}
+      if [ -f "$gtk_d/git" ] && [ -x "$gtk_d/git" ] && [ "$gtk_d/git" != "$gtk_invoked" ] && [ "$gtk_d/git" != "$gtk_self" ] && [ ! -f "$gtk_d/token-keeper-lib.sh" ]; then
+        gtk_real_git=$gtk_d/git
+        break
+      fi
+    done
+    IFS=$gtk_ifs
+    if [ -z "$gtk_real_git" ]; then
+      printf 'git-token-keeper: no git on PATH besides the shim; install git or set GIT_TOKEN_KEEPER_REAL_GIT\n' >&2
+      exit 127
+    fi
     ;;
   hop)
     if [ "${GIT_TOKEN_KEEPER_HOP:-}" = "$$" ]; then

@@ -206,8 +206,10 @@ describe("the shim's network path stands aside", () => {
   it("GIT_CONFIG_COUNT with a leading zero is decimal, as git reads it", async () => {
     const entries: Record<string, string> = { GIT_CONFIG_COUNT: "08" };
     for (let i = 0; i < 8; i++) Object.assign(entries, { [`GIT_CONFIG_KEY_${i}`]: `gtk.k${i}`, [`GIT_CONFIG_VALUE_${i}`]: `v${i}` });
+    // An alias: a command the shim adds its entries to (config itself is exec'd untouched).
+    Object.assign(entries, { GIT_CONFIG_KEY_7: "alias.k7", GIT_CONFIG_VALUE_7: "!echo v7" });
     for (const shim of [false, true]) {
-      const r = await execa("git", ["config", "gtk.k7"], { cwd: app, env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: shim ? world.shimDir : undefined, env: entries }), extendEnv: false, reject: false });
+      const r = await execa("git", ["k7"], { cwd: app, env: gitEnv({ home: world.home, stateDir: world.stateDir, shimDir: shim ? world.shimDir : undefined, env: entries }), extendEnv: false, reject: false });
       expect(r.stdout, r.stderr).toBe("v7");
     }
   });
