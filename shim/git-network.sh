@@ -19,26 +19,35 @@ case $gtk_sub in
   remote | submodule | lfs | archive)
     # shellcheck source=token-keeper-lib.sh
     . "$gtk_here/token-keeper-lib.sh" || exec_git "$@"
-    # Their local forms (remote -v, submodule status, lfs track, archive without --remote).
-    gtk_local_form "$@" && exec_git "$@"
+    # Their local forms (remote -v, submodule status, lfs track, archive without --remote); a
+    # local archive reads file contents, as the commands below.
+    if gtk_local_form "$@"; then
+      [ "$gtk_sub" = archive ] || exec_git "$@"
+      # shellcheck source=lazy-fetch.sh
+      . "$gtk_here/lazy-fetch.sh" || exec_git "$@"
+      gtk_in_partial_clone || exec_git "$@"
+      gtk_lazy=1
+    fi
     ;;
   checkout | switch | restore | reset | diff | log | show | blame | annotate | grep | cat-file | merge | rebase | \
     cherry-pick | revert | stash | am | format-patch | difftool | range-diff | sparse-checkout | worktree | \
-    read-tree | checkout-index | whatchanged | pickaxe | bundle | fast-export | pack-objects | rev-list)
+    read-tree | checkout-index | whatchanged | pickaxe | bundle | fast-export | pack-objects | rev-list | \
+    rev-parse | config | ls-tree | diff-tree | diff-index | diff-files | cherry | bisect | filter-branch | \
+    merge-tree | notes)
     # shellcheck source=lazy-fetch.sh
     . "$gtk_here/lazy-fetch.sh" || exec_git "$@"
     gtk_in_partial_clone || exec_git "$@"
     gtk_lazy=1
     ;;
-  '' | rev-parse | status | add | commit | branch | tag | config | for-each-ref | show-ref | symbolic-ref | \
-    update-ref | update-index | ls-files | ls-tree | describe | merge-base | rm | mv | init | init-db | clean | \
+  '' | status | add | commit | branch | tag | for-each-ref | show-ref | symbolic-ref | \
+    update-ref | update-index | ls-files | describe | merge-base | rm | mv | init | init-db | clean | \
     apply | bisect--helper | bugreport | check-attr | check-ignore | check-mailmap | check-ref-format | \
-    checkout--worker | cherry | column | commit-graph | commit-tree | count-objects | credential | \
-    credential-cache | credential-cache--daemon | credential-store | diagnose | diff-files | diff-index | \
-    diff-tree | env--helper | fast-import | fmt-merge-msg | for-each-repo | fsck | fsck-objects | \
+    checkout--worker | column | commit-graph | commit-tree | count-objects | credential | \
+    credential-cache | credential-cache--daemon | credential-store | diagnose | \
+    env--helper | fast-import | fmt-merge-msg | for-each-repo | fsck | fsck-objects | \
     fsmonitor--daemon | gc | get-tar-commit-id | hash-object | help | hook | index-pack | interpret-trailers | \
     mailinfo | mailsplit | merge-file | merge-index | merge-ours | merge-recursive | merge-recursive-ours | \
-    merge-recursive-theirs | merge-subtree | merge-tree | mktag | mktree | multi-pack-index | name-rev | notes | \
+    merge-recursive-theirs | merge-subtree | mktag | mktree | multi-pack-index | name-rev | \
     pack-redundant | pack-refs | patch-id | prune | prune-packed | receive-pack | reflog | remote-ext | \
     remote-fd | repack | replace | rerere | shortlog | show-branch | show-index | stage | stripspace | \
     submodule--helper | unpack-file | unpack-objects | update-server-info | upload-archive | \

@@ -18,7 +18,7 @@ for gtk_a do
         -C) gtk_skip=C ;;
         --git-dir) gtk_skip=G ;;
         --git-dir=*) gtk_gd=${gtk_a#*=} ;;
-        --work-tree | --namespace | --super-prefix | --attr-source) gtk_skip=1 ;;
+        --work-tree | --namespace | --super-prefix | --attr-source | --shallow-file) gtk_skip=1 ;;
         -*) ;;
         *) gtk_sub=$gtk_a; break ;;
       esac

@@ -202,7 +202,8 @@ gtk_daemon_alive() {
 # somebody else made, in /tmp say, before the daemon did, is nobody's to trust). Says what is
 # wrong otherwise. Who the owner is is not checked: the daemon may run as another user.
 gtk_state_dir_private() {
-  gtk_modes=$(LC_ALL=C ls -ldn "$gtk_dir" "$gtk_dir/tokens" 2>/dev/null)
+  # -L: the folder a symlink leads to (the link's own mode says nothing).
+  gtk_modes=$(LC_ALL=C ls -ldnL "$gtk_dir" "$gtk_dir/tokens" 2>/dev/null)
   case $gtk_modes in
     ?????w* | ????????w* | *"$gtk_nl"?????w* | *"$gtk_nl"????????w*)
       printf 'git-token-keeper: the state dir %s (or its tokens folder) can be written by others than its owner, so its tokens cannot be trusted: git runs without the keeper. Let the daemon create it (remove it, restart the daemon), or chmod go-w it.\n' "$gtk_dir" >&2
@@ -264,24 +265,38 @@ gtk_local_form() {
 # Returns 1 when git runs something else.
 # shellcheck disable=SC2154
 gtk_resolve_alias() {
-  gtk_value=$(gtk_globals_then "$gtk_globals" config --get "alias.$gtk_sub" -- "$@" 2>/dev/null) || return 1
-  gtk_value=${gtk_value#"${gtk_value%%[! 	]*}"}
-  case $gtk_value in
-    '!'*) gtk_alias=shell gtk_sub=alias-shell; return 0 ;;
-  esac
-  # shellcheck disable=SC2086
-  set -- $gtk_value
-  case ${1:-} in
-    clone | fetch | pull | push | ls-remote | remote | submodule | archive | lfs | fetch-pack | send-pack | maintenance | backfill) ;;
-    *) return 1 ;;
-  esac
-  gtk_sub=$1
-  shift
-  gtk_alias=" "
-  for gtk_w do
-    case $gtk_w in *[\"\']*) gtk_w=$(printf '%s' "$gtk_w" | tr -d "\"'") ;; esac
-    gtk_alias="$gtk_alias$gtk_w "
+  gtk_words='' gtk_name=$gtk_sub gtk_depth=0
+  # An alias of an alias, as git follows them (at most 8 here; git stops at a loop).
+  while :; do
+    gtk_value=$(gtk_globals_then "$gtk_globals" config --get "alias.$gtk_name" -- "$@" 2>/dev/null) || return 1
+    gtk_value=${gtk_value#"${gtk_value%%[! 	]*}"}
+    case $gtk_value in
+      '!'*) gtk_alias=shell gtk_sub=alias-shell; return 0 ;;
+    esac
+    # Its words (the caller's arguments stay in "$@" for the next look); the words of the outer
+    # alias come after the inner one's.
+    gtk_name='' gtk_more=''
+    # shellcheck disable=SC2086
+    for gtk_w in $gtk_value; do
+      if [ -z "$gtk_name" ]; then
+        gtk_name=$gtk_w
+        continue
+      fi
+      case $gtk_w in *[\"\']*) gtk_w=$(printf '%s' "$gtk_w" | tr -d "\"'") ;; esac
+      gtk_more="$gtk_more$gtk_w "
+    done
+    gtk_words="$gtk_more$gtk_words"
+    case $gtk_name in
+      clone | fetch | pull | push | ls-remote | remote | submodule | archive | lfs | fetch-pack | send-pack | maintenance | backfill) break ;;
+      '' | *[!a-z0-9-]*) return 1 ;;
+    esac
+    # A git command is never an alias: it runs as it is.
+    [ ! -x "${GIT_EXEC_PATH:-${gtk_real_git%/bin/git}/lib/git-core}/git-$gtk_name" ] || return 1
+    gtk_depth=$((gtk_depth + 1))
+    [ "$gtk_depth" -lt 8 ] || return 1
   done
+  gtk_sub=$gtk_name
+  gtk_alias=" $gtk_words"
 }
 
 # Runs the real git, its traces emptied, with the first N ($1) of the arguments after `--`

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
@@ -84,16 +84,40 @@ describe("a partial clone's lazy fetch, late in the build", () => {
 
   it("a lazy fetch that fails is not run again (checkout runs hooks; a local command is never retried)", async () => {
     const app = await staleHeaderClone();
-    // The host refuses the keeper's token too: the checkout fails once, as plain git would.
-    const hooks = join(app, ".git", "hooks");
-    writeFileSync(join(hooks, "post-checkout"), `#!/bin/sh
-echo ran >> "${join(app, "..", "post-checkout.log")}"
-`, { mode: 0o755 });
-    world.github.revokeAll();
-    const r = await world.git(["checkout", "-q", oldCommit], app);
-    expect(r.exitCode).not.toBe(0);
-    expect(r.stderr).toContain("not retrying");
-    expect(existsSync(join(app, "..", "post-checkout.log"))).toBe(false);
+    const log = join(app, "..", "post-checkout.log");
+    writeFileSync(join(app, ".git", "hooks", "post-checkout"), `#!/bin/sh\necho ran >> "${log}"\n`, { mode: 0o755 });
+    // The host fails every fetch for a while (git itself tries a missing object more than once).
+    world.server.failNext(502, 50, /acme\/app\.git\/(info\/refs|git-upload-pack)$/);
+    try {
+      const r = await world.git(["checkout", "-q", oldCommit], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(r.stderr).toContain("not retrying: git checkout fetched missing objects of this partial clone");
+      expect(r.stderr).not.toMatch(/retried after/);
+      expect(existsSync(log) ? readFileSync(log, "utf8").trim().split("\n").length : 0).toBeLessThanOrEqual(1);
+    } finally {
+      world.server.clearFaults();
+    }
+  });
+
+  // A treeless clone (--filter=tree:0) lacks old trees too: rev-parse <rev>:<path> and ls-tree
+  // fetch them on the way.
+  it("a treeless clone: rev-parse of an old tree's entry and ls-tree fetch through the shim with a stale header; plain git fails", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", "--filter=tree:0", "--no-recurse-submodules", world.repoUrl("acme/app"), app], work));
+    const stale = `ghs_${"1".repeat(36)}`;
+    await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`], app, { shim: false }));
+    for (const args of [["rev-parse", `${oldCommit}:README.md`], ["ls-tree", oldCommit]]) {
+      const plain = await world.git(args, app, { shim: false });
+      expect(plain.exitCode, args.join(" ")).not.toBe(0);
+    }
+    const fresh = join(work, "app2");
+    await must(world.git(["clone", "-q", "--filter=tree:0", "--no-recurse-submodules", world.repoUrl("acme/app"), fresh], work));
+    await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`], fresh, { shim: false }));
+    for (const args of [["rev-parse", `${oldCommit}:README.md`], ["ls-tree", oldCommit]]) {
+      const r = await world.git(args, fresh);
+      expect(r.exitCode, `${args.join(" ")}: ${r.stderr}`).toBe(0);
+    }
   });
 
   it("and fails with plain git and the clone's token in the URL (the test bites)", async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, writeFileSync } from "node:fs";
+import { chmodSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { toolPath } from "../support/require-tool.ts";
@@ -138,12 +138,35 @@ describe("stale credentials left by other tools", () => {
     await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
     await must(world.git(["config", `http.${world.gitUrl}/.extraheader`, `AUTHORIZATION: basic ${Buffer.from(`x-access-token:${stale}`).toString("base64")}`], app, { shim: false }));
     await must(world.git(["config", "alias.f", "fetch --prune"], app, { shim: false }));
-    for (const args of [["f"], ["-c", "alias.g=ls-remote", "g", "origin"], ["maintenance", "run", "--task=prefetch"]]) {
+    const empty = join(work, "no-shallow");
+    writeFileSync(empty, "");
+    for (const args of [
+      ["f"],
+      ["-c", "alias.g=ls-remote", "g", "origin"],
+      ["maintenance", "run", "--task=prefetch"],
+      // An alias of an alias, as git follows it.
+      ["-c", "alias.lsr=ls-remote", "-c", "alias.lsr2=lsr", "lsr2", "origin"],
+      // A name git's exec path holds as a non-executable file (git-sh-setup): git runs the alias.
+      ["-c", "alias.sh-setup=ls-remote", "sh-setup", "origin"],
+      // A global option that takes a value before the subcommand.
+      ["--shallow-file", empty, "ls-remote", "origin"],
+    ]) {
       const plain = await world.git(args, app, { shim: false });
       expect(plain.exitCode, args.join(" ")).not.toBe(0);
       const shim = await world.git(args, app);
       expect(shim.exitCode, `${args.join(" ")}: ${shim.stderr}`).toBe(0);
     }
+  });
+
+  it("a state dir reached through a symlink is the folder it leads to: its mode counts, not the link's", async () => {
+    const work = tempDir();
+    const app = join(work, "app");
+    await must(world.git(["clone", "-q", world.repoUrl("acme/app"), app], work));
+    const link = join(work, "state-link");
+    symlinkSync(world.stateDir, link);
+    const r = await world.git(["ls-remote", "origin"], app, { env: { GIT_TOKEN_KEEPER_DIR: link } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stderr).not.toContain("can be written by others");
   });
 
   it("a stale token rule in the system config: plain git fails, the shim's rule is read before it and fetches", async () => {
