@@ -1,4 +1,4 @@
-import { chmodSync, chownSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
@@ -76,8 +76,15 @@ describe("hostile URLs through the shim", () => {
       expect(r.exitCode).not.toBe(0);
       const offered = world.server.seen.slice(before).map((x) => x.authorization ?? "").filter(Boolean);
       expect(offered).toEqual([]);
-      // The helper, run by another user as git would run it.
-      const helper = await execa(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
+      // The helper, run by another user as git would run it, from a copy that user can reach
+      // (the checkout may be in a folder only its owner enters).
+      const shimCopy = tempDir();
+      chmodSync(shimCopy, 0o755);
+      for (const name of readdirSync(SHIM_DIR)) {
+        copyFileSync(join(SHIM_DIR, name), join(shimCopy, name));
+        chmodSync(join(shimCopy, name), 0o755);
+      }
+      const helper = await execa(join(shimCopy, "git-credential-token-keeper"), ["get"], {
         input: `protocol=http\nhost=${world.gitUrl.replace("http://", "")}\npath=acme/app.git\n\n`,
         env: { PATH: process.env.PATH, GIT_TOKEN_KEEPER_DIR: world.stateDir },
         reject: false,
