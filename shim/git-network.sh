@@ -9,18 +9,18 @@
 #   lazy-fetch.sh         whether a local command may fetch (a partial clone)
 # shellcheck disable=SC2154
 
-# Which commands take this path: those that may reach the network; aliases of them, resolved
-# as git resolves them (one look at the config); the built-in commands that read file contents
-# in a partial clone (git fetches its missing objects on their way, lazy-fetch.sh). git's other
-# built-in commands (no alias can shadow them), and anything else, are exec'd here.
-gtk_alias='' gtk_lazy=''
-case $gtk_sub in
+# Which commands take this path: those that may reach the network, and aliases of them,
+# resolved as git resolves them (one look at the config). git's other built-in commands (no
+# alias can shadow them), and anything else, are exec'd here.
+gtk_alias=''
+# A command that fetches the missing objects of a partial clone (gtk_lazy, shim/git [7]) is here already.
+[ -n "$gtk_lazy" ] || case $gtk_sub in
   clone | fetch | pull | push | ls-remote | fetch-pack | send-pack | maintenance | backfill) ;;
   remote | submodule | lfs | archive)
     # shellcheck source=token-keeper-lib.sh
     . "$gtk_here/token-keeper-lib.sh" || exec_git "$@"
     # Their local forms (remote -v, submodule status, lfs track, archive without --remote); a
-    # local archive reads file contents, as the commands below.
+    # local archive reads file contents (as the commands of shim/git [7]).
     if gtk_local_form "$@"; then
       [ "$gtk_sub" = archive ] || exec_git "$@"
       # shellcheck source=lazy-fetch.sh
@@ -28,16 +28,6 @@ case $gtk_sub in
       gtk_in_partial_clone || exec_git "$@"
       gtk_lazy=1
     fi
-    ;;
-  checkout | switch | restore | reset | diff | log | show | blame | annotate | grep | cat-file | merge | rebase | \
-    cherry-pick | revert | stash | am | format-patch | difftool | range-diff | sparse-checkout | worktree | \
-    read-tree | checkout-index | whatchanged | pickaxe | bundle | fast-export | pack-objects | rev-list | \
-    rev-parse | config | ls-tree | diff-tree | diff-index | diff-files | cherry | bisect | filter-branch | \
-    merge-tree | notes)
-    # shellcheck source=lazy-fetch.sh
-    . "$gtk_here/lazy-fetch.sh" || exec_git "$@"
-    gtk_in_partial_clone || exec_git "$@"
-    gtk_lazy=1
     ;;
   '' | status | add | commit | branch | tag | for-each-ref | show-ref | symbolic-ref | \
     update-ref | update-index | ls-files | describe | merge-base | rm | mv | init | init-db | clean | \

@@ -1,15 +1,7 @@
 # shellcheck shell=sh
-# git-token-keeper shim: is this a partial clone? Sourced by `git` for the built-in commands
-# that read file contents (checkout, diff, log, blame …): in a partial clone (`--filter`) git
-# fetches missing objects on the way, by running `git fetch` itself from its exec path (git's
-# promisor-remote.c), which the shim never sees. Such a command takes the network path (stale
-# credentials reset; never retried); in a full clone it is exec'd at once. The fact checked is
-# git's own: a partial clone's packs from its promisor remote carry a `.promisor` file
-# (Documentation/technical/partial-clone.txt). Costs a few stat calls, no process.
+# git-token-keeper shim: is this a partial clone? Notes at the end (this is read on local commands).
 # shellcheck disable=SC2154
 
-# Sets gtk_git_dir to the repository's git dir as git would find it (GIT_DIR, --git-dir, else
-# a .git folder or file in the folder -C names or the current one, or above), or empty.
 gtk_find_git_dir() {
   gtk_git_dir=${gtk_gd:-${GIT_DIR:-}}
   gtk_base=${gtk_cd:-.}
@@ -42,7 +34,6 @@ gtk_find_git_dir() {
   done
 }
 
-# True when the repository has a promisor pack (its own, or its common dir's for a worktree).
 gtk_in_partial_clone() {
   gtk_find_git_dir
   [ -n "$gtk_git_dir" ] || return 1
@@ -64,3 +55,16 @@ gtk_in_partial_clone() {
   set -f
   [ -e "$gtk_f" ]
 }
+
+# Notes.
+# Sourced by `git` for the built-in commands
+# that read file contents (checkout, diff, log, blame …): in a partial clone (`--filter`) git
+# fetches missing objects on the way, by running `git fetch` itself from its exec path (git's
+# promisor-remote.c), which the shim never sees. Such a command takes the network path (stale
+# credentials reset; never retried); in a full clone it is exec'd at once. The fact checked is
+# git's own: a partial clone's packs from its promisor remote carry a `.promisor` file
+# (Documentation/technical/partial-clone.txt). Costs a few stat calls, no process.
+# gtk_find_git_dir sets gtk_git_dir to the repository's git dir as git would find it (GIT_DIR,
+# --git-dir, else a .git folder or `gitdir:` file in the folder -C names or the current one, or
+# above; a bare repository), or empty. gtk_in_partial_clone is true when the repository has a
+# promisor pack (its own objects, or its common dir's for a worktree, or GIT_OBJECT_DIRECTORY).
