@@ -99,7 +99,20 @@ describe("hostile URLs through the shim", () => {
     }
     const ok = await world.git(["ls-remote", world.repoUrl("acme/app")], work);
     expect(ok.exitCode, ok.stderr).toBe(0);
-    return "the shim refused it with one message, no token offered; the helper answered nothing to uid 65534; mode 0700 again: ls-remote works";
+    // Root may write every folder: a state dir of another user's (the daemon's, in a pod) is
+    // no reason to run without the keeper, for a content-reading command or a network one.
+    chownSync(world.stateDir, 12345, 12345);
+    try {
+      const clone = join(work, "as-root");
+      const r = await world.git(["clone", "-q", world.repoUrl("acme/app"), clone], work);
+      expect(r.exitCode, r.stderr).toBe(0);
+      const log = await world.git(["log", "-1", "--format=%H"], clone);
+      expect(log.exitCode, log.stderr).toBe(0);
+      expect(log.stderr).not.toContain("git-token-keeper");
+    } finally {
+      chownSync(world.stateDir, 0, 0);
+    }
+    return "the shim refused it with one message, no token offered; the helper answered nothing to uid 65534; mode 0700 again: ls-remote works; owned by another uid, root's clone works";
   });
 
   // git config --get-regexp prints a value with a newline raw: a quoted \n in a .gitmodules URL
