@@ -1,4 +1,4 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync, spawn, spawnSync } from "node:child_process";
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -81,8 +81,17 @@ function runScript(tDir: string, script: string, env: Record<string, string>, po
         // gone already
       }
     }, SCRIPT_TIMEOUT_MS);
-    child.on("close", (code) => {
+    // A server a script leaves behind (lib-httpd's apache runs in a session of its own) keeps
+    // the output pipes open: the result is the script's exit, its output what came by then;
+    // what is left of the script is killed.
+    let done = false;
+    const finish = (code: number | null) => {
+      if (done) return;
+      done = true;
       clearTimeout(timer);
+      child.stdout.destroy();
+      child.stderr.destroy();
+      spawnSync("pkill", ["-KILL", "-u", USER, "-f", `${env.GTK_TRASH_ROOT}/trash directory\\.${script.replace(/\.sh$/, "")}`]);
       const tests = new Map<number, string>();
       const names = new Map<number, string>();
       for (const line of output.split("\n")) {
@@ -94,7 +103,9 @@ function runScript(tDir: string, script: string, env: Record<string, string>, po
         tests.set(n, / # skip /.test(` ${name} `) || name.startsWith("# skip") ? "skip" : /# TODO/.test(name) ? "todo" : (m[1] as string));
       }
       resolve({ script, exitCode: code, tests, names, output });
-    });
+    };
+    child.on("close", (code) => finish(code));
+    child.on("exit", (code) => setTimeout(() => finish(code), 5_000).unref());
   });
 }
 
