@@ -105,7 +105,7 @@ function runScript(tDir: string, script: string, env: Record<string, string>, po
       resolve({ script, exitCode: code, tests, names, output });
     };
     child.on("close", (code) => finish(code));
-    child.on("exit", (code) => setTimeout(() => finish(code), 5_000).unref());
+    child.on("exit", (code) => setTimeout(() => finish(code), 5_000));
   });
 }
 
