@@ -1,4 +1,5 @@
-import { parseTokenRecord, type TokenRecord } from "../store/token-file.ts";
+import { constants } from "node:os";
+import { parseTokenRecord, servedUntil, type TokenRecord } from "../store/token-file.ts";
 import { findRoute, type RouteMatch } from "../store/find-route.ts";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -22,14 +23,18 @@ async function currentToken(url: string, config: string | undefined): Promise<{ 
     }
   };
   let record = read();
-  const now = Date.now() / 1000;
-  if (!down && (!record || record.refreshAt <= now)) {
+  const servable = (r: TokenRecord | undefined): r is TokenRecord => r !== undefined && servedUntil(r) > Date.now() / 1000;
+  // As the helper: a token that may still be served is used while a new one cannot be minted
+  // (an outage starts refreshBefore ahead of the expiry); a new one is asked for only when due.
+  if (!down && (!record || record.refreshAt <= Date.now() / 1000)) {
     const failure = await requestFromDaemon(stateDir, "mint", route.provider, route.scope, 60_000);
-    if (failure) return `no token for ${url}: ${failure}`;
-    record = read();
+    const fresh = read();
+    if (failure && !servable(fresh)) return `no token for ${url}: ${failure}`;
+    if (failure) process.stderr.write(`git-token-keeper: a new token could not be minted (${failure}); using the current one, valid until ${new Date(servedUntil(fresh!) * 1000).toISOString()}\n`);
+    record = fresh;
   }
   if (!record) return down ?? `no token for ${url}`;
-  if (record.expires <= now) return `the token for ${url} has expired${down ? ` and ${down}` : ""}`;
+  if (!servable(record)) return `the token for ${url} has expired${down ? ` and ${down}` : ""}`;
   const type = status?.providers.find((p) => p.name === route.provider)?.type ?? "";
   return { record, route, type };
 }
@@ -76,6 +81,12 @@ export async function execCommand(options: { url?: string | undefined; env?: str
   }
   const [file, ...args] = options.command;
   const result = await execa(file as string, args, { stdio: "inherit", reject: false, env: { [name]: found.record.token } });
-  if (result.signal) return 128 + (({ SIGINT: 2, SIGTERM: 15, SIGKILL: 9 }) as Record<string, number>)[result.signal]!;
+  // As a shell says it: 127 for a command not found, 126 for one that cannot run.
+  const code = (result as { code?: string }).code;
+  if (result.exitCode === undefined && !result.signal) {
+    process.stderr.write(`git-token-keeper: cannot run '${file}': ${code === "ENOENT" ? "command not found" : (result as { originalMessage?: string }).originalMessage ?? result.message}\n`);
+    return code === "ENOENT" ? 127 : 126;
+  }
+  if (result.signal) return 128 + (constants.signals[result.signal as keyof typeof constants.signals] ?? 0);
   return result.exitCode ?? 1;
 }

@@ -15,6 +15,9 @@ import { ProviderSupervisor } from "./provider-supervisor.ts";
 import { RequestQueue } from "./request-queue.ts";
 import { StatePublisher } from "./state-publisher.ts";
 
+/** A wall clock that moved this much more (or less) than the monotonic one in a second jumped. */
+const CLOCK_JUMP_MS = 2_000;
+
 export interface DaemonOptions {
   config: KeeperConfig;
   stateDir: string;
@@ -39,6 +42,7 @@ export class Daemon {
   readonly #queue: RequestQueue;
   readonly #lockOwner = { pid: process.pid, pidNamespace: pidNamespace() };
   #alive: { close(): Promise<void> } | undefined;
+  #clockWatch: NodeJS.Timeout | undefined;
   /** Set once this daemon holds the state dir's lock; a daemon without it touches nothing there. */
   #lock: { generation: number; socket: string } | undefined;
 
@@ -93,9 +97,11 @@ export class Daemon {
     this.store.removeLeftovers();
     this.store.writePid(process.pid);
     this.store.pruneProviders(new Set(this.#supervisor.names));
+    this.#supervisor.sweepTokenFiles();
     this.#publisher.routes();
     await this.#queue.start();
     this.#publisher.start();
+    this.#watchClock();
     log.info("daemon started", { pid: process.pid, stateDir: this.store.dir, config: config.source, providers: this.#supervisor.names });
     await this.#supervisor.startAll();
     this.#publisher.status();
@@ -108,6 +114,7 @@ export class Daemon {
       this.#options.log.info("daemon stopped without having started");
       return;
     }
+    clearInterval(this.#clockWatch);
     await this.#supervisor.stopAll();
     await this.#queue.stop();
     // A daemon judged gone and replaced leaves the new one's status alone.
@@ -117,6 +124,28 @@ export class Daemon {
     // Answering until the lock is gone: a daemon starting meanwhile is refused, not let in early.
     await this.#alive?.close();
     this.#options.log.info("daemon stopped");
+  }
+
+  /**
+   * Timers run on the monotonic clock, which counts neither a suspend nor a clock set or
+   * restored (a VM snapshot): every second the wall clock's offset from it is compared, and a
+   * jump rewrites the heartbeat (the helper tells the time from it) and re-checks every token at
+   * once; every 10 s the tokens are re-checked anyway.
+   */
+  #watchClock(): void {
+    let offset = Date.now() - performance.now();
+    let ticks = 0;
+    this.#clockWatch = setInterval(() => {
+      const next = Date.now() - performance.now();
+      const jumped = Math.abs(next - offset) > CLOCK_JUMP_MS;
+      if (jumped) {
+        this.#options.log.warn("the wall clock jumped; re-checking every token", { byMs: Math.round(next - offset) });
+        this.#publisher.beat();
+      }
+      offset = next;
+      if (jumped || ++ticks % 10 === 0) this.#supervisor.recheck();
+    }, 1_000);
+    this.#clockWatch.unref();
   }
 
   /** Token expiries for the metrics. */

@@ -8,7 +8,8 @@ import type { Route, TokenStore } from "../store/token-store.ts";
 import type { Clock } from "./clock.ts";
 import { planReload } from "./plan-reload.ts";
 import { backoffDelay } from "./refresh-schedule.ts";
-import { TokenSlot } from "./token-slot.ts";
+import { servedUntil } from "../store/token-file.ts";
+import { providerConfigHash, TokenSlot } from "./token-slot.ts";
 
 /**
  * How long a stop or a reload waits for mints in flight: under Kubernetes' default 30-second
@@ -113,6 +114,40 @@ export class ProviderSupervisor {
     ]);
     this.#deps.clock.clearTimeout(timer);
     if (!waited) this.#deps.log.warn(`${why}: mints still in flight after ${STOP_WAIT_MS / 1000}s; a rotated secret they bring back is lost`, { slots: minting });
+  }
+
+  /**
+   * Removes every token file that no slot of the current providers may serve: of another
+   * provider's settings (gitUrl, owners, permissions …: its `config=` fingerprint), of an owner
+   * no longer served, unreadable, or past serving. Called before the routes are written, so a
+   * file never reaches a host it was not minted for.
+   */
+  sweepTokenFiles(): void {
+    const { store, clock, log } = this.#deps;
+    const now = clock.now();
+    for (const { provider } of this.states) {
+      const name = provider.config.name;
+      const hash = providerConfigHash(provider.config);
+      const owners = provider.servedOwners();
+      for (const scope of store.listOwners(name)) {
+        const record = store.readToken(name, scope);
+        // Owners not learned yet (an installation looked up at start) rule out nothing.
+        const served = serves(provider, scope) || (provider.config.perOwner && owners?.length === 0);
+        if (record && record.config === hash && served && servedUntil(record) * 1000 > now) continue;
+        try {
+          store.removeToken(name, scope);
+          log.info("removed a token file minted for other settings, or past serving", { slot: `${name}/${scope}` });
+        } catch (error) {
+          log.error("cannot remove a token file", { slot: `${name}/${scope}`, error: describeError(error) });
+        }
+      }
+    }
+  }
+
+  /** Mints what is due and drops what expired, by the wall clock (see TokenSlot.recheck). */
+  recheck(): void {
+    if (this.#stopping) return;
+    for (const slot of this.#slots.values()) slot.recheck();
   }
 
   /** Healthy when every provider found its owners and no token is failing to mint. */
@@ -222,7 +257,10 @@ export class ProviderSupervisor {
     // Its successor reads the same refresh-token file: not before the answer in flight is saved.
     await this.#stopSlots(stopped, `retiring provider ${name}`);
     await state.provider.dispose?.();
+    // Its tokens were minted for settings that no longer hold (another gitUrl, narrower
+    // permissions …): gone before the routes change, whether it stays under new settings or not.
     if (deleteTokens) this.#deps.store.pruneProviders(new Set(this.#providers.keys()));
+    else this.#deps.store.removeProvider(name);
   }
 
   #gone(state: ProviderState): boolean {

@@ -23,7 +23,8 @@ export const MIN_BACKOFF_MS = 100;
 
 /**
  * Delay before retry number `attempt` (1 for the first retry): capped exponential backoff with
- * "equal jitter" (half fixed, half random), and never sooner than a server's Retry-After. A
+ * "equal jitter" (half fixed, half random), and never sooner than a server's Retry-After (up to
+ * maxMs). A
  * permanent error (an App not installed, a revoked grant) waits `maxMs` in full. Never 0 or NaN,
  * whatever the inputs: a zero wait turns a failing source into a hot loop.
  */
@@ -33,7 +34,8 @@ export function backoffDelay(
 ): number {
   const minMs = Math.max(MIN_BACKOFF_MS, finite(options.minMs, MIN_BACKOFF_MS));
   const maxMs = Math.max(minMs, finite(options.maxMs, minMs));
-  const retryAfter = finite(options.retryAfterMs ?? 0, 0);
+  // A server's Retry-After is honoured up to maxMs: a year-long one must not stall a token.
+  const retryAfter = Math.min(finite(options.retryAfterMs ?? 0, 0), maxMs);
   if (options.permanent) return Math.max(maxMs, retryAfter);
   const steps = Math.min(Math.max(0, finite(attempt, 1) - 1), 52);
   const exponential = Math.min(maxMs, minMs * 2 ** steps);

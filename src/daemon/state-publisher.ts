@@ -83,6 +83,11 @@ export class StatePublisher {
     }, 50).unref();
   }
 
+  /** Rewrites the heartbeat now (the wall clock jumped: the helper tells the time from it). */
+  beat(): void {
+    if (!this.#stopped) this.#beat();
+  }
+
   #beat(): void {
     try {
       this.#routesIfGrown();

@@ -6,7 +6,7 @@ import { fingerprint, type Redactor } from "../log/redact.ts";
 import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.ts";
 import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
-import type { TokenRecord } from "../store/token-file.ts";
+import { servedUntil, servingMargin, type TokenRecord } from "../store/token-file.ts";
 import type { ProviderBase } from "../providers/settings/provider-base.ts";
 import type { Clock } from "./clock.ts";
 import { backoffDelay, refreshAt } from "./refresh-schedule.ts";
@@ -49,6 +49,20 @@ export interface SlotStatus {
 
 type MintReason = "start" | "schedule" | "first use" | "refused" | "refresh" | "retry" | "source changed" | "reload";
 
+/**
+ * The fingerprint of a provider's settings that a token file carries (`config=`): a file is
+ * served only by a slot of a provider with the same settings (gitUrl, owners, permissions …).
+ */
+export function providerConfigHash(config: ProviderBase): string {
+  return createHash("sha256").update(JSON.stringify(config)).digest("hex").slice(0, 16);
+}
+
+/** The shortest remaining life a source's token may have, whatever its other tokens had. */
+const MIN_TOKEN_LIFE_MS = 1_000;
+
+/** Clock differences with a token API below this are the Date header's rounding, not skew. */
+const SKEW_IGNORED_MS = 2_000;
+
 const toIso = (seconds: number | undefined) => (seconds === undefined ? null : new Date(seconds * 1000).toISOString());
 
 /** The longest one mint may take, whatever the source, unless its own timeouts are longer. */
@@ -84,11 +98,16 @@ export class TokenSlot {
   #expiryTimer: unknown;
   #pendingRemint: Promise<void> | undefined;
   #stopped = false;
+  /** When the armed timer (refresh or retry) is due, by the wall clock: see recheck(). */
+  #dueAt: number | undefined;
+  #lastSerial = 0;
+  /** The token last minted and its remaining life when it first came (see #checkWorthServing). */
+  #firstSeen: { token: string; lifeMs: number } | undefined;
 
   readonly #configHash: string;
 
   constructor(provider: TokenProvider, owner: string, options: SlotOptions, deps: SlotDeps) {
-    this.#configHash = createHash("sha256").update(JSON.stringify(provider.config)).digest("hex").slice(0, 16);
+    this.#configHash = providerConfigHash(provider.config);
     this.provider = provider;
     this.owner = owner;
     this.#options = options;
@@ -108,17 +127,38 @@ export class TokenSlot {
     return this.#current;
   }
 
-  /** Resumes a token left by an earlier run when it is still fresh; else mints one. */
+  /**
+   * Resumes a token left by an earlier run, minted under the same settings, while it may still
+   * be served (and mints at once when its refresh time has passed); any other file is removed
+   * before anything is minted, so it is never served meanwhile.
+   */
   start(reason: MintReason): Promise<void> {
     const saved = this.#deps.store.readToken(this.provider.config.name, this.owner);
     const now = this.#deps.clock.now();
-    if (saved && saved.refreshAt * 1000 > now && saved.config === this.#configHash) {
+    if (saved && saved.config === this.#configHash && servedUntil(saved) * 1000 > now) {
       this.#adopt(saved);
       this.#deps.log.info("resumed token from state dir", { slot: this.name, fingerprint: fingerprint(saved.token) });
-      this.#scheduleRefresh(saved.refreshAt * 1000);
-      return Promise.resolve();
+      if (saved.refreshAt * 1000 > now) {
+        this.#scheduleRefresh(saved.refreshAt * 1000);
+        return Promise.resolve();
+      }
+      return this.mint(reason, saved.serial);
     }
+    if (saved) this.#removeFile("left by an earlier run, for other settings or expired");
     return this.mint(reason, saved?.serial);
+  }
+
+  /**
+   * Called every second or so, and at once when the wall clock jumped (suspend and resume, a VM
+   * restored, the clock set): timers run on the monotonic clock, which counts neither; this
+   * mints what is due and drops what expired by the wall clock.
+   */
+  recheck(): void {
+    if (this.#stopped) return;
+    const now = this.#deps.clock.now();
+    if (this.#current && now >= this.#current.expires * 1000) this.#expire(this.#current.serial);
+    if (this.#inflight || this.#dueAt === undefined || now < this.#dueAt) return;
+    void this.mint(this.#failures > 0 ? "retry" : "schedule").catch(() => undefined);
   }
 
   /** Mints now unless a mint is already under way, in which case it waits for that one. */
@@ -142,7 +182,8 @@ export class TokenSlot {
    */
   async ensureFresh(): Promise<void> {
     const now = this.#deps.clock.now();
-    if (this.#current && this.#current.refreshAt * 1000 > now) return;
+    // A second's slack: the helper tells the time in whole seconds, from the heartbeat.
+    if (this.#current && Math.min(this.#current.refreshAt, servedUntil(this.#current)) * 1000 > now + 1_000) return;
     if (this.#inflight) return this.#inflight;
     if (this.#failures > 0 && this.#nextAttemptAt !== undefined && now < this.#nextAttemptAt && this.#lastError) {
       throw new ProviderError(this.#lastError.message, { transient: true });
@@ -158,6 +199,9 @@ export class TokenSlot {
     if (this.#current && this.#current.serial !== serial) return this.#inflight;
     if (this.#inflight) return this.#inflight;
     if (this.#pendingRemint) return this.#pendingRemint;
+    // While the source is failing, its backoff (and any Retry-After) holds for re-mints too: the
+    // retry timer mints when it is due, however often hosts refuse meanwhile.
+    if (this.#failures > 0 && this.#nextAttemptAt !== undefined && this.#deps.clock.now() < this.#nextAttemptAt) return;
     const lastMintMs = (this.#current?.mintedAt ?? 0) * 1000;
     const wait = lastMintMs + this.#options.remintIntervalMs - this.#deps.clock.now();
     this.#deps.metrics.refused(this.provider.config.name, this.owner);
@@ -221,23 +265,19 @@ export class TokenSlot {
       const minted = await this.#withDeadline(this.provider.mint(this.owner, { refused }));
       if (this.#stopped) return;
       const now = clock.now();
-      const { expiresMs, refreshAtMs } = this.#schedule(minted, now);
-      if (!(refreshAtMs > now)) {
-        throw new ProviderError(
-          expiresMs > now
-            ? `the token source returned a token that expires at ${new Date(expiresMs).toISOString()}, too soon to serve (a cached token?)`
-            : `the token source returned a token that expired at ${new Date(expiresMs).toISOString()}`,
-          { transient: true, hint: "check this machine's clock against the token source's, and the source's token lifetime" },
-        );
-      }
+      const { expiresMs, refreshAtMs, serveUntilMs } = this.#schedule(minted, now);
+      this.#checkWorthServing(minted.token, expiresMs, refreshAtMs, now);
       redactor.addSecret(minted.token);
       const record: TokenRecord = {
         token: minted.token,
         username: minted.username ?? this.provider.config.username,
         expires: Math.floor(expiresMs / 1000),
+        serveUntil: Math.floor(serveUntilMs / 1000),
         refreshAt: Math.floor(refreshAtMs / 1000),
         mintedAt: Math.floor(now / 1000),
-        serial: Math.max(this.#current?.serial ?? 0, lastSerial ?? 0) + 1,
+        // Never back to 1 after an expired token was dropped: a refusal quoting an old serial
+        // must not match the new token.
+        serial: Math.max(this.#lastSerial, lastSerial ?? 0) + 1,
         config: this.#configHash,
         // Azure DevOps takes Entra ID tokens as bearer tokens (Microsoft's documented way).
         authtype: this.provider.config.type === "azure-devops" ? "Bearer" : undefined,
@@ -280,6 +320,7 @@ export class TokenSlot {
         retryAfterMs,
       });
       this.#nextAttemptAt = clock.now() + delay;
+      this.#dueAt = this.#nextAttemptAt;
       const expiresIn = this.#current ? this.#current.expires * 1000 - clock.now() : undefined;
       log.warn("mint failed", {
         slot: this.name,
@@ -297,12 +338,45 @@ export class TokenSlot {
     }
   }
 
-  // From the token's own expiry (the source's, else its JWT exp), else from refreshEvery.
-  #schedule(minted: MintedToken, now: number): { expiresMs: number; refreshAtMs: number } {
+  /**
+   * A token a source hands out again and again as it nears its expiry (a cache: Vault Agent,
+   * IMDS, a caching STS) is an error of the source, backed off like any other, never a loop:
+   * it must expire after it was minted, later than its refresh time, and the same token again
+   * must still have half of refreshBefore (or of the life it first came with) left. A new token
+   * of any life is worth serving: the source's lifetime may have changed.
+   */
+  #checkWorthServing(token: string, expiresMs: number, refreshAtMs: number, now: number): void {
+    const life = expiresMs - now;
+    const hint = "the source hands out a cached token near its expiry: have it mint a new one (or renew it earlier), and check this machine's clock against the source's";
+    const at = new Date(expiresMs).toISOString();
+    if (life <= 0) throw new ProviderError(`the token source returned a token that expired at ${at}`, { transient: true, hint });
+    if (!(refreshAtMs > now) || life < MIN_TOKEN_LIFE_MS) {
+      throw new ProviderError(`the token source returned a token that expires at ${at}, too soon to serve`, { transient: true, hint });
+    }
+    // A token is refreshed at half its remaining life when that is shorter than refreshBefore:
+    // the same token handed out again would be refreshed ever sooner without this floor.
+    const seen = this.#firstSeen?.token === token ? this.#firstSeen : undefined;
+    const floor = seen ? Math.min(this.#options.refreshBeforeMs, seen.lifeMs) / 2 : 0;
+    if (life < floor) {
+      throw new ProviderError(
+        `the token source returned the token it returned before, now with ${(life / 1000).toFixed(1)}s left (under ${(floor / 1000).toFixed(1)}s): a cached token, nothing new to serve`,
+        { transient: true, hint },
+      );
+    }
+    if (!seen) this.#firstSeen = { token, lifeMs: life };
+  }
+
+  // From the token's own expiry (the source's, else its JWT exp), else from refreshEvery. An
+  // expiry a token API gave with a Date header counts from that clock: the token lives as long
+  // on this machine as the API says, whatever the two clocks say (a host judges by its own).
+  #schedule(minted: MintedToken, now: number): { expiresMs: number; refreshAtMs: number; serveUntilMs: number } {
     const expiresAt = minted.expiresAt ?? jwtExpiry(minted.token);
     if (expiresAt) {
-      const expiresMs = expiresAt.getTime();
-      return { expiresMs, refreshAtMs: refreshAt(now, expiresMs, this.#options.refreshBeforeMs, this.#deps.clock.random()) };
+      const skew = minted.serverDate ? minted.serverDate.getTime() - now : 0;
+      const expiresMs = expiresAt.getTime() - (Math.abs(skew) > SKEW_IGNORED_MS ? skew : 0);
+      const serveUntilMs = expiresMs - servingMargin(expiresMs - now);
+      const refreshAtMs = Math.min(refreshAt(now, expiresMs, this.#options.refreshBeforeMs, this.#deps.clock.random()), serveUntilMs);
+      return { expiresMs, refreshAtMs, serveUntilMs };
     }
     const every = this.provider.config.refreshEvery;
     if (!every) {
@@ -312,11 +386,12 @@ export class TokenSlot {
       });
     }
     const { refreshAt: at, expiresAt: soft } = scheduleFromRefreshEvery(every, now);
-    return { expiresMs: soft, refreshAtMs: at };
+    return { expiresMs: soft, refreshAtMs: at, serveUntilMs: soft };
   }
 
   #adopt(record: TokenRecord): void {
     this.#current = record;
+    this.#lastSerial = Math.max(this.#lastSerial, record.serial);
     this.#deps.redactor.addSecret(record.token);
     if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
     // A token past its expiry is never handed out, even while the source keeps failing.
@@ -346,24 +421,30 @@ export class TokenSlot {
       return;
     }
     this.#deps.log.warn("token expired before a new one could be minted; removed it", { slot: this.name });
+    this.#removeFile("expired");
+    this.#current = undefined;
+    this.#deps.onChange();
+  }
+
+  #removeFile(why: string): void {
     try {
       this.#deps.store.removeToken(this.provider.config.name, this.owner);
     } catch (error) {
-      this.#deps.log.error("cannot remove the expired token file", { slot: this.name, error: describeError(error) });
+      this.#deps.log.error(`cannot remove a token file (${why})`, { slot: this.name, error: describeError(error) });
     }
-    this.#current = undefined;
-    this.#deps.onChange();
   }
 
   #scheduleRefresh(atMs: number): void {
     if (!this.#current || this.#stopped) return;
     this.#clearTimer();
     const delay = atMs - this.#deps.clock.now();
+    this.#dueAt = atMs;
     this.#timer = this.#deps.clock.setTimeout(() => void this.mint("schedule").catch(() => undefined), delay);
   }
 
   #clearTimer(): void {
     if (this.#timer !== undefined) this.#deps.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#dueAt = undefined;
   }
 }

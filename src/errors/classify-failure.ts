@@ -64,7 +64,8 @@ export function classifyFailure(error: unknown, what: string, nowMs: number, hin
   if (typeof http.status === "number") {
     const apiMessage = apiErrorMessage(http.response?.data) ?? http.message ?? "";
     const message = `${what}: HTTP ${http.status}${apiMessage ? ` ${apiMessage}` : ""}`;
-    const retryAfterMs = parseRetryAfter(http.response?.headers?.["retry-after"], nowMs);
+    const headers = http.response?.headers;
+    const retryAfterMs = parseRetryAfter(headers?.["retry-after"], nowMs) ?? rateLimitReset(headers, nowMs);
     return new ProviderError(message, {
       cause: error,
       transient: isTransientStatus(http.status) || retryAfterMs !== undefined,
@@ -74,6 +75,17 @@ export function classifyFailure(error: unknown, what: string, nowMs: number, hin
   }
   const message = error instanceof Error ? error.message : String(error);
   return new ProviderError(`${what}: ${message}`, { cause: error, transient: true });
+}
+
+/**
+ * GitHub's primary rate limit answers 403 (or 429) with `x-ratelimit-remaining: 0` and the epoch
+ * second it resets at (GitHub's clock: counted from its Date header): transient, not before then.
+ */
+function rateLimitReset(headers: Record<string, string | undefined> | undefined, nowMs: number): number | undefined {
+  const reset = headers?.["x-ratelimit-reset"];
+  if (headers?.["x-ratelimit-remaining"] !== "0" || !reset || !/^\d+$/.test(reset)) return undefined;
+  const serverNow = Date.parse(headers.date ?? "");
+  return Math.max(1_000, Number(reset) * 1000 - (Number.isNaN(serverNow) ? nowMs : serverNow));
 }
 
 function apiErrorMessage(data: unknown): string | undefined {

@@ -65,6 +65,15 @@ export function apiRequest(url: string | URL, options: ApiRequest): Promise<ApiA
   });
 }
 
+/**
+ * The server's clock when it answered, from its Date header (undefined without a readable one):
+ * an absolute expiry it gave is counted from this (see MintedToken.serverDate).
+ */
+export function serverDate(value: string | string[] | undefined | null): Date | undefined {
+  const at = typeof value === "string" ? Date.parse(value) : Number.NaN;
+  return Number.isNaN(at) ? undefined : new Date(at);
+}
+
 /** Headers with one string per name (repeated ones joined with ", "), as fetch gives them. */
 export function flatHeaders(headers: IncomingHttpHeaders): Record<string, string> {
   const flat: Record<string, string> = {};

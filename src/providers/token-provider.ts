@@ -5,6 +5,11 @@ export interface MintedToken {
   token: string;
   /** When the source says; else the JWT's exp, else the provider's refreshEvery decides. */
   expiresAt?: Date | undefined;
+  /**
+   * The token API's clock when it answered (its Date header): an expiry it gave is counted from
+   * this, not from this machine's clock.
+   */
+  serverDate?: Date | undefined;
   /** The username git must send, when the source says; else the provider's `username`. */
   username?: string | undefined;
 }

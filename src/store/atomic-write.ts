@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
+import { closeSync, fchmodSync, fchownSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { StoreError } from "../errors/keeper-error.ts";
 
@@ -27,8 +27,11 @@ export function writeFileAtomic(path: string, data: string, mode = 0o600, gid?: 
   let fd: number | undefined;
   try {
     fd = openSync(temp, "wx", mode);
-    // The shared group of the group layout, whatever this process's primary group is.
+    // The shared group of the group layout, whatever this process's primary group is; and the
+    // mode whatever the umask took from it (under umask 077 a 0640 file would be 0600, and the
+    // group's helper would answer nothing).
     if (gid !== undefined) fchownSync(fd, -1, gid);
+    fchmodSync(fd, mode);
     writeSync(fd, data);
     fsyncSync(fd);
     closeSync(fd);

@@ -6,6 +6,12 @@ export interface TokenRecord {
   expires: number;
   /** Epoch seconds after which the daemon will have replaced it. */
   refreshAt: number;
+  /**
+   * Epoch seconds from which it is no longer handed out: its expiry less a safety margin
+   * (servingMargin), judged by the wall clock when it is served. Older files have none: their
+   * expiry counts.
+   */
+  serveUntil?: number | undefined;
   mintedAt: number;
   /** Grows by one with every mint of this scope; the helper quotes it when a token is refused. */
   serial: number;
@@ -21,7 +27,8 @@ export function formatTokenRecord(r: TokenRecord): string {
   }
   const config = r.config ? `config=${r.config}\n` : "";
   const authtype = r.authtype ? `authtype=${r.authtype}\n` : "";
-  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\nrefresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${authtype}${config}`;
+  const serveUntil = r.serveUntil === undefined ? "" : `serve_until=${r.serveUntil}\n`;
+  return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\n${serveUntil}refresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${authtype}${config}`;
 }
 
 export function parseTokenRecord(text: string): TokenRecord | undefined {
@@ -35,5 +42,23 @@ export function parseTokenRecord(text: string): TokenRecord | undefined {
   const numbers = ["expires", "refresh_at", "minted", "serial"].map((k) => Number(fields.get(k)));
   if (!token || !username || numbers.some((n) => !Number.isFinite(n))) return undefined;
   const [expires, refreshAt, mintedAt, serial] = numbers as [number, number, number, number];
-  return { token, username, expires, refreshAt, mintedAt, serial, config: fields.get("config"), authtype: fields.get("authtype") === "Bearer" ? "Bearer" : undefined };
+  const until = Number(fields.get("serve_until"));
+  const serveUntil = fields.has("serve_until") && Number.isFinite(until) ? Math.min(until, expires) : undefined;
+  return { token, username, expires, refreshAt, mintedAt, serial, serveUntil, config: fields.get("config"), authtype: fields.get("authtype") === "Bearer" ? "Bearer" : undefined };
+}
+
+/** Until when a token is handed out, in epoch seconds: serve_until, else its expiry. */
+export function servedUntil(r: TokenRecord): number {
+  return r.serveUntil ?? r.expires;
+}
+
+/**
+ * How long before its expiry a token stops being handed out: 10 s, or a quarter of its life for
+ * a token shorter than 40 s. git may take seconds between asking for a credential and its last
+ * request with it, and the host's clock is not exactly this one.
+ */
+export const SERVING_MARGIN_MS = 10_000;
+
+export function servingMargin(lifetimeMs: number): number {
+  return Math.min(SERVING_MARGIN_MS, Math.max(0, lifetimeMs) / 4);
 }

@@ -128,6 +128,11 @@ export class TokenStore {
     rmSync(this.tokenPath(provider, owner), { force: true });
   }
 
+  /** Removes every token file of one provider. */
+  removeProvider(provider: string): void {
+    rmSync(join(this.tokensDir, provider), { recursive: true, force: true });
+  }
+
   /** Removes token files of providers no longer configured. */
   pruneProviders(keep: ReadonlySet<string>): void {
     let names: string[] = [];

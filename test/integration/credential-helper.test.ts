@@ -66,6 +66,34 @@ for (const shell of shellsToTest() as ShellName[]) {
     });
 
 
+    // Issue 24, finding 3: the daemon's timers stop while a machine is suspended; the helper
+    // judges by the wall clock (heartbeat + /proc/uptime) whether a token may still be served.
+    it("never answers a token past its serve_until, with the daemon alive (it asks for a new one) or gone", () => {
+      const input = "protocol=https\nhost=github.com\npath=acme/app\n";
+      const t = Math.floor(Date.now() / 1000);
+      const lay = (alive: boolean, serveUntil: number | undefined) => {
+        layState(state, { alive });
+        writeFileSync(
+          join(state, "tokens", "gh", "acme"),
+          formatTokenRecord({ token: TOKENS.acme!, username: "x-access-token", expires: t + 8, serveUntil, refreshAt: t - 60, mintedAt: t - 3600, serial: 7 }),
+        );
+      };
+      lay(true, t - 2);
+      const asked = get(input);
+      expect(asked.stdout).not.toContain(TOKENS.acme);
+      expect(asked.stdout).toContain("quit=1");
+      expect(asked.stderr).toContain("did not answer");
+      lay(false, t - 2);
+      const gone = get(input);
+      expect(gone.stdout).not.toContain(TOKENS.acme);
+      expect(gone.stderr).toContain("expired and the daemon is not running");
+      // Before serve_until it is answered; a file without one (an older daemon's) counts its expiry.
+      lay(false, t + 5);
+      expect(get(input).stdout).toContain(`password=${TOKENS.acme}`);
+      lay(true, undefined);
+      expect(get(input).stdout).toContain(`password=${TOKENS.acme}`);
+    });
+
     // A caller that exported `token` or `password` (any name the helper uses) must not see the
     // helper's values in the environment of what it runs (base64 here; od, sleep elsewhere).
     it("a token never reaches the environment of a process the helper runs, whatever the caller exported", () => {

@@ -107,13 +107,16 @@ describe("refusals and faults", () => {
     expect(world.keeper?.log).toContain("token source recovered");
   });
 
-  it("a token API failing with 429 and Retry-After is not called again before it says", async () => {
-    world.github.failNext(429, 1, { "retry-after": "3" }, JSON.stringify({ message: "rate limited" }));
+  // Issue 24, finding 6: a year-long Retry-After once stalled a token past its expiry.
+  it("a token API failing with 429 and Retry-After is not called again before it says, up to retryMax (2s here)", async () => {
+    world.github.failNext(429, 1, { "retry-after": "31536000" }, JSON.stringify({ message: "rate limited" }));
     await runCli(["refresh", "--provider", "test-app"], { GIT_TOKEN_KEEPER_DIR: world.stateDir });
     const s = JSON.parse((await status()).stdout);
     const slot = s.tokens.find((t: { failing: boolean }) => t.failing);
     expect(slot?.lastError).toContain("HTTP 429");
-    expect(Date.parse(slot.nextAttempt) - Date.parse(s.updatedAt)).toBeGreaterThanOrEqual(2_500);
+    const wait = Date.parse(slot.nextAttempt) - Date.parse(s.updatedAt);
+    expect(wait).toBeGreaterThanOrEqual(1_500);
+    expect(wait).toBeLessThanOrEqual(2_500);
   });
 
   it("two owners on one host each get their own token", async () => {

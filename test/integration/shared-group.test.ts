@@ -13,6 +13,26 @@ const SHARED_GID = 65534;
 describe.skipIf(process.getuid?.() !== 0)("the shared-group layout: keeper and runner as different users", () => {
   afterAll(removeTempDirs);
 
+  // Issue 24, finding 9: under umask 077 the files were 0600 and the group's helper answered nothing.
+  it("the group's modes hold whatever the daemon's umask", async () => {
+    const world = await World.create();
+    const before = process.umask(0o077);
+    try {
+      await world.startKeeper({ stateGroup: SHARED_GID });
+    } finally {
+      process.umask(before);
+    }
+    try {
+      for (const dir of ["", "tokens", "tokens/test-app", "answers"]) expect(statSync(join(world.stateDir, dir)).mode & 0o777, dir).toBe(0o750);
+      for (const file of ["tokens/test-app/acme", "routes", "origins", "heartbeat", "status.json"]) {
+        const stat = statSync(join(world.stateDir, file));
+        expect([stat.mode & 0o777, stat.gid], file).toEqual([0o640, SHARED_GID]);
+      }
+    } finally {
+      await world.close();
+    }
+  });
+
   it("the runner's git reads tokens and asks for re-mints; others get nothing", async () => {
     const world = await World.create();
     try {

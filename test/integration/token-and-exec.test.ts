@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli } from "../support/run-cli.ts";
@@ -46,5 +46,41 @@ describe("tokens for other tools: token --url and exec --url", () => {
   it("exec needs a command and a valid variable name", async () => {
     expect((await cli(["exec", "--url", `${world.gitUrl}/acme/app`])).exitCode).toBe(2);
     expect((await cli(["exec", "--url", `${world.gitUrl}/acme/app`, "--env", "1BAD", "--", "true"])).stderr).toContain("not a variable name");
+  });
+
+  // Issue 24, finding 14.
+  it("exec passes a child's death by any signal through as 128 + n, and says when the command is not found (127)", async () => {
+    for (const [signal, n] of [["ABRT", 6], ["HUP", 1], ["PIPE", 13], ["SEGV", 11], ["QUIT", 3], ["USR1", 10]] as const) {
+      const r = await cli(["exec", "--url", `${world.gitUrl}/acme/app`, "--", "sh", "-c", `kill -${signal} $$`]);
+      expect(r.stderr).not.toContain("RangeError");
+      expect(r.exitCode, signal).toBe(128 + n);
+    }
+    const missing = await cli(["exec", "--url", `${world.gitUrl}/acme/app`, "--", "no-such-command-here"]);
+    expect(missing.exitCode).toBe(127);
+    expect(missing.stderr).toContain("cannot run 'no-such-command-here': command not found");
+  });
+
+  // Issue 24, finding 8: git through the shim works during an outage while the token is valid; so do these.
+  it("token and exec serve the current token while it may be served, though a new one cannot be minted", async () => {
+    const file = join(world.stateDir, "tokens", "test-app", "acme");
+    const token = fileToken("acme");
+    // The daemon restarts during an outage, its token past its refresh time and well before its
+    // expiry: it serves it, and every mint fails.
+    await world.keeper!.stop();
+    const now = Math.floor(Date.now() / 1000);
+    writeFileSync(file, readFileSync(file, "utf8").replace(/^refresh_at=.*$/m, `refresh_at=${now - 5}`));
+    world.github.failNext(503, 50);
+    await world.startKeeper({ providers: [world.providerConfig({ owners: undefined })] });
+    try {
+      const r = await cli(["token", "--url", `${world.gitUrl}/acme/app`]);
+      expect(r.exitCode).toBe(0);
+      expect(r.stdout.trim()).toBe(token);
+      expect(r.stderr).toContain("a new token could not be minted");
+      const e = await cli(["exec", "--url", `${world.gitUrl}/acme/app`, "--", "sh", "-c", 'printf %s "$GH_TOKEN"']);
+      expect(e.exitCode).toBe(0);
+      expect(e.stdout).toBe(token);
+    } finally {
+      world.github.clearFaults();
+    }
   });
 });

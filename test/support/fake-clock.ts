@@ -33,6 +33,15 @@ export class FakeClock implements Clock {
     return this.#timers.length;
   }
 
+  /**
+   * The wall clock jumps (suspend and resume, a clock set): now moves, and so do the timers,
+   * which run on the monotonic clock and fire as late as they would have without the jump.
+   */
+  jump(ms: number): void {
+    this.#now += ms;
+    for (const timer of this.#timers) timer.at += ms;
+  }
+
   /** Moves time forward, running timers as they fall due and letting promises settle between. */
   async advance(ms: number): Promise<void> {
     const end = this.#now + ms;

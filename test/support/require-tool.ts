@@ -15,6 +15,7 @@ const HOW_CI_GETS_IT: Record<string, string> = {
   debootstrap: "Debian package debootstrap",
   "git-lfs": "Debian package git-lfs",
   gh: "Debian package gh",
+  faketime: "Debian package faketime",
 };
 
 const said = new Set<string>();

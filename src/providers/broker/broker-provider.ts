@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { classifyFailure, isTransientStatus, parseRetryAfter } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
-import { apiRequest } from "../api-request.ts";
+import { apiRequest, serverDate } from "../api-request.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 import type { BrokerProviderConfig } from "./broker-config.ts";
 
@@ -83,7 +83,7 @@ export function createBrokerProvider(config: BrokerProviderConfig, deps: { now?:
       if (typeof body.token !== "string" || !body.token || typeof body.expires_at !== "string" || Number.isNaN(Date.parse(body.expires_at))) {
         throw new ProviderError("the broker answered without a token and its expiry", { transient: true });
       }
-      return { token: body.token, expiresAt: new Date(body.expires_at), username: typeof body.username === "string" ? body.username : undefined };
+      return { token: body.token, expiresAt: new Date(body.expires_at), serverDate: serverDate(answer.headers.date), username: typeof body.username === "string" ? body.username : undefined };
     },
   };
 }

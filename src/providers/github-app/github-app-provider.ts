@@ -5,7 +5,7 @@ import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 import { VERSION } from "../../version.ts";
-import { apiFetch } from "../api-request.ts";
+import { apiFetch, serverDate } from "../api-request.ts";
 
 export interface GitHubAppDeps {
   /** Per-request timeout for the GitHub API. */
@@ -115,7 +115,7 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       try {
         // Through the hooked request rather than auth({type: "installation"}): the hook signs
         // with a fresh JWT and, on a 401 caused by clock skew, retries with the server's time.
-        const { data } = await appRequest("POST /app/installations/{installation_id}/access_tokens", {
+        const { data, headers } = await appRequest("POST /app/installations/{installation_id}/access_tokens", {
           installation_id: installationId,
           ...(config.repositories ? { repositories: config.repositories } : {}),
           ...(config.permissions ? { permissions: config.permissions as Record<string, "read" | "write"> } : {}),
@@ -123,7 +123,9 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
         if (typeof data?.token !== "string" || !data.token || Number.isNaN(Date.parse(data.expires_at))) {
           throw new ProviderError("the GitHub API answered without a token and its expiry (malformed JSON?)", { transient: true });
         }
-        return { token: data.token, expiresAt: new Date(data.expires_at) } satisfies MintedToken;
+        // expires_at is GitHub's clock: counted from its Date header (a skewed host clock
+        // would make the token seem to live longer or shorter than GitHub lets it).
+        return { token: data.token, expiresAt: new Date(data.expires_at), serverDate: serverDate(headers.date) } satisfies MintedToken;
       } catch (error) {
         // The App was uninstalled (or reinstalled under a new id): look it up again next time.
         if ((error as { status?: number }).status === 404 && config.installationId === undefined) installationIds.delete(owner);

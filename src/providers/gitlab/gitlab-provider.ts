@@ -120,9 +120,9 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
     const next = data.refresh_token;
     if (typeof access !== "string" || typeof next !== "string") throw new ProviderError("GitLab's token answer has no access_token or refresh_token", { transient: true });
     save(file, next, "refresh token");
-    const createdAt = typeof data.created_at === "number" ? data.created_at * 1000 : now();
+    // expires_in counts from the answer, here; created_at is GitLab's clock, which may differ.
     const expiresIn = typeof data.expires_in === "number" ? data.expires_in : 7200;
-    return { token: access, expiresAt: new Date(createdAt + expiresIn * 1000) };
+    return { token: access, expiresAt: new Date(now() + expiresIn * 1000) };
   }
 
   async function selfRotate(): Promise<MintedToken> {

@@ -5,7 +5,7 @@ import { ProviderError } from "../../errors/keeper-error.ts";
 import { VERSION } from "../../version.ts";
 import { expiryFromFields } from "../token-expiry.ts";
 import { atPath } from "../token-json.ts";
-import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
+import { apiRequest, flatHeaders, serverDate, type ApiAnswer } from "../api-request.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 
 function send(config: HttpProviderConfig): Promise<ApiAnswer> {
@@ -52,15 +52,18 @@ export function createHttpProvider(config: HttpProviderConfig, now: () => number
       if (typeof token !== "string" || !token) {
         throw new ProviderError(`${what}: no token at '${config.tokenPath}' in the answer`, { transient: false, hint: "set tokenPath to where the service puts the token" });
       }
+      const absolute = config.expiresAtPath ? atPath(data, config.expiresAtPath) : undefined;
       const expiresAt = expiryFromFields(
         {
-          expires_at: config.expiresAtPath ? atPath(data, config.expiresAtPath) : undefined,
+          expires_at: absolute,
           expires_in: config.expiresInPath ? atPath(data, config.expiresInPath) : undefined,
         },
         now(),
       );
       const username = config.usernamePath ? atPath(data, config.usernamePath) : undefined;
-      return { token, expiresAt, username: typeof username === "string" ? username : undefined };
+      // An expires_at is the service's clock; an expires_in is a length, counted from here.
+      const date = absolute !== undefined && absolute !== null ? serverDate(answer.headers.date) : undefined;
+      return { token, expiresAt, serverDate: date, username: typeof username === "string" ? username : undefined };
     },
   });
 }

@@ -38,7 +38,12 @@ describe("refresh schedule", () => {
 
   it("waits retryMax in full after a permanent error", () => {
     expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, permanent: true })).toBe(60_000);
-    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, permanent: true, retryAfterMs: 90_000 })).toBe(90_000);
+  });
+
+  it("honours Retry-After up to retryMax, never a year", () => {
+    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, retryAfterMs: 30_000 })).toBe(30_000);
+    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, retryAfterMs: 31_536_000_000 })).toBe(60_000);
+    expect(backoffDelay(1, { minMs: 1_000, maxMs: 60_000, random: 0, permanent: true, retryAfterMs: 90_000 })).toBe(60_000);
   });
 
   it("is never 0 or NaN, whatever it is given (a zero backoff is a hot loop against the token API)", () => {

@@ -27,10 +27,13 @@ class ScriptedProvider implements TokenProvider {
   servedOwners() {
     return ["acme"];
   }
+  /** A cache: the same token with the same expiry, whenever asked. */
+  fixed: MintedToken | undefined;
   async mint(): Promise<MintedToken> {
     this.mints++;
     if (this.gate) await this.gate;
     if (this.failWith) throw this.failWith;
+    if (this.fixed) return this.fixed;
     return { token: `tok-${this.mints}-${"x".repeat(20)}`, expiresAt: new Date(this.clock.now() + this.lifetimeMs), username: "x-access-token" };
   }
 }
@@ -206,5 +209,99 @@ describe("TokenSlot", () => {
     t.provider.gate = undefined;
     await t.clock.advance(2 * 60_000);
     expect(t.store.readToken("p", "acme")?.token).toMatch(/^tok-/);
+  });
+
+  it("writes serve_until 10 s before expiry (a quarter of the life for a short token), and refreshes before it", async () => {
+    await t.slot.start("start");
+    const long = t.store.readToken("p", "acme")!;
+    expect(long.expires - long.serveUntil!).toBe(10);
+    expect(long.refreshAt).toBeLessThanOrEqual(long.serveUntil!);
+    t.provider.lifetimeMs = 8_000;
+    await t.slot.mint("refresh");
+    const short = t.store.readToken("p", "acme")!;
+    expect(short.expires - short.serveUntil!).toBe(2);
+  });
+
+  it("mints at once when the wall clock jumps past the refresh time (timers do not see a suspend)", async () => {
+    await t.slot.start("start");
+    const first = t.store.readToken("p", "acme")!;
+    t.clock.jump(2 * HOUR);
+    await t.clock.advance(0);
+    // The monotonic timers have not fired: the token on disk is the expired one.
+    expect(t.provider.mints).toBe(1);
+    t.slot.recheck();
+    await t.clock.advance(0);
+    expect(t.provider.mints).toBe(2);
+    const next = t.store.readToken("p", "acme")!;
+    expect(next.serial).toBe(first.serial + 1);
+    expect(next.serveUntil! * 1000).toBeGreaterThan(t.clock.now());
+  });
+
+  it("drops a token the wall clock says expired even while the source fails", async () => {
+    await t.slot.start("start");
+    t.provider.failWith = new ProviderError("down", { transient: true });
+    t.clock.jump(2 * HOUR);
+    t.slot.recheck();
+    await t.clock.advance(0);
+    expect(t.slot.current).toBeUndefined();
+    expect(t.store.readToken("p", "acme")).toBeUndefined();
+  });
+
+  it("a source handing out the same cached token as it nears expiry is backed off, never a loop", async () => {
+    t.provider.fixed = { token: `cached-${"x".repeat(20)}`, expiresAt: new Date(t.clock.now() + 20_000) };
+    await t.slot.start("start");
+    await t.clock.advance(30_000);
+    // 20 s, then at 10 s left (half), then refused at 5 s left; retries back off from 1 s.
+    expect(t.provider.mints).toBeLessThanOrEqual(8);
+    expect(t.slot.status().lastError).toMatch(/returned before|expired/);
+    expect(t.slot.failing).toBe(true);
+  });
+
+  it("a different short-lived token is served: the source's lifetime changed, not a cache", async () => {
+    await t.slot.start("start");
+    t.provider.lifetimeMs = 6_000;
+    await t.slot.mint("refresh");
+    expect(t.slot.failing).toBe(false);
+    expect(t.slot.current?.token).toMatch(/^tok-2-/);
+  });
+
+  it("re-mints for refused tokens wait out the backoff and Retry-After of a failing source", async () => {
+    await t.slot.start("start");
+    const serial = t.slot.current!.serial;
+    t.provider.failWith = new ProviderError("HTTP 429", { transient: true, retryAfterMs: 60_000 });
+    await t.slot.mint("refresh").catch(() => undefined);
+    expect(t.provider.mints).toBe(2);
+    for (let i = 0; i < 10; i++) await t.slot.refused(serial);
+    expect(t.provider.mints).toBe(2);
+    await t.clock.advance(60_000);
+    expect(t.provider.mints).toBe(3);
+  });
+
+  it("a token file of other settings is removed before the mint that replaces it, never served meanwhile", async () => {
+    t.store.writeToken("p", "acme", { token: `old-${"x".repeat(20)}`, username: "u", expires: t.clock.now() / 1000 + 3600, refreshAt: t.clock.now() / 1000 + 3000, mintedAt: 0, serial: 4, config: "other-settings" });
+    let open!: () => void;
+    t.provider.gate = new Promise((resolve) => (open = resolve));
+    const started = t.slot.start("start");
+    await t.clock.advance(0);
+    expect(t.store.readToken("p", "acme")).toBeUndefined();
+    open();
+    await started;
+    expect(t.store.readToken("p", "acme")?.serial).toBe(5);
+  });
+
+  it("a resumed token past its refresh time is served while it may be, and replaced at once", async () => {
+    await t.slot.start("start");
+    const saved = t.store.readToken("p", "acme")!;
+    const again = setup(t.clock);
+    again.store.writeToken("p", "acme", saved);
+    // Same settings, past refresh_at, before serve_until; the source is down.
+    t.clock.jump(55 * MIN);
+    again.provider.failWith = new ProviderError("down", { transient: true });
+    await again.slot.start("start").catch(() => undefined);
+    expect(again.slot.current?.token).toBe(saved.token);
+    // It is dropped at its expiry all the same.
+    await t.clock.advance(5 * MIN);
+    expect(again.slot.current).toBeUndefined();
+    expect(again.store.readToken("p", "acme")).toBeUndefined();
   });
 });

@@ -30,6 +30,17 @@ describe("classifyFailure", () => {
     expect(parseRetryAfter("soon", 0)).toBeUndefined();
   });
 
+  // Issue 24, finding 15: GitHub's primary rate limit is a 403 with x-ratelimit-remaining: 0.
+  it("a GitHub 403 primary rate limit is transient, not before x-ratelimit-reset by GitHub's clock", () => {
+    const now = Date.UTC(2026, 10, 25, 12, 0, 0);
+    const headers = { "x-ratelimit-remaining": "0", "x-ratelimit-reset": String(now / 1000 + 90), date: new Date(now + 30_000).toUTCString() };
+    const error = classifyFailure(http(403, headers), "minting", now);
+    expect(error.transient).toBe(true);
+    expect(error.retryAfterMs).toBe(60_000);
+    // A 403 with requests left is a permission problem, as before.
+    expect(classifyFailure(http(403, { ...headers, "x-ratelimit-remaining": "12" }), "minting", now).transient).toBe(false);
+  });
+
   it("keeps the API's message and the hint", () => {
     const error = classifyFailure(http(404), "minting for acme", 0, "install the App");
     expect(error.message).toBe("minting for acme: HTTP 404 msg");

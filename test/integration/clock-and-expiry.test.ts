@@ -1,0 +1,160 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, it } from "vitest";
+import { parseTokenRecord, type TokenRecord } from "../../src/store/token-file.ts";
+import { SHIM_DIR } from "../support/run-git.ts";
+import { haveTool } from "../support/require-tool.ts";
+import { removeTempDirs } from "../support/temp-dir.ts";
+import { must, World } from "../support/world.ts";
+
+/**
+ * Issue 24: the keeper never hands out a token it should not, across wall-clock jumps (a
+ * machine suspended and resumed, a VM restored), a token API whose clock is not this one's, and
+ * reloads that change what a provider's tokens are for. The daemon is the real one; its clock is
+ * moved by libfaketime (Debian's faketime), which fakes the wall clock only
+ * (DONT_FAKE_MONOTONIC=1): its timers run on, as they do across a suspend.
+ */
+const LIBFAKETIME = "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1";
+
+let world: World | undefined;
+afterEach(async () => {
+  await world?.close();
+  world = undefined;
+});
+afterAll(removeTempDirs);
+
+const readToken = (w: World, owner = "acme"): TokenRecord | undefined => {
+  try {
+    return parseTokenRecord(readFileSync(join(w.stateDir, "tokens", "test-app", owner), "utf8"));
+  } catch {
+    return undefined;
+  }
+};
+
+/** The helper as git runs it, for acme/app on the world's git server: its answer's fields. */
+function helperGet(w: World): Record<string, string> {
+  const url = new URL(w.gitUrl);
+  const r = spawnSync(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
+    input: `protocol=http\nhost=${url.host}\npath=acme/app.git\n\n`,
+    env: { PATH: process.env.PATH, GIT_TOKEN_KEEPER_DIR: w.stateDir, GIT_TOKEN_KEEPER_WAIT: "8" },
+    encoding: "utf8",
+    timeout: 40_000,
+  });
+  if (process.env.DEBUG_HELPER) process.stderr.write(`helper: ${r.stderr}\n`);
+  return Object.fromEntries(r.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
+}
+
+async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe.skipIf(!existsSync(LIBFAKETIME) && !haveTool("faketime", "libfaketime is not installed, so wall-clock jumps are not tested"))(
+  "wall-clock jumps seen by the real daemon (libfaketime)",
+  () => {
+    it("a jump past a token's expiry (a suspend) re-mints at once, and the helper never answers the expired token", async () => {
+      world = await World.create({ tokenLifetimeMs: 60_000 });
+      const offset = join(world.dir, "faketime");
+      writeFileSync(offset, "+0\n");
+      const keeper = await world.startKeeper(
+        { providers: [world.providerConfig({ owners: ["acme"] })] },
+        { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" } },
+      );
+      const first = readToken(world)!;
+      expect(first.serial).toBe(1);
+      const mintsBefore = world.github.mintCount;
+      // 120 s forward: the 60-second token expired by the daemon's wall clock; its refresh
+      // timer (30 s, monotonic) has not fired.
+      writeFileSync(offset, "+120s\n");
+      await keeper.waitForLog(/the wall clock jumped/);
+      const daemonNow = () => Date.now() / 1000 + 120;
+      // No git call needed: the daemon noticed and minted.
+      await until("a token minted after the jump", () => (readToken(world!)?.serial ?? 0) > first.serial);
+      expect(world.github.mintCount).toBeGreaterThan(mintsBefore);
+      const answer = helperGet(world);
+      expect(answer.password).toBeDefined();
+      expect(answer.password).not.toBe(first.token);
+      // Judged by the daemon's (jumped) clock, which the helper reads from the heartbeat.
+      expect(Number(answer.password_expiry_utc)).toBeGreaterThan(daemonNow() + 30);
+      // The new token's life counts from GitHub's clock (its Date header), not the jumped one.
+      const next = readToken(world)!;
+      expect(next.expires - next.mintedAt).toBeGreaterThan(55);
+      expect(next.expires - next.mintedAt).toBeLessThan(65);
+    });
+
+    it("after a jump while the token API is down, the helper answers nothing rather than the expired token", async () => {
+      world = await World.create({ tokenLifetimeMs: 60_000 });
+      const offset = join(world.dir, "faketime");
+      writeFileSync(offset, "+0\n");
+      const keeper = await world.startKeeper(
+        { providers: [world.providerConfig({ owners: ["acme"] })] },
+        { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" } },
+      );
+      const first = readToken(world)!;
+      world.github.failNext(503, 1_000);
+      writeFileSync(offset, "+120s\n");
+      await keeper.waitForLog(/the wall clock jumped/);
+      await until("the expired token's file removed", () => readToken(world!) === undefined);
+      const answer = helperGet(world);
+      expect(answer.password).toBeUndefined();
+      expect(answer.quit).toBe("1");
+      expect(JSON.stringify(answer)).not.toContain(first.token);
+    });
+  },
+);
+
+describe("a token API whose clock is not this machine's", () => {
+  it("a token's life counts from the API's Date header: 60-second tokens from an API 40 s ahead live 60 s here", async () => {
+    world = await World.create({ tokenLifetimeMs: 60_000, installations: [{ id: 11, login: "acme" }] });
+    world.github.clockOffsetMs = 40_000;
+    await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
+    const record = readToken(world)!;
+    // Read against this machine's clock, the answer's expires_at is 100 s away.
+    expect(record.expires - record.mintedAt).toBeGreaterThanOrEqual(58);
+    expect(record.expires - record.mintedAt).toBeLessThanOrEqual(61);
+    expect(record.serveUntil).toBeLessThan(record.expires);
+  });
+});
+
+describe("a reload that changes what a provider's tokens are for", () => {
+  it("moving gitUrl to another host while the token API hangs: the new host never gets the old host's token", async () => {
+    world = await World.create({ installations: [{ id: 11, login: "acme" }] });
+    const keeper = await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
+    const old = readToken(world)!;
+    world.github.setMode("hang");
+    // The same git server under another name: 127.0.0.1 → localhost.
+    const moved = world.gitUrl.replace("127.0.0.1", "localhost");
+    writeFileSync(
+      join(world.dir, "keeper.yaml"),
+      JSON.stringify({ refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", remintInterval: "1s", providers: [world.providerConfig({ owners: ["acme"], gitUrl: moved })] }),
+    );
+    await keeper.waitForLog(/config reloaded/);
+    expect(readToken(world)).toBeUndefined();
+    const r = await world.git(["ls-remote", `${moved}/acme/app.git`], world.dir, { env: { GIT_TOKEN_KEEPER_WAIT: "2", GIT_TERMINAL_PROMPT: "0" } });
+    expect(r.exitCode).not.toBe(0);
+    const sent = world.server.seen.map((s) => Buffer.from((s.authorization ?? "").replace(/^basic /i, ""), "base64").toString("utf8"));
+    expect(sent.some((credentials) => credentials.includes(old.token))).toBe(false);
+    world.github.setMode("up");
+    await until("a token minted for the new gitUrl", () => readToken(world!) !== undefined, 30_000);
+    await must(world.git(["ls-remote", `${moved}/acme/app.git`], world.dir));
+  });
+
+  it("a restart under narrower settings removes the old token file before the routes are written", async () => {
+    world = await World.create({ installations: [{ id: 11, login: "acme" }] });
+    await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
+    const broad = readToken(world)!;
+    await world.keeper!.stop();
+    world.github.setMode("hang");
+    await world.startKeeper(
+      { providers: [world.providerConfig({ owners: ["acme"], permissions: { contents: "read" } })] },
+      { waitReady: false },
+    );
+    await world.keeper!.waitForLog(/daemon started/);
+    expect(readToken(world)?.token).not.toBe(broad.token);
+    world.github.setMode("up");
+  });
+});
