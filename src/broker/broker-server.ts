@@ -1,4 +1,5 @@
-import { readFileSync, unwatchFile, watchFile } from "node:fs";
+import { unwatchFile, watchFile } from "node:fs";
+import { readSecretFile } from "../providers/settings/read-secret.ts";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
@@ -68,7 +69,7 @@ export class BrokerServer {
     const common = { maxHeaderSize: 16_384, requestTimeout: 30_000, headersTimeout: 10_000 };
     if (config.tls) {
       const tls = config.tls;
-      const read = () => ({ cert: readFileSync(tls.certFile), key: readFileSync(tls.keyFile) });
+      const read = () => ({ cert: readSecretFile(tls.certFile), key: readSecretFile(tls.keyFile) });
       const server = createHttpsServer({ ...common, ...read() }, handler);
       // Certificates are renewed in place (cert-manager, a mounted Secret): re-read on change.
       for (const file of [tls.certFile, tls.keyFile]) {

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../providers/settings/read-secret.ts";
 import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
 import type { Identity } from "../config/broker-config.ts";
 
@@ -142,7 +142,7 @@ export class IdentityVerifier {
   }
 
   async #loadKeys(identity: Identity): Promise<JWTVerifyGetKey> {
-    if (identity.jwksFile) return createLocalJWKSet(JSON.parse(readFileSync(identity.jwksFile, "utf8")));
+    if (identity.jwksFile) return createLocalJWKSet(JSON.parse(readSecretFile(identity.jwksFile, "utf8")));
     let jwksUrl = identity.jwksUrl;
     if (!jwksUrl) {
       const discovery = `${identity.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;

@@ -1,13 +1,14 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../providers/settings/read-secret.ts";
 import { parseDocument } from "yaml";
 import { ConfigError } from "../errors/keeper-error.ts";
 
 /** A config file's text; a ConfigError naming the file, why it cannot be read, and `hint`. */
 export function readConfigText(file: string, hint: string): string {
   try {
-    return readFileSync(file, "utf8");
+    return readSecretFile(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
+    if (code === "ENOTREG" || code === "EFBIG") throw new ConfigError([(error as Error).message], { cause: error });
     const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code);
     throw new ConfigError([`${file}: ${why}; ${hint}`], { cause: error });
   }

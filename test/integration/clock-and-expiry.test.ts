@@ -158,3 +158,15 @@ describe("a reload that changes what a provider's tokens are for", () => {
     world.github.setMode("up");
   });
 });
+
+describe("a token API's answers are data", () => {
+  // Issue 24, finding 15: the installation's account.login went unchecked into file names and routes.
+  it("an installation whose account login is not an owner name is refused, and nothing is written for it", async () => {
+    world = await World.create({ installations: [{ id: 11, login: "../../x y" }] });
+    await world.startKeeper({ providers: [world.providerConfig({ owners: undefined, installationId: 11 })] });
+    const status = JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { providers: { error: string | null }[] };
+    expect(status.providers[0]?.error).toContain("is not a user or organisation name");
+    expect(readFileSync(join(world.stateDir, "routes"), "utf8")).not.toContain("x y");
+    expect(existsSync(join(world.stateDir, "x y"))).toBe(false);
+  });
+});

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../settings/read-secret.ts";
 import type { TokenCredential } from "@azure/identity";
 import type { AzureDevOpsProviderConfig } from "./azure-devops-config.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
@@ -32,10 +32,10 @@ export function createAzureDevOpsProvider(config: AzureDevOpsProviderConfig, env
       case "workload-identity": {
         const file = config.federatedTokenFile ?? env.AZURE_FEDERATED_TOKEN_FILE ?? "";
         // Projected service account tokens rotate and an assertion lives minutes: read it at every mint.
-        return new ClientAssertionCredential(config.tenantId ?? "", config.clientId ?? "", async () => readFileSync(file, "utf8").trim(), common);
+        return new ClientAssertionCredential(config.tenantId ?? "", config.clientId ?? "", async () => readSecretFile(file, "utf8").trim(), common);
       }
       case "client-secret": {
-        const secret = config.clientSecretFile ? readFileSync(config.clientSecretFile, "utf8").trim() : (env[config.clientSecretEnv ?? ""] ?? "");
+        const secret = config.clientSecretFile ? readSecretFile(config.clientSecretFile, "utf8").trim() : (env[config.clientSecretEnv ?? ""] ?? "");
         return new ClientSecretCredential(config.tenantId ?? "", config.clientId ?? "", secret, common);
       }
       case "client-certificate":

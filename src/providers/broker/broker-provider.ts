@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../settings/read-secret.ts";
 import { classifyFailure, isTransientStatus, parseRetryAfter } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import { apiRequest, serverDate } from "../api-request.ts";
@@ -19,7 +19,7 @@ export function createBrokerProvider(config: BrokerProviderConfig, deps: { now?:
   async function identityToken(): Promise<string> {
     if (config.identityTokenFile) {
       try {
-        return readFileSync(config.identityTokenFile, "utf8").trim();
+        return readSecretFile(config.identityTokenFile, "utf8").trim();
       } catch (error) {
         throw new ProviderError(`cannot read the identity token file ${config.identityTokenFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, {
           transient: true,
@@ -56,7 +56,7 @@ export function createBrokerProvider(config: BrokerProviderConfig, deps: { now?:
           headers: { authorization: `Bearer ${identity}`, "content-type": "application/json", accept: "application/json" },
           body: JSON.stringify({ gitUrl: config.gitOrigin, owner, ...(repository ? { repository } : {}), ...(context?.refused ? { refused: context.refused } : {}) }),
           timeoutMs: config.timeout,
-          tls: config.caFile ? { ca: readFileSync(config.caFile) } : undefined,
+          tls: config.caFile ? { ca: readSecretFile(config.caFile) } : undefined,
           maxBytes: 64_000,
         });
       } catch (error) {

@@ -38,20 +38,41 @@ export function parseTokenOutput(stdout: string, now: number): MintedToken {
 export function createExecProvider(config: ExecProviderConfig, log: Logger, env: NodeJS.ProcessEnv = process.env, now: () => number = Date.now): TokenProvider {
   const childEnv = Object.fromEntries([...ALWAYS_PASSED, ...config.env].flatMap((k) => (env[k] === undefined ? [] : [[k, env[k] as string]])));
   const [file, ...args] = typeof config.command === "string" ? [config.command] : config.command;
+  // Each run is a process group of its own: a timeout (or the daemon stopping) kills the whole
+  // group, so a shell's children or a wrapper's forks cannot outlive it holding its pipes.
+  const running = new Set<number>();
+  const killGroup = (pid: number | undefined) => {
+    if (pid === undefined) return;
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // Already gone.
+    }
+  };
   return sharedTokenProvider(config, {
     async mint() {
       const { execa } = await import("execa");
-      const result = await execa(file as string, args, {
+      const child = execa(file as string, args, {
         shell: config.shell,
-        timeout: config.timeout,
         env: childEnv,
         extendEnv: false,
         reject: false,
         stdin: "ignore",
         stripFinalNewline: true,
+        detached: true,
+      });
+      let timedOut = false;
+      if (child.pid !== undefined) running.add(child.pid);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        killGroup(child.pid);
+      }, config.timeout);
+      const result = await child.finally(() => {
+        clearTimeout(timer);
+        if (child.pid !== undefined) running.delete(child.pid);
       });
       const stderr = String(result.stderr ?? "").trim();
-      if (result.timedOut) throw new ProviderError(`the token command timed out after ${config.timeout} ms`, { transient: true });
+      if (timedOut) throw new ProviderError(`the token command timed out after ${config.timeout} ms; its processes were killed`, { transient: true });
       if (result.failed || result.exitCode !== 0) {
         if (stderr) log.warn("token command stderr", { provider: config.name, stderr });
         const last = stderr.split("\n").pop() || result.shortMessage || "no message";
@@ -61,6 +82,10 @@ export function createExecProvider(config: ExecProviderConfig, log: Logger, env:
       // Logged only once the token is known, so that a command echoing it never leaks it.
       if (stderr) log.info("token command stderr", { provider: config.name, stderr: stderr.split(minted.token).join(`[redacted ${fingerprint(minted.token)}]`) });
       return minted;
+    },
+    async dispose() {
+      for (const pid of running) killGroup(pid);
+      running.clear();
     },
   });
 }

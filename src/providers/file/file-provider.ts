@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../settings/read-secret.ts";
 import { basename, dirname } from "node:path";
 import { watch, type FSWatcher } from "chokidar";
 import type { FileProviderConfig } from "./file-config.ts";
@@ -20,9 +20,10 @@ export function createFileProvider(config: FileProviderConfig, now: () => number
     async mint(): Promise<MintedToken> {
       let text: string;
       try {
-        text = readFileSync(config.path, "utf8").trim();
+        text = readSecretFile(config.path, "utf8").trim();
       } catch (error) {
-        throw new ProviderError(`cannot read token file '${config.path}': ${(error as NodeJS.ErrnoException).code}`, { transient: true, hint: "check that the tool that writes it is running" });
+        const code = (error as NodeJS.ErrnoException).code;
+        throw new ProviderError(code === "ENOTREG" || code === "EFBIG" ? (error as Error).message : `cannot read token file '${config.path}': ${code}`, { transient: true, hint: "check that the tool that writes it is running" });
       }
       let token = text;
       let expiresAt: Date | undefined;

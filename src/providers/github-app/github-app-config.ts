@@ -1,10 +1,9 @@
 import { createPrivateKey } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { z } from "zod";
 import type { ProviderBase } from "../settings/provider-base.ts";
 import { requestTimeout, ENV_NAME, positiveId, common } from "../settings/schema-parts.ts";
 import { base, url, type ProviderCheckContext } from "../settings/provider-checks.ts";
-import { checkReadableFile } from "../settings/read-secret.ts";
+import { checkReadableFile, readSecretFile } from "../settings/read-secret.ts";
 
 /** The `github-app` provider's keys in the config file. */
 export const githubAppSchema = z.strictObject({
@@ -70,7 +69,7 @@ function readPrivateKey(raw: RawGitHubAppProvider, ctx: ProviderCheckContext): s
     key = `${at}.privateKeyFile`;
     const file = checkReadableFile(keyFile, key, env, problems, ctx.warnings);
     if (!file) return undefined;
-    pem = readFileSync(file, "utf8");
+    pem = readSecretFile(file, "utf8");
   } else {
     key = `${at}.privateKeyEnv`;
     const value = env[raw.privateKeyEnv as string];

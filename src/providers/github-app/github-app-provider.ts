@@ -6,6 +6,7 @@ import { ProviderError } from "../../errors/keeper-error.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 import { VERSION } from "../../version.ts";
 import { apiFetch, serverDate } from "../api-request.ts";
+import { OWNER } from "../settings/schema-parts.ts";
 
 export interface GitHubAppDeps {
   /** Per-request timeout for the GitHub API. */
@@ -100,6 +101,12 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       }
       if (!installationOwner) {
         throw new ProviderError(`installation ${config.installationId} has no account`, { transient: false });
+      }
+      // It names a folder and a routes field: an answer is data, checked like an owner in the config.
+      if (!OWNER.test(installationOwner)) {
+        const shown = JSON.stringify(installationOwner.slice(0, 40));
+        installationOwner = undefined;
+        throw new ProviderError(`installation ${config.installationId}'s account login ${shown} is not a user or organisation name`, { transient: false, hint: "check apiUrl: it should be the GitHub API" });
       }
       return [installationOwner];
     },

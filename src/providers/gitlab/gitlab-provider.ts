@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
-import { closeSync, openSync, readFileSync, unlinkSync } from "node:fs";
+import { closeSync, openSync, unlinkSync } from "node:fs";
+import { readSecretFile } from "../settings/read-secret.ts";
 import { basename, dirname, join } from "node:path";
 import type { GitLabProviderConfig } from "./gitlab-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
@@ -9,12 +10,14 @@ import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../to
 import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
 
 function readOne(file: string, what: string): string {
+  let value = "";
   try {
-    const value = readFileSync(file, "utf8").trim();
-    if (value) return value;
-  } catch {
-    // Reported below.
+    value = readSecretFile(file, "utf8").trim();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code !== "ENOENT") throw new ProviderError(`${what} file: ${(error as Error).message}`, { transient: false, hint: `put the ${what} in a regular file (one line, mode 0600)` });
   }
+  if (value) return value;
   throw new ProviderError(`${what} file '${file}' is missing or empty`, { transient: false, hint: `put the ${what} in it (one line, mode 0600)` });
 }
 

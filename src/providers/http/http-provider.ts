@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSecretFile } from "../settings/read-secret.ts";
 import type { HttpProviderConfig } from "./http-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
@@ -12,16 +12,16 @@ function send(config: HttpProviderConfig): Promise<ApiAnswer> {
   const url = new URL(config.url);
   const headers: Record<string, string> = { accept: "application/json", "user-agent": `git-token-keeper/${VERSION}`, ...config.headers };
   // Read at every mint: the credential file may be rotated by something else.
-  if (config.bearerTokenFile) headers.authorization = `Bearer ${readFileSync(config.bearerTokenFile, "utf8").trim()}`;
+  if (config.bearerTokenFile) headers.authorization = `Bearer ${readSecretFile(config.bearerTokenFile, "utf8").trim()}`;
   let body: string | undefined;
   if (config.method === "POST" && config.body !== undefined) {
     body = typeof config.body === "string" ? config.body : JSON.stringify(config.body);
     headers["content-type"] ??= typeof config.body === "string" ? "text/plain" : "application/json";
   }
   const tls = {
-    ...(config.caFile ? { ca: readFileSync(config.caFile) } : {}),
-    ...(config.certFile ? { cert: readFileSync(config.certFile) } : {}),
-    ...(config.keyFile ? { key: readFileSync(config.keyFile) } : {}),
+    ...(config.caFile ? { ca: readSecretFile(config.caFile) } : {}),
+    ...(config.certFile ? { cert: readSecretFile(config.certFile) } : {}),
+    ...(config.keyFile ? { key: readSecretFile(config.keyFile) } : {}),
   };
   return apiRequest(url, { method: config.method, headers, body, timeoutMs: config.timeout, tls });
 }

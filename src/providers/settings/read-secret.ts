@@ -1,6 +1,40 @@
-import { existsSync, readFileSync, statSync } from "node:fs";
+import { closeSync, constants, existsSync, fstatSync, openSync, readSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { expandEnv } from "./expand-env.ts";
+
+/** Keys, secrets, certificates and tokens are kilobytes: anything larger is not one. */
+export const MAX_SECRET_BYTES = 1_000_000;
+
+/**
+ * Reads a file that holds a secret (a key, a token, a certificate): a regular file of at most
+ * MAX_SECRET_BYTES, opened without blocking, so that a FIFO (which would block the daemon until
+ * someone writes to it), a device (/dev/zero reads without end) or a socket is refused with a
+ * message instead. Throws an Error whose message says what is wrong.
+ */
+export function readSecretFile(file: string, encoding: "utf8"): string;
+export function readSecretFile(file: string): Buffer;
+export function readSecretFile(file: string, encoding?: "utf8"): string | Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const stat = fstatSync(fd);
+    if (!stat.isFile()) {
+      const kind = stat.isFIFO() ? "a FIFO" : stat.isCharacterDevice() || stat.isBlockDevice() ? "a device" : stat.isSocket() ? "a socket" : stat.isDirectory() ? "a directory" : "not a regular file";
+      throw Object.assign(new Error(`'${file}' is ${kind}, not a regular file; point the setting at the file that holds the secret`), { code: "ENOTREG" });
+    }
+    if (stat.size > MAX_SECRET_BYTES) {
+      throw Object.assign(new Error(`'${file}' is ${stat.size} bytes, more than a secret's ${MAX_SECRET_BYTES}; is it the right file?`), { code: "EFBIG" });
+    }
+    // One byte more than allowed: a file that grew since fstat is refused, not read to its end.
+    const buffer = Buffer.alloc(Math.min(MAX_SECRET_BYTES + 1, stat.size + 4096));
+    let length = 0;
+    for (let n; length < buffer.length && (n = readSync(fd, buffer, length, buffer.length - length, null)) > 0; ) length += n;
+    if (length > MAX_SECRET_BYTES) throw Object.assign(new Error(`'${file}' is more than ${MAX_SECRET_BYTES} bytes; is it the right file?`), { code: "EFBIG" });
+    const data = buffer.subarray(0, length);
+    return encoding ? data.toString(encoding) : Buffer.from(data);
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /**
  * Checks a file the daemon will read (a key, a secret, a token): expands `${VAR}`, and reports
@@ -13,14 +47,14 @@ export function checkReadableFile(file: string, key: string, env: NodeJS.Process
     return undefined;
   }
   try {
-    readFileSync(expanded.value);
+    readSecretFile(expanded.value);
     const risk = exposure(statSync(expanded.value));
     if (warnings && risk) warnings.push(`${key}: '${expanded.value}' ${risk}`);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why =
-      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied (the daemon's user must be able to read it)" : code === "EISDIR" ? "is a directory" : String(code);
-    problems.push(`${key}: ${why} '${expanded.value}'`);
+      code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied (the daemon's user must be able to read it)" : code === "EISDIR" ? "is a directory" : undefined;
+    problems.push(why ? `${key}: ${why} '${expanded.value}'` : `${key}: ${(error as Error).message}`);
     return undefined;
   }
   return expanded.value;

@@ -38,10 +38,27 @@ function formatBound(ms: number): string {
 export const requestTimeout = boundedDuration(1_000, 10 * 60_000, "a request to the token source; 0 would fail every mint");
 
 /** `refreshEvery`: a duration, or a cron expression (node-cron's syntax, seconds optional). */
+/** Each refresh runs the source (a command, a request): more often than this is a hammer. */
+export const MIN_REFRESH_EVERY_MS = 10_000;
+
 export const refreshEvery = z.union([z.string(), z.number()]).transform((value, ctx) => {
   const ms = parseDuration(value);
-  if (ms !== undefined && ms > 0) return { ms };
-  if (typeof value === "string" && value.trim().split(/\s+/).length >= 5 && nodeCron().validate(value)) return { cron: value.trim() };
+  const tooOften = `'${value}' refreshes more often than every ${MIN_REFRESH_EVERY_MS / 1000}s (each refresh runs the token source); write 30s or more`;
+  if (ms !== undefined && ms > 0) {
+    if (ms >= MIN_REFRESH_EVERY_MS) return { ms };
+    ctx.addIssue({ code: "custom", message: tooOften });
+    return z.NEVER;
+  }
+  if (typeof value === "string" && value.trim().split(/\s+/).length >= 5 && nodeCron().validate(value)) {
+    const task = nodeCron().createTask(value.trim(), () => undefined);
+    const runs = task.getNextRuns(3).map((d) => d.getTime());
+    void task.destroy();
+    if (runs.some((at, i) => i > 0 && at - (runs[i - 1] as number) < MIN_REFRESH_EVERY_MS)) {
+      ctx.addIssue({ code: "custom", message: tooOften });
+      return z.NEVER;
+    }
+    return { cron: value.trim() };
+  }
   ctx.addIssue({ code: "custom", message: `'${value}' is neither a duration (30m) nor a cron expression (*/30 * * * *)` });
   return z.NEVER;
 });

@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { chmodSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -93,6 +94,21 @@ describe("config", () => {
     expect(parseConfig(file("30m"), "c", {}).providers[0]?.refreshEvery).toEqual({ ms: 1_800_000 });
     expect(parseConfig(file("*/30 * * * *"), "c", {}).providers[0]?.refreshEvery).toEqual({ cron: "*/30 * * * *" });
     expect(problems(file("often")).join()).toContain("is neither a duration (30m) nor a cron expression");
+    // Issue 24, finding 13: 10ms was accepted (329 runs of the source in 5 s).
+    expect(problems(file("10ms")).join()).toContain("refreshes more often than every 10s");
+    expect(problems(file("* * * * * *")).join()).toContain("refreshes more often than every 10s");
+    expect(parseConfig(file("10s"), "c", {}).providers[0]?.refreshEvery).toEqual({ ms: 10_000 });
+  });
+
+  // Issue 24, finding 13: a FIFO as privateKeyFile blocked the event loop; /dev/zero read without end.
+  it("refuses a key that is a FIFO or a device, with one message naming the setting, without blocking", () => {
+    const fifo = join(dir, "key.fifo");
+    execFileSync("mkfifo", [fifo]);
+    expect(problems(provider().replace(keyFile, fifo)).join("\n")).toContain(`providers[0].privateKeyFile: '${fifo}' is a FIFO, not a regular file`);
+    expect(problems(provider().replace(keyFile, "/dev/zero")).join("\n")).toContain("'/dev/zero' is a device, not a regular file");
+    const huge = join(dir, "huge.pem");
+    writeFileSync(huge, Buffer.alloc(2_000_000, 65));
+    expect(problems(provider().replace(keyFile, huge)).join("\n")).toContain("more than a secret's 1000000");
   });
 
   it("never echoes key material from a malformed PEM", () => {
