@@ -1,5 +1,5 @@
 import { formatDuration } from "../providers/settings/duration.ts";
-import { daemonDown, readStatusFile } from "../store/daemon-status.ts";
+import { daemonDown, readStatusFile, type StatusFile } from "../store/daemon-status.ts";
 import { cliStateDir } from "./cli-state-dir.ts";
 
 /** `status [--json]`: exit 0 only when the daemon is alive and nothing is failing. */
@@ -11,7 +11,7 @@ export function statusCommand(options: { config?: string | undefined; json?: boo
   const failing = status?.tokens.filter((t) => t.failing) ?? [];
   const healthy = !down && providerErrors.length === 0 && failing.length === 0;
   if (options.json) {
-    process.stdout.write(`${JSON.stringify({ alive: !down, healthy, reason: down ?? null, stateDir, ...status }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(statusJson(status, stateDir, down, healthy), null, 2)}\n`);
     return healthy ? 0 : 1;
   }
   if (down || !status) {
@@ -41,4 +41,24 @@ export function statusCommand(options: { config?: string | undefined; json?: boo
     process.stdout.write(`config reload rejected at ${status.lastReload.at}; the previous config keeps running: ${status.lastReload.error}\n`);
   }
   return healthy ? 0 : 1;
+}
+
+/**
+ * `status --json` (docs/status-json.md): the file the daemon last wrote, with what was checked
+ * now written over it: a daemon killed with SIGKILL left `"state": "running", "healthy": true`,
+ * and the live checks say it is neither.
+ */
+export function statusJson(status: StatusFile | undefined, stateDir: string, down: string | undefined, healthy: boolean): Record<string, unknown> {
+  const now = Date.now();
+  return {
+    schema: 1,
+    ...status,
+    stateDir,
+    alive: !down,
+    healthy,
+    state: !status ? "never-run" : down ? (status.state === "running" ? "dead" : "stopped") : "running",
+    reason: down ?? null,
+    providers: status?.providers ?? [],
+    tokens: (status?.tokens ?? []).map((t) => ({ ...t, expired: t.expiresAt !== null && Date.parse(t.expiresAt) <= now })),
+  };
 }

@@ -84,6 +84,11 @@ describe("daemon lifecycle and CLI", () => {
     const down = await cli(["status"]);
     expect(down.exitCode).toBe(1);
     expect(down.stderr).toContain("is not running");
+    // Issue 24, finding 14: the file says running and healthy; the live checks win.
+    const json = await cli(["status", "--json"]);
+    expect(json.exitCode).toBe(1);
+    expect(JSON.parse(json.stdout)).toMatchObject({ schema: 1, alive: false, healthy: false, state: "dead" });
+    expect(JSON.parse(json.stdout).reason).toContain("is not running");
     // The helper judges by the heartbeat alone (the daemon may be in another PID namespace):
     // as 30 s after its last beat.
     ageHeartbeat(world.stateDir, 40);
