@@ -67,7 +67,11 @@ export class Daemon {
     // The status file is current by the time a requester sees its request done.
     const refreshes = new Map<string, number>();
     const handle = (r: Parameters<typeof handleRequest>[0]) =>
-      handleRequest(r, { supervisor: this.#supervisor, log, redactor, metrics, refreshes, refreshIntervalMs: config.remintIntervalMs, now: () => this.#clock.now() }).finally(() => this.#publisher.status());
+      handleRequest(r, { supervisor: this.#supervisor, log, redactor, metrics, refreshes, refreshIntervalMs: config.remintIntervalMs, now: () => this.#clock.now() }).finally(() =>
+        // The CLI (the keeper's own user) reads it once its request is done; others' requests
+        // rewrite it at most once a second.
+        r.own ? this.#publisher.status() : this.#publisher.statusSoon(),
+      );
     this.#queue = new RequestQueue(this.store.requestsDir, handle, log, {
       answers: this.store.answersDir,
       mode: this.store.fileMode,

@@ -17,6 +17,12 @@ import { providerConfigHash, TokenSlot } from "./token-slot.ts";
  */
 export const STOP_WAIT_MS = 25_000;
 
+/** Owners (or repositories) one provider learns on first use, at most. */
+export const MAX_LEARNED_SCOPES = 1_000;
+
+/** A learned owner that never got a token and keeps failing is forgotten this long after its last ask. */
+export const FORGET_FAILING_MS = 10 * 60_000;
+
 export interface ProviderState {
   provider: TokenProvider;
   /** Why the owners to serve could not be found yet (installation lookup failing). */
@@ -194,10 +200,23 @@ export class ProviderSupervisor {
     return { unchanged: plan.unchanged, started: plan.started.map((p) => p.name), removed: plan.removed };
   }
 
-  /** The slot of a provider that is current, for an owner it serves, or undefined. */
+  /**
+   * The slot of a provider that is current, for an owner it serves, or undefined. A provider that
+   * learns owners on first use keeps at most MAX_LEARNED_SCOPES of them: a build step naming
+   * thousands of made-up owners in git URLs gets a refusal, not thousands of slots.
+   */
   slotFor(name: string, owner: string): TokenSlot | undefined {
     const state = this.#providers.get(name);
     if (!state || !serves(state.provider, owner)) return undefined;
+    if (!this.#slots.has(`${name}/${owner}`) && this.#learns(state.provider)) {
+      const learned = [...this.#slots.values()].filter((s) => s.provider === state.provider).length;
+      if (learned >= MAX_LEARNED_SCOPES) {
+        throw new ProviderError(`provider '${name}' already serves ${MAX_LEARNED_SCOPES} owners or repositories learned on first use; '${owner}' waits until one is forgotten`, {
+          transient: true,
+          hint: "list the owners the provider serves under owners:, or lower forgetOwnerAfter",
+        });
+      }
+    }
     this.#asked.set(`${name}/${owner}`, this.#deps.clock.now());
     return this.#slot(state, owner);
   }
@@ -212,10 +231,12 @@ export class ProviderSupervisor {
     const forgotten: string[] = [];
     for (const [key, slot] of this.#slots) {
       const provider = slot.provider;
-      // Repositories are always learned on first use, whether the owners are listed or not.
-      if (!provider.config.perOwner || (provider.servedOwners() !== undefined && !provider.config.perRepository)) continue;
+      if (!this.#learns(provider)) continue;
       const asked = this.#asked.get(key) ?? this.#startedAt;
-      if (now - asked < this.#config.forgetOwnerAfterMs) continue;
+      // One that never had a token and keeps failing (a made-up owner, an App not installed
+      // there) goes after FORGET_FAILING_MS, not after a day of retries.
+      const after = slot.failing && !slot.current ? Math.min(FORGET_FAILING_MS, this.#config.forgetOwnerAfterMs) : this.#config.forgetOwnerAfterMs;
+      if (now - asked < after) continue;
       void slot.stop();
       this.#slots.delete(key);
       this.#asked.delete(key);
@@ -233,8 +254,13 @@ export class ProviderSupervisor {
     return forgotten;
   }
 
+  // Repositories are always learned on first use, whether the owners are listed or not.
+  #learns(provider: TokenProvider): boolean {
+    return provider.config.perOwner && (provider.servedOwners() === undefined || provider.config.perRepository === true);
+  }
+
   #scheduleForget(): void {
-    const every = Math.min(this.#config.forgetOwnerAfterMs / 4, 3_600_000);
+    const every = Math.min(this.#config.forgetOwnerAfterMs / 4, FORGET_FAILING_MS / 2);
     this.#forgetTimer = this.#deps.clock.setTimeout(() => {
       if (this.#stopping) return;
       this.forgetIdleOwners();

@@ -159,6 +159,9 @@ export class RequestQueue {
 
   #take(name: string): void {
     if (this.#busy.has(name)) return;
+    // Bounded: thousands of request files (anyone in the state group can write them) wait in
+    // the folder for the sweep, instead of thousands of mints and answers at once.
+    if (this.#busy.size >= MAX_IN_FLIGHT) return;
     const parsed = parseRequestName(name);
     if (!parsed) {
       const entry = this.#entry(name);
@@ -193,6 +196,9 @@ export class RequestQueue {
       });
   }
 }
+
+/** Requests carried out at once; the rest wait in requests/ for the next sweep (every 2 s). */
+export const MAX_IN_FLIGHT = 64;
 
 /** A name as it can be logged: control characters escaped, at most 200 characters. */
 function printable(name: string): string {

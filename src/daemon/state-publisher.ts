@@ -7,6 +7,12 @@ import type { TokenStore } from "../store/token-store.ts";
 import type { Clock } from "./clock.ts";
 import type { ProviderSupervisor } from "./provider-supervisor.ts";
 
+/** status.json is rewritten at most this often for changes nobody waits on. */
+const STATUS_EVERY_MS = 1_000;
+
+/** Tokens listed in status.json at most (the rest counted in `tokensOmitted`). */
+export const MAX_STATUS_TOKENS = 200;
+
 export interface LastReload {
   at: string;
   ok: boolean;
@@ -29,6 +35,7 @@ export class StatePublisher {
   #statusPending = false;
   #stopped = false;
   #routesText = "";
+  #lastStatusAt = 0;
   lastReload: LastReload | null = null;
 
   constructor(store: TokenStore, supervisor: ProviderSupervisor, clock: Clock, log: Logger) {
@@ -73,14 +80,18 @@ export class StatePublisher {
     }
   }
 
-  /** Writes status.json soon, once for a burst of changes. */
+  /**
+   * Writes status.json soon, once for a burst of changes, and at most once a second: a flood of
+   * requests (anyone in the state group can write them) does not rewrite it after each.
+   */
   statusSoon(): void {
     if (this.#statusPending || this.#stopped) return;
     this.#statusPending = true;
+    const wait = Math.max(50, this.#lastStatusAt + STATUS_EVERY_MS - Date.now());
     setTimeout(() => {
       this.#statusPending = false;
       this.status();
-    }, 50).unref();
+    }, wait).unref();
   }
 
   /** Rewrites the heartbeat now (the wall clock jumped: the helper tells the time from it). */
@@ -112,6 +123,8 @@ export class StatePublisher {
 
   #writeStatus(state: "running" | "stopped"): void {
     const supervisor = this.#supervisor;
+    this.#lastStatusAt = Date.now();
+    const slots = supervisor.slots;
     this.#store.writeStatus({
       version: 1,
       state,
@@ -130,7 +143,9 @@ export class StatePublisher {
         owners: provider.config.owners ?? null,
         error: error ?? null,
       })),
-      tokens: supervisor.slots.map((s) => s.status()),
+      // Bounded: a provider learning owners on first use may have a thousand.
+      tokens: slots.slice(0, MAX_STATUS_TOKENS).map((s) => s.status()),
+      tokensOmitted: Math.max(0, slots.length - MAX_STATUS_TOKENS),
     });
   }
 }

@@ -1,4 +1,4 @@
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { removeTempDirs, tempDir } from "../support/temp-dir.ts";
@@ -25,14 +25,21 @@ describe("made-up owners in any-owner mode", () => {
 
   const lookups = () => world.github.requests.filter((r) => /^\/(orgs|users)\/[^/]+\/installation$/.test(r.path)).length;
 
-  it("a flood of requests for 1,000 made-up owners costs a bounded number of API calls; known owners are still served", async () => {
+  it("a flood of requests for 1,500 made-up owners costs a bounded number of API calls, slots and status bytes; known owners are still served", async () => {
     const work = tempDir();
     await must(world.git(["ls-remote", world.repoUrl("acme/app")], work));
     const before = lookups();
-    for (let i = 0; i < 1_000; i++) writeFileSync(join(world.stateDir, "requests", `mint+test-app+nobody${i}+0+flood${i}`), "");
-    await sleep(6_000);
+    for (let i = 0; i < 1_500; i++) writeFileSync(join(world.stateDir, "requests", `mint+test-app+nobody${i}+0+flood${i}`), "");
+    await sleep(8_000);
     // At most 20 owners looked up a minute, two calls each (orgs, then users).
     expect(lookups() - before).toBeLessThanOrEqual(40);
+    // Issue 24, finding 10: bounded slots, a bounded status.json, a heartbeat that stays fresh.
+    const statusText = readFileSync(join(world.stateDir, "status.json"), "utf8");
+    const status = JSON.parse(statusText) as { tokens: unknown[]; tokensOmitted: number };
+    expect(status.tokens.length + status.tokensOmitted).toBeLessThanOrEqual(1_000 + 1);
+    expect(statusText.length).toBeLessThan(300_000);
+    const beat = Number(readFileSync(join(world.stateDir, "heartbeat"), "utf8").split(" ")[0]);
+    expect(Date.now() / 1000 - beat).toBeLessThan(15);
     // An owner whose installation is known needs no lookup: its builds go on.
     world.github.revokeAll();
     await must(world.git(["ls-remote", world.repoUrl("acme/app")], work));
