@@ -168,6 +168,17 @@ export class Daemon {
 
   /** Applies a new, already validated config (see ProviderSupervisor.reload). */
   async reload(next: KeeperConfig): Promise<void> {
+    // The shim and the helper find the state dir from the same config file: a daemon that went
+    // on in the old one would leave them without tokens. Said plainly; a restart applies it.
+    const { config } = this.#options;
+    if (next.stateDir !== config.stateDir || next.stateGid !== config.stateGid) {
+      this.reloadRejected([
+        next.stateDir !== config.stateDir
+          ? `stateDir changed from '${config.stateDir ?? "(default)"}' to '${next.stateDir ?? "(default)"}': a running daemon cannot move its state dir, and git through the shim now looks in the new one; restart the daemon (systemctl restart git-token-keeper) to apply it`
+          : "stateGroup changed: a running daemon cannot change its state dir's group; restart the daemon to apply it",
+      ]);
+      return;
+    }
     // Nothing changes unless the state dir can take the new routes: a full or read-only state
     // dir rejects the reload, and the running config stays as it was.
     try {

@@ -189,7 +189,8 @@ export class ProviderSupervisor {
     const plan = planReload(this.#config, next);
     for (const label of plan.needsRestart) this.#deps.log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
     this.#config = next;
-    for (const name of [...plan.removed, ...plan.started.map((p) => p.name)]) await this.#retire(name, plan.removed.includes(name));
+    for (const name of plan.removed) await this.#retire(name, undefined);
+    for (const config of plan.started) await this.#retire(config.name, config);
     const started = plan.started.map((config) => {
       const state: ProviderState = { provider: this.#deps.create(config), error: undefined };
       this.#providers.set(config.name, state);
@@ -268,7 +269,8 @@ export class ProviderSupervisor {
     }, every);
   }
 
-  async #retire(name: string, deleteTokens: boolean): Promise<void> {
+  /** `next`: the settings it restarts under, or undefined when it is removed. */
+  async #retire(name: string, next: ProviderConfig | undefined): Promise<void> {
     const state = this.#providers.get(name);
     if (!state) return;
     state.retired = true;
@@ -283,10 +285,10 @@ export class ProviderSupervisor {
     // Its successor reads the same refresh-token file: not before the answer in flight is saved.
     await this.#stopSlots(stopped, `retiring provider ${name}`);
     await state.provider.dispose?.();
-    // Its tokens were minted for settings that no longer hold (another gitUrl, narrower
-    // permissions …): gone before the routes change, whether it stays under new settings or not.
-    if (deleteTokens) this.#deps.store.pruneProviders(new Set(this.#providers.keys()));
-    else this.#deps.store.removeProvider(name);
+    // Tokens minted for settings that no longer hold (another gitUrl, narrower permissions …)
+    // are gone before the routes change; a change of timing alone (refreshBefore …) keeps them.
+    if (!next) this.#deps.store.pruneProviders(new Set(this.#providers.keys()));
+    else if (providerConfigHash(next) !== providerConfigHash(state.provider.config)) this.#deps.store.removeProvider(name);
   }
 
   #gone(state: ProviderState): boolean {

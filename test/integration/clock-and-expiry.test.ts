@@ -143,6 +143,27 @@ describe("a reload that changes what a provider's tokens are for", () => {
     await must(world.git(["ls-remote", `${moved}/acme/app.git`], world.dir));
   });
 
+  it("a change of timing alone keeps the tokens; a change of stateDir is refused, saying to restart", async () => {
+    world = await World.create({ installations: [{ id: 11, login: "acme" }] });
+    const keeper = await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
+    const before = readToken(world)!;
+    const mints = world.github.mintCount;
+    const write = (config: Record<string, unknown>) =>
+      writeFileSync(join(world!.dir, "keeper.yaml"), JSON.stringify({ refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", remintInterval: "1s", providers: [world!.providerConfig({ owners: ["acme"] })], ...config }));
+    write({ refreshBefore: "9m" });
+    await keeper.waitForLog(/config reloaded/);
+    await until("the provider restarted", () => /resumed token from state dir/.test(keeper.log));
+    expect(readToken(world)?.token).toBe(before.token);
+    expect(world.github.mintCount).toBe(mints);
+    const rejected = (keeper.log.match(/cannot move its state dir/g) ?? []).length;
+    write({ refreshBefore: "9m", stateDir: join(world.dir, "elsewhere") });
+    await until("the reload rejected", () => (keeper.log.match(/cannot move its state dir/g) ?? []).length > rejected);
+    const status = JSON.parse(readFileSync(join(world.stateDir, "status.json"), "utf8")) as { lastReload: { ok: boolean; error: string } };
+    expect(status.lastReload.ok).toBe(false);
+    expect(status.lastReload.error).toContain("a running daemon cannot move its state dir");
+    expect(status.lastReload.error).toContain("restart the daemon");
+  });
+
   it("a restart under narrower settings removes the old token file before the routes are written", async () => {
     world = await World.create({ installations: [{ id: 11, login: "acme" }] });
     await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
