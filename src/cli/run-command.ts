@@ -1,6 +1,7 @@
 import { configPath, loadConfig } from "../config/load-config.ts";
 import { stateDirPath } from "../config/state-dir-path.ts";
 import { Daemon } from "../daemon/daemon.ts";
+import { MINT_DEADLINE_MS, mintDeadlineMs } from "../daemon/token-slot.ts";
 import { notifySystemd } from "../daemon/systemd-notify.ts";
 import type { KeeperMetrics } from "../metrics/keeper-metrics.ts";
 import { ConfigError, describeError, KeeperError } from "../errors/keeper-error.ts";
@@ -60,6 +61,10 @@ export async function runCommand(options: {
     log.info("SIGHUP while starting: the config is reloaded once started");
   };
   process.on("SIGHUP", hupDuringStart);
+  // READY=1 comes once every first mint ended, which may take up to a mint's deadline: systemd's
+  // start timeout (90 s by default) is extended past it, so a slow API does not fail the start.
+  const startMs = Math.max(...config.providers.map((p) => mintDeadlineMs(p)), MINT_DEADLINE_MS) + 30_000;
+  await notifySystemd({ EXTEND_TIMEOUT_USEC: String(startMs * 1000), STATUS: "starting: minting the first tokens" }, log);
   try {
     await daemon.start();
   } catch (error) {
