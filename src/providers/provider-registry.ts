@@ -18,7 +18,7 @@ import type { TokenProvider } from "./token-provider.ts";
  * types a config uses (an Azure DevOps SDK costs a GitHub-only daemon nothing).
  */
 const PROVIDERS = {
-  "github-app": entry(githubAppSchema, buildGitHubAppConfig, () => import("./github-app/github-app-provider.ts").then((m) => (c) => m.createGitHubAppProvider(c))),
+  "github-app": entry(githubAppSchema, buildGitHubAppConfig, () => import("./github-app/github-app-provider.ts").then((m) => (c, log) => m.createGitHubAppProvider(c, { log }))),
   "azure-devops": entry(azureDevOpsSchema, buildAzureDevOpsConfig, () => import("./azure-devops/azure-devops-provider.ts").then((m) => (c) => m.createAzureDevOpsProvider(c))),
   gitlab: entry(gitlabSchema, buildGitLabConfig, () => import("./gitlab/gitlab-provider.ts").then((m) => (c) => m.createGitLabProvider(c))),
   exec: entry(execSchema, buildExecConfig, () => import("./exec/exec-provider.ts").then((m) => (c, log) => m.createExecProvider(c, log))),

@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseTokenRecord, type TokenRecord } from "../../src/store/token-file.ts";
+import { runCli } from "../support/run-cli.ts";
 import { SHIM_DIR } from "../support/run-git.ts";
 import { haveTool } from "../support/require-tool.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
@@ -117,6 +118,24 @@ describe("a token API whose clock is not this machine's", () => {
     expect(record.expires - record.mintedAt).toBeGreaterThanOrEqual(58);
     expect(record.expires - record.mintedAt).toBeLessThanOrEqual(61);
     expect(record.serveUntil).toBeLessThan(record.expires);
+  });
+});
+
+describe("a GitHub whose clock is minutes behind", () => {
+  // Issue 24, finding 15: auth-app wrote plain-text warnings into the JSON log, and forgot the
+  // difference: every mint paid a refused JWT.
+  it("the difference is learned once and kept: later mints sign their JWT with GitHub's time, and the log stays JSON", async () => {
+    world = await World.create({ installations: [{ id: 11, login: "acme" }] });
+    world.github.clockOffsetMs = -400_000;
+    const keeper = await world.startKeeper({ providers: [world.providerConfig({ owners: ["acme"] })] });
+    const refusedJwts = () => world!.github.requests.filter((r) => r.status === 401).length;
+    const first = refusedJwts();
+    expect(first).toBeLessThanOrEqual(1);
+    for (let i = 0; i < 3; i++) expect((await runCli(["refresh"], { GIT_TOKEN_KEEPER_DIR: world.stateDir })).exitCode).toBe(0);
+    expect(refusedJwts()).toBe(first);
+    const lines = keeper.log.split("\n").filter(Boolean);
+    expect(lines.filter((l) => !l.startsWith("{"))).toEqual([]);
+    expect(keeper.log).toContain("GitHub's clock differs from this machine's");
   });
 });
 

@@ -3,6 +3,7 @@ import { request as octokitRequest } from "@octokit/request";
 import type { GitHubAppProviderConfig } from "./github-app-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
+import type { Logger } from "../../log/logger.ts";
 import type { MintedToken, TokenProvider } from "../token-provider.ts";
 import { VERSION } from "../../version.ts";
 import { apiFetch, serverDate } from "../api-request.ts";
@@ -12,7 +13,12 @@ export interface GitHubAppDeps {
   /** Per-request timeout for the GitHub API. */
   timeoutMs?: number;
   now?: () => number;
+  /** Where @octokit/auth-app's warnings go (else nowhere: never plain text into a JSON log). */
+  log?: Logger;
 }
+
+/** A JWT's iat/exp are judged by GitHub's clock; a difference under this needs no correction. */
+const SKEW_KEPT_S = 5;
 
 // Any-owner mode looks an owner's installation up on first use; git (or anything that can write a
 // request) can name any owner. Owners without an installation are remembered, and lookups of
@@ -35,8 +41,41 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     headers: { "user-agent": `git-token-keeper/${VERSION}` },
     request: { fetch: apiFetch(timeoutMs) },
   });
-  const auth = createAppAuth({ appId: config.appId, privateKey: config.privateKey, request, cache: NO_CACHE as never });
-  const appRequest = request.defaults({ request: { hook: auth.hook } });
+  // auth-app signs JWTs with this machine's clock and, when GitHub refuses one for the clock,
+  // retries once with GitHub's time, then forgets it: every later mint would pay a refused JWT.
+  // The difference GitHub's Date header shows is kept here, and the JWTs signed with it.
+  const authLog = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: (message: string) => deps.log?.warn("GitHub App authentication", { provider: config.name, detail: String(message).slice(0, 500) }),
+    error: (message: string) => deps.log?.warn("GitHub App authentication", { provider: config.name, detail: String(message).slice(0, 500) }),
+  };
+  let timeDifference = 0;
+  const newAuth = () => createAppAuth({ appId: config.appId, privateKey: config.privateKey, request, cache: NO_CACHE as never, log: authLog, timeDifference } as never);
+  let auth = newAuth();
+  const learnClock = (headers: { date?: string | undefined } | undefined) => {
+    const at = Date.parse(headers?.date ?? "");
+    if (Number.isNaN(at)) return;
+    const diff = Math.floor((at - now()) / 1000);
+    if (Math.abs(diff - timeDifference) < SKEW_KEPT_S) return;
+    deps.log?.info("GitHub's clock differs from this machine's; its time signs the App's JWTs", { provider: config.name, differenceSeconds: diff });
+    timeDifference = Math.abs(diff) < SKEW_KEPT_S ? 0 : diff;
+    auth = newAuth();
+  };
+  const appRequest = request.defaults({
+    request: {
+      hook: async (send: typeof request, options: Parameters<typeof request>[0]) => {
+        try {
+          const response = await auth.hook(send, options as never);
+          learnClock(response.headers as { date?: string });
+          return response;
+        } catch (error) {
+          learnClock((error as { response?: { headers?: { date?: string } } }).response?.headers);
+          throw error;
+        }
+      },
+    },
+  });
   const installationIds = new Map<string, number>();
   /** Owner → when its lookup found no installation. */
   const notInstalled = new Map<string, number>();
