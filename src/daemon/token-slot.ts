@@ -258,6 +258,8 @@ export class TokenSlot {
 
   async #mintOnce(reason: MintReason, lastSerial: number | undefined): Promise<void> {
     const { clock, log, store, redactor } = this.#deps;
+    // Queued behind mintConcurrency while the daemon was told to stop: no API call.
+    if (this.#stopped) return;
     const started = clock.now();
     try {
       // A source that brokers tokens is told which of its tokens the host refused.

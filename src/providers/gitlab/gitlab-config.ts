@@ -41,11 +41,11 @@ export function buildGitLabConfig(raw: RawGitLabProvider, ctx: ProviderCheckCont
   if (raw.grant === "refresh-token") {
     if (!raw.clientId) problems.push(`${at}.clientId: missing; the OAuth application's ID (refresh-token grant)`);
     if (!raw.refreshTokenFile) problems.push(`${at}.refreshTokenFile: missing; a file holding the first refresh token, rewritten at every refresh`);
-    else files.refreshTokenFile = checkReadableFile(raw.refreshTokenFile, `${at}.refreshTokenFile`, env, problems);
+    else files.refreshTokenFile = checkReadableFile(raw.refreshTokenFile, `${at}.refreshTokenFile`, env, problems, ctx.warnings);
     if (raw.clientSecretFile) files.clientSecretFile = checkReadableFile(raw.clientSecretFile, `${at}.clientSecretFile`, env, problems, ctx.warnings);
   } else {
     if (!raw.tokenFile) problems.push(`${at}.tokenFile: missing; a file holding the access token, rewritten at every rotation`);
-    else files.tokenFile = checkReadableFile(raw.tokenFile, `${at}.tokenFile`, env, problems);
+    else files.tokenFile = checkReadableFile(raw.tokenFile, `${at}.tokenFile`, env, problems, ctx.warnings);
     if (raw.tokenKind !== "personal" && raw.resourceId === undefined) problems.push(`${at}.resourceId: missing; the ${raw.tokenKind}'s ID or full path`);
   }
   if (!b || !apiBase || problems.length > before) return undefined;

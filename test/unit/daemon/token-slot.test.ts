@@ -1,5 +1,6 @@
 import { PassThrough } from "node:stream";
 import { afterAll, beforeEach, describe, expect, it } from "vitest";
+import { limitConcurrency } from "../../../src/daemon/limit-concurrency.ts";
 import { MINT_DEADLINE_MS, mintDeadlineMs, TokenSlot } from "../../../src/daemon/token-slot.ts";
 import type { ProviderBase } from "../../../src/providers/settings/provider-base.ts";
 import { ProviderError } from "../../../src/errors/keeper-error.ts";
@@ -303,5 +304,26 @@ describe("TokenSlot", () => {
     await t.clock.advance(5 * MIN);
     expect(again.slot.current).toBeUndefined();
     expect(again.store.readToken("p", "acme")).toBeUndefined();
+  });
+
+  // Issue 24, finding 15: mints queued behind mintConcurrency still called the API after a SIGTERM.
+  it("a mint queued behind mintConcurrency when the slot stops never calls the source", async () => {
+    const limit = limitConcurrency(1);
+    const other = setup(t.clock);
+    const slotWith = (x: ReturnType<typeof setup>) =>
+      new TokenSlot(x.provider, "acme", { refreshBeforeMs: 10 * MIN, retryMinMs: 1_000, retryMaxMs: 60_000, remintIntervalMs: 5_000 }, { store: x.store, clock: x.clock, log: createLogger({ redactor: new Redactor(), format: "json", stream: new PassThrough() }), redactor: new Redactor(), limit, onChange: () => {}, metrics: noMetrics });
+    let open!: () => void;
+    t.provider.gate = new Promise((resolve) => (open = resolve));
+    const first = slotWith(t);
+    const queued = slotWith(other);
+    const running = first.start("start");
+    const waiting = queued.start("start");
+    await t.clock.advance(0);
+    expect(t.provider.mints).toBe(1);
+    void first.stop();
+    void queued.stop();
+    open();
+    await Promise.allSettled([running, waiting]);
+    expect(other.provider.mints).toBe(0);
   });
 });
