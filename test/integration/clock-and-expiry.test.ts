@@ -1,4 +1,4 @@
-import { spawnSync } from "node:child_process";
+import { execa } from "execa";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
@@ -33,16 +33,19 @@ const readToken = (w: World, owner = "acme"): TokenRecord | undefined => {
   }
 };
 
-/** The helper as git runs it, for acme/app on the world's git server: its answer's fields. */
-function helperGet(w: World): Record<string, string> {
+/**
+ * The helper as git runs it, for acme/app on the world's git server: its answer's fields. Never
+ * spawnSync: the fake GitHub answers from this process's event loop, and the helper may wait on a mint.
+ */
+async function helperGet(w: World): Promise<Record<string, string>> {
   const url = new URL(w.gitUrl);
-  const r = spawnSync(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
+  const r = await execa(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
     input: `protocol=http\nhost=${url.host}\npath=acme/app.git\n\n`,
-    env: { PATH: process.env.PATH, GIT_TOKEN_KEEPER_DIR: w.stateDir, GIT_TOKEN_KEEPER_WAIT: "8" },
-    encoding: "utf8",
+    env: { PATH: process.env.PATH ?? "", GIT_TOKEN_KEEPER_DIR: w.stateDir, GIT_TOKEN_KEEPER_WAIT: "8" },
+    extendEnv: false,
+    reject: false,
     timeout: 40_000,
   });
-  if (process.env.DEBUG_HELPER) process.stderr.write(`helper: ${r.stderr}\n`);
   return Object.fromEntries(r.stdout.split("\n").filter((l) => l.includes("=")).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]));
 }
 
@@ -76,7 +79,7 @@ describe.skipIf(!existsSync(LIBFAKETIME) && !haveTool("faketime", "libfaketime i
       // No git call needed: the daemon noticed and minted.
       await until("a token minted after the jump", () => (readToken(world!)?.serial ?? 0) > first.serial);
       expect(world.github.mintCount).toBeGreaterThan(mintsBefore);
-      const answer = helperGet(world);
+      const answer = await helperGet(world);
       expect(answer.password).toBeDefined();
       expect(answer.password).not.toBe(first.token);
       // Judged by the daemon's (jumped) clock, which the helper reads from the heartbeat.
@@ -100,7 +103,7 @@ describe.skipIf(!existsSync(LIBFAKETIME) && !haveTool("faketime", "libfaketime i
       writeFileSync(offset, "+120s\n");
       await keeper.waitForLog(/the wall clock jumped/);
       await until("the expired token's file removed", () => readToken(world!) === undefined);
-      const answer = helperGet(world);
+      const answer = await helperGet(world);
       expect(answer.password).toBeUndefined();
       expect(answer.quit).toBe("1");
       expect(JSON.stringify(answer)).not.toContain(first.token);
