@@ -53,16 +53,33 @@ export function routeFor(routes: string, request: HelperRequest): RouteMatch | u
   return NAME.test(repo) ? { provider: best.provider, scope: `${owner}~${repo}`, origin } : undefined;
 }
 
-/** The route for a URL, split the way the shim splits one (no normalising of the path). */
+/**
+ * The route for a URL as a URL parser reads it (WHATWG, as Node.js and curl do): the authority
+ * ends at the first `/`, `?`, `#` or `\\`, so `https://evil.example?@github.com/acme` is
+ * evil.example's. A URL that parsers could read differently (a backslash, whitespace or a
+ * control character, userinfo) gets no route: the token goes nowhere its reader might not mean.
+ */
 export function findRoute(stateDir: string, rawUrl: string): RouteMatch | undefined {
-  const m = /^(https?):\/\/([^/]*)(?:\/(.*))?$/i.exec(rawUrl);
-  if (!m) return undefined;
+  if (/[\\\s\u0000-\u001f\u007f]/.test(rawUrl)) return undefined;
+  let url: URL;
+  try {
+    url = new URL(rawUrl);
+  } catch {
+    return undefined;
+  }
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password || url.hash || url.search) return undefined;
+  // The authority as written must be the one parsed: anything between them is a disagreement.
+  const written = /^https?:\/\/([^/?#]*)/i.exec(rawUrl)?.[1]?.toLowerCase();
+  if (written === undefined || (written !== url.host && written !== `${url.hostname}:${defaultPort(url.protocol)}`)) return undefined;
   let routes: string;
   try {
     routes = readFileSync(join(stateDir, "routes"), "utf8");
   } catch {
     return undefined;
   }
-  const authority = (m[2] ?? "").replace(/^.*@/, "");
-  return routeFor(routes, { protocol: (m[1] as string).toLowerCase(), host: authority, path: m[3] ?? "" });
+  return routeFor(routes, { protocol: url.protocol.slice(0, -1), host: url.host, path: url.pathname.replace(/^\//, "") });
+}
+
+function defaultPort(protocol: string): string {
+  return protocol === "https:" ? "443" : "80";
 }

@@ -1,8 +1,9 @@
-import { readFileSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { FakeGitLab } from "../fakes/fake-gitlab.ts";
+import { KeeperProcess } from "../support/keeper-process.ts";
 import { exerciseProvider } from "../support/provider-scenario.ts";
 import { removeTempDirs } from "../support/temp-dir.ts";
 import { must, World } from "../support/world.ts";
@@ -118,6 +119,35 @@ describe("gitlab provider against a local GitLab", () => {
     await sleep(500);
     expect(gitlab.refreshLog.slice(before).every((r) => r.accepted), JSON.stringify(gitlab.refreshLog.slice(before))).toBe(true);
     expect(gitlab.liveRefreshTokens.has(readFileSync(file, "utf8").trim())).toBe(true);
+  });
+
+  // Issue 24, finding 7: two daemons sharing one refreshTokenFile had no lock.
+  it("a second daemon on the same refresh-token file is refused, and the chain stays whole", async () => {
+    const file = join(world.dir, "shared.refresh");
+    writeFileSync(file, `${gitlab.firstRefreshToken()}\n`, { mode: 0o600 });
+    const provider = { name: "gl-shared", type: "gitlab", grant: "refresh-token", baseUrl: gitlab.url, gitUrl: world.gitUrl, clientId: gitlab.clientId, refreshTokenFile: file };
+    const first = await world.startKeeper({ providers: [provider] });
+    const before = gitlab.refreshLog.length;
+    const secondDir = join(world.dir, "second");
+    mkdirSync(secondDir);
+    const second = await KeeperProcess.start({
+      dir: secondDir,
+      stateDir: join(secondDir, "state"),
+      config: { refreshBefore: "10m", retryMin: "200ms", retryMax: "2s", providers: [provider] },
+    });
+    try {
+      const status = JSON.parse(readFileSync(join(secondDir, "state", "status.json"), "utf8")) as { tokens: { lastError: string | null }[] };
+      expect(status.tokens[0]?.lastError).toContain("is another daemon's to rotate");
+      // The first goes on refreshing (4-second tokens) with every refresh accepted.
+      await sleep(5_000);
+      expect(gitlab.refreshLog.length).toBeGreaterThan(before);
+      expect(gitlab.refreshLog.slice(before).every((r) => r.accepted), JSON.stringify(gitlab.refreshLog.slice(before))).toBe(true);
+    } finally {
+      await second.stop();
+    }
+    // Once the first is gone (a clean stop releases the lock), the other may take the file over.
+    await first.stop();
+    expect(existsSync(`${file}.lock`)).toBe(false);
   });
 
   it("self-rotation: each rotation revokes the old token and stores the new one", async () => {

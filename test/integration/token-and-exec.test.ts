@@ -43,6 +43,20 @@ describe("tokens for other tools: token --url and exec --url", () => {
     expect(named.stdout).toBe(`${fileToken("acme")}-`);
   });
 
+  // Review of issue 24: the authority ended at the last '@', not at '?', '#' or '\\' as a URL
+  // parser (and curl) read it: the token went to evil.example.
+  it("token and exec give nothing for a URL whose host a parser reads as another", async () => {
+    const host = world.gitUrl.replace(/^http:\/\//, "");
+    for (const url of [`http://evil.example?@${host}/acme/app`, `http://evil.example#@${host}/acme/app`, `http://evil.example\\@${host}/acme/app`, `http://user@${host}/acme/app`, `http://${host}/acme/app?x=1`, `http://${host}/acme/app#top`, ` http://${host}/acme/app`]) {
+      const r = await cli(["token", "--url", url]);
+      expect(r.exitCode, url).toBe(1);
+      expect(r.stdout, url).toBe("");
+      const e = await cli(["exec", "--url", url, "--", "sh", "-c", 'printf %s "$GH_TOKEN"']);
+      expect(e.stdout, url).toBe("");
+    }
+    expect((await cli(["token", "--url", `http://${host.toUpperCase()}/acme/app`])).stdout.trim()).toBe(fileToken("acme"));
+  });
+
   it("exec needs a command and a valid variable name", async () => {
     expect((await cli(["exec", "--url", `${world.gitUrl}/acme/app`])).exitCode).toBe(2);
     expect((await cli(["exec", "--url", `${world.gitUrl}/acme/app`, "--env", "1BAD", "--", "true"])).stderr).toContain("not a variable name");

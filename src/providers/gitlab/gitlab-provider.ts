@@ -6,6 +6,7 @@ import type { GitLabProviderConfig } from "./gitlab-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { describeError, ProviderError } from "../../errors/keeper-error.ts";
 import { writeFileAtomic } from "../../store/atomic-write.ts";
+import { SecretLock } from "../../store/secret-lock.ts";
 import { sharedTokenProvider, type MintedToken, type TokenProvider } from "../token-provider.ts";
 import { apiRequest, flatHeaders, type ApiAnswer } from "../api-request.ts";
 
@@ -148,10 +149,36 @@ export function createGitLabProvider(config: GitLabProviderConfig, now: () => nu
     return { token, expiresAt };
   }
 
+  // One daemon per rotating secret: another one refreshing from the same file would present a
+  // refresh token already used, and GitLab revokes the chain.
+  const file = (config.grant === "refresh-token" ? config.refreshTokenFile : config.tokenFile) ?? "";
+  const lock = new SecretLock(file);
+  function takeLock(): void {
+    let held: string | undefined;
+    try {
+      held = lock.acquire();
+    } catch (error) {
+      throw new ProviderError(`cannot lock '${lock.path}' beside the ${config.grant === "refresh-token" ? "refresh token" : "access token"} file: ${describeError(error)}`, {
+        transient: false,
+        hint: `make '${dirname(file)}' writable for the daemon`,
+      });
+    }
+    if (held) {
+      throw new ProviderError(`'${file}' is another daemon's to rotate: ${held}; two daemons refreshing from one file would present the same single-use token, and GitLab would revoke the chain`, {
+        transient: false,
+        hint: "give each daemon its own file (and its own grant), or stop the other; a daemon that is gone leaves it within 30 s",
+      });
+    }
+  }
+
   return sharedTokenProvider(config, {
     rotatesSecret: true,
     mint() {
+      takeLock();
       return config.grant === "refresh-token" ? refreshGrant() : selfRotate();
+    },
+    async dispose() {
+      lock.release();
     },
   });
 }
