@@ -172,7 +172,9 @@ gtk_file_request() {
 
 # Sets gtk_now to the time in seconds since the epoch. Without starting a process where it can:
 # the daemon's heartbeat says when the machine booted (by its clock), and /proc/uptime how long
-# ago that was (the same for every container on the machine); else `date`.
+# ago that was (the same for every container on the machine); else `date`. Rounded up by a
+# second (the boot time is rounded, uptime cut to whole seconds): a token is judged expired a
+# second early rather than late.
 gtk_time_now() {
   gtk_beat='' gtk_booted=''
   { read -r gtk_beat gtk_iso gtk_booted <"$gtk_dir/heartbeat"; } 2>/dev/null
@@ -183,7 +185,7 @@ gtk_time_now() {
   esac
   case ${gtk_up%.*} in
     '' | *[!0-9]*) gtk_now=$(date +%s) ;;
-    *) gtk_now=$((gtk_booted + ${gtk_up%.*})) ;;
+    *) gtk_now=$((gtk_booted + ${gtk_up%.*} + 1)) ;;
   esac
 }
 

@@ -9,7 +9,8 @@ export function statusCommand(options: { config?: string | undefined; json?: boo
   const down = daemonDown(status, stateDir);
   const providerErrors = status?.providers.filter((p) => p.error) ?? [];
   const failing = status?.tokens.filter((t) => t.failing) ?? [];
-  const healthy = !down && providerErrors.length === 0 && failing.length === 0;
+  // The file's own verdict counts too: it lists at most 200 tokens, and judges them all.
+  const healthy = !down && status?.healthy !== false && providerErrors.length === 0 && failing.length === 0;
   if (options.json) {
     process.stdout.write(`${JSON.stringify(statusJson(status, stateDir, down, healthy), null, 2)}\n`);
     return healthy ? 0 : 1;

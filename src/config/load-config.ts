@@ -76,12 +76,21 @@ export function parseConfig(text: string, source: string, env: NodeJS.ProcessEnv
 function checkAcrossProviders(raw: RawConfig, providers: (ProviderConfig | undefined)[], problems: string[]): void {
   const names = new Map<string, number>();
   const served = new Map<string, string>();
+  const rotated = new Map<string, string>();
   raw.providers.forEach((p, i) => {
     const first = names.get(p.name);
     if (first !== undefined) problems.push(`providers[${i}].name: '${p.name}' is already used by providers[${first}]; names must be unique`);
     else names.set(p.name, i);
     const provider = providers[i];
     if (!provider) return;
+    // A secret a refresh uses up and replaces has one provider: two would present it twice.
+    if (provider.type === "gitlab") {
+      const key = provider.grant === "refresh-token" ? "refreshTokenFile" : "tokenFile";
+      const file = provider.grant === "refresh-token" ? provider.refreshTokenFile : provider.tokenFile;
+      const other = file === undefined ? undefined : rotated.get(file);
+      if (other) problems.push(`providers[${i}].${key}: '${file}' is already ${other}'s; GitLab's tokens are single-use, so give each provider its own file and grant`);
+      else if (file !== undefined) rotated.set(file, `providers[${i}] (${p.name})`);
+    }
     const installationOnly = provider.type === "github-app" && provider.installationId !== undefined && !provider.owners;
     const owners = provider.owners ?? (installationOnly ? [] : ["*"]);
     for (const owner of owners) {

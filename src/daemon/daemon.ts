@@ -144,6 +144,7 @@ export class Daemon {
       const jumped = Math.abs(next - offset) > CLOCK_JUMP_MS;
       if (jumped) {
         this.#options.log.warn("the wall clock jumped; re-checking every token", { byMs: Math.round(next - offset) });
+        if (next < offset) this.#supervisor.clockSetBack(next - offset);
         this.#publisher.beat();
       }
       offset = next;

@@ -150,6 +150,12 @@ export class ProviderSupervisor {
     }
   }
 
+  /** The wall clock was set back (see TokenSlot.clockSetBack). */
+  clockSetBack(ms: number): void {
+    if (this.#stopping) return;
+    for (const slot of this.#slots.values()) slot.clockSetBack(ms);
+  }
+
   /** Mints what is due and drops what expired, by the wall clock (see TokenSlot.recheck). */
   recheck(): void {
     if (this.#stopping) return;

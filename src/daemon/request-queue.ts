@@ -47,6 +47,7 @@ export class RequestQueue {
   readonly #fileMode: number;
   readonly #gid: number | undefined;
   readonly #busy = new Set<string>();
+  readonly #busyByUid = new Map<number, number>();
   /** Entries already logged as not requests, so that each is said once. */
   readonly #strangers = new Set<string>();
   #watcher: FSWatcher | undefined;
@@ -137,6 +138,8 @@ export class RequestQueue {
     const kind = entry.isDirectory() ? "directory" : entry.isSymbolicLink() ? "symlink" : entry.isFIFO() ? "fifo" : entry.isSocket() ? "socket" : entry.isFile() ? `file of ${entry.size} bytes` : "special file";
     const removed = this.#remove(name, entry.isDirectory());
     if (!this.#strangers.has(name)) {
+      // Bounded: names already logged are forgotten past 10,000 (logged again, at worst).
+      if (this.#strangers.size >= 10_000) this.#strangers.clear();
       this.#strangers.add(name);
       this.#log.warn(removed ? "removed an entry in requests/ that is not a request" : "an entry in requests/ that is not a request cannot be removed without looking inside it; left as it is", { name: printable(name), kind, uid: entry.uid });
       this.#refused("not a request");
@@ -161,13 +164,15 @@ export class RequestQueue {
     if (this.#busy.has(name)) return;
     // Bounded: thousands of request files (anyone in the state group can write them) wait in
     // the folder for the sweep, instead of thousands of mints and answers at once.
-    if (this.#busy.size >= MAX_IN_FLIGHT) return;
+    if (this.#busy.size >= MAX_IN_FLIGHT + OWN_RESERVE) return;
     const parsed = parseRequestName(name);
     if (!parsed) {
       const entry = this.#entry(name);
       if (!entry) return;
       if (!this.#strangers.has(name)) {
-        this.#strangers.add(name);
+        // Bounded: names already logged are forgotten past 10,000 (logged again, at worst).
+      if (this.#strangers.size >= 10_000) this.#strangers.clear();
+      this.#strangers.add(name);
         this.#log.warn("ignored a malformed request file", { name: printable(name), uid: entry.uid });
         this.#refused("malformed");
       }
@@ -176,10 +181,16 @@ export class RequestQueue {
     }
     const entry = this.#entry(name);
     if (!entry) return;
+    const own = entry.uid === this.#uid;
+    // Fair shares: the keeper's own user (the CLI, its own git) keeps a reserve, and no member
+    // takes more than a quarter, so one member's flood cannot starve the others' builds.
+    const theirs = this.#busyByUid.get(entry.uid) ?? 0;
+    if (!own && (this.#busy.size >= MAX_IN_FLIGHT || theirs >= MAX_IN_FLIGHT / 4)) return;
     this.#strangers.delete(name);
     const file = join(this.#dir, name);
     this.#busy.add(name);
-    this.#handle({ ...parsed, file, own: entry.uid === this.#uid })
+    this.#busyByUid.set(entry.uid, theirs + 1);
+    this.#handle({ ...parsed, file, own })
       .then(
         () => undefined,
         (error: unknown) => {
@@ -193,12 +204,17 @@ export class RequestQueue {
       .finally(() => {
         this.#remove(name);
         this.#busy.delete(name);
+        const left = (this.#busyByUid.get(entry.uid) ?? 1) - 1;
+        if (left > 0) this.#busyByUid.set(entry.uid, left);
+        else this.#busyByUid.delete(entry.uid);
       });
   }
 }
 
 /** Requests carried out at once; the rest wait in requests/ for the next sweep (every 2 s). */
 export const MAX_IN_FLIGHT = 64;
+/** Kept for the keeper's own user beyond MAX_IN_FLIGHT. */
+const OWN_RESERVE = 16;
 
 /** A name as it can be logged: control characters escaped, at most 200 characters. */
 function printable(name: string): string {

@@ -101,6 +101,8 @@ export class TokenSlot {
   /** When the armed timer (refresh or retry) is due, by the wall clock: see recheck(). */
   #dueAt: number | undefined;
   #lastSerial = 0;
+  /** The token a host last refused: never adopted again. */
+  #refusedToken: string | undefined;
   /** The token last minted and its remaining life when it first came (see #checkWorthServing). */
   #firstSeen: { token: string; lifeMs: number } | undefined;
 
@@ -122,6 +124,11 @@ export class TokenSlot {
     return this.#failures > 0;
   }
 
+  /** Minting failed and the next attempt is not due yet (backoff, Retry-After). */
+  get backingOff(): boolean {
+    return this.#failures > 0 && this.#nextAttemptAt !== undefined && this.#deps.clock.now() < this.#nextAttemptAt;
+  }
+
   /** The token it serves now (none before the first mint, or after it expired). */
   get current(): TokenRecord | undefined {
     return this.#current;
@@ -135,7 +142,7 @@ export class TokenSlot {
   start(reason: MintReason): Promise<void> {
     const saved = this.#deps.store.readToken(this.provider.config.name, this.owner);
     const now = this.#deps.clock.now();
-    if (saved && saved.config === this.#configHash && servedUntil(saved) * 1000 > now) {
+    if (saved && this.provider.resumes !== false && saved.config === this.#configHash && servedUntil(saved) * 1000 > now) {
       this.#adopt(saved);
       this.#deps.log.info("resumed token from state dir", { slot: this.name, fingerprint: fingerprint(saved.token) });
       if (saved.refreshAt * 1000 > now) {
@@ -144,7 +151,7 @@ export class TokenSlot {
       }
       return this.mint(reason, saved.serial);
     }
-    if (saved) this.#removeFile("left by an earlier run, for other settings or expired");
+    if (saved) this.#removeFile("left by an earlier run: other settings, expired, or a source read again at start");
     return this.mint(reason, saved?.serial);
   }
 
@@ -157,8 +164,29 @@ export class TokenSlot {
     if (this.#stopped) return;
     const now = this.#deps.clock.now();
     if (this.#current && now >= this.#current.expires * 1000) this.#expire(this.#current.serial);
-    if (this.#inflight || this.#dueAt === undefined || now < this.#dueAt) return;
-    void this.mint(this.#failures > 0 ? "retry" : "schedule").catch(() => undefined);
+    // A refresh that fell due by the wall clock runs now; a retry waits for its own timer: a
+    // clock set forward must not call an API before the Retry-After it gave.
+    if (this.#inflight || this.#failures > 0 || this.#dueAt === undefined || now < this.#dueAt) return;
+    void this.mint("schedule").catch(() => undefined);
+  }
+
+  /**
+   * The wall clock was set back by `-ms`: a token's expiry was computed against the clock before,
+   * so its remaining life is no longer than it was. Its times move back with the clock (never
+   * forward: a clock set forward may be time that really passed, a VM restored).
+   */
+  clockSetBack(ms: number): void {
+    if (this.#stopped || ms >= 0 || !this.#current) return;
+    const by = Math.ceil(-ms / 1000);
+    const c = this.#current;
+    const record: TokenRecord = { ...c, expires: c.expires - by, refreshAt: c.refreshAt - by, serveUntil: c.serveUntil === undefined ? undefined : c.serveUntil - by };
+    try {
+      this.#deps.store.writeToken(this.provider.config.name, this.owner, record);
+    } catch (error) {
+      this.#deps.log.error("cannot rewrite a token file after the clock was set back", { slot: this.name, error: describeError(error) });
+    }
+    this.#adopt(record);
+    if (this.#failures === 0 && !this.#inflight) this.#scheduleRefresh(record.refreshAt * 1000);
   }
 
   /** Mints now unless a mint is already under way, in which case it waits for that one. */
@@ -182,8 +210,8 @@ export class TokenSlot {
    */
   async ensureFresh(): Promise<void> {
     const now = this.#deps.clock.now();
-    // A second's slack: the helper tells the time in whole seconds, from the heartbeat.
-    if (this.#current && Math.min(this.#current.refreshAt, servedUntil(this.#current)) * 1000 > now + 1_000) return;
+    // Two seconds' slack: the helper tells the time in whole seconds from the heartbeat, rounded up.
+    if (this.#current && Math.min(this.#current.refreshAt, servedUntil(this.#current)) * 1000 > now + 2_000) return;
     if (this.#inflight) return this.#inflight;
     if (this.#failures > 0 && this.#nextAttemptAt !== undefined && now < this.#nextAttemptAt && this.#lastError) {
       throw new ProviderError(this.#lastError.message, { transient: true });
@@ -197,6 +225,7 @@ export class TokenSlot {
    */
   async refused(serial: number): Promise<void> {
     if (this.#current && this.#current.serial !== serial) return this.#inflight;
+    if (this.#current) this.#refusedToken = this.#current.token;
     if (this.#inflight) return this.#inflight;
     if (this.#pendingRemint) return this.#pendingRemint;
     // While the source is failing, its backoff (and any Retry-After) holds for re-mints too: the
@@ -259,13 +288,23 @@ export class TokenSlot {
   async #mintOnce(reason: MintReason, lastSerial: number | undefined): Promise<void> {
     const { clock, log, store, redactor } = this.#deps;
     // Queued behind mintConcurrency while the daemon was told to stop: no API call.
-    if (this.#stopped) return;
+    if (this.#stopped) throw new ProviderError("the provider was stopped or replaced (a reload) before its turn to mint; ask again", { transient: true });
     const started = clock.now();
     try {
       // A source that brokers tokens is told which of its tokens the host refused.
       const refused = reason === "refused" && this.#current ? fingerprint(this.#current.token) : undefined;
       const minted = await this.#withDeadline(this.provider.mint(this.owner, { refused }));
-      if (this.#stopped) return;
+      // Stopped meanwhile (a reload replaced the provider, the daemon stops): nothing is saved,
+      // and whoever waits hears so (a GitLab provider saved its new refresh token itself).
+      if (this.#stopped) throw new ProviderError("the provider was stopped or replaced (a reload) before the new token could be saved; ask again", { transient: true });
+      // A host refused this token: a mint that hands it back (a caching source) would have it
+      // served, refused and re-minted without end: a failure of the source, until a new one.
+      if (minted.token === this.#refusedToken) {
+        throw new ProviderError("the token source handed back the token the host just refused (a cached token?)", {
+          transient: true,
+          hint: "have the source mint a new token when asked (bypass its cache), or check the token's permissions on the host",
+        });
+      }
       const now = clock.now();
       const { expiresMs, refreshAtMs, serveUntilMs } = this.#schedule(minted, now);
       this.#checkWorthServing(minted.token, expiresMs, refreshAtMs, now);
@@ -307,7 +346,8 @@ export class TokenSlot {
       // a few-second token would mean many more mints).
       this.#scheduleRefresh(refreshAtMs);
     } catch (error) {
-      if (this.#stopped) return;
+      // Stopped: no backoff, no retry; the caller hears why.
+      if (this.#stopped) throw error;
       this.#failures++;
       const retryAfterMs = error instanceof ProviderError ? error.retryAfterMs : undefined;
       const transient = !(error instanceof ProviderError) || error.transient;

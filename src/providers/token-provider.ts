@@ -44,6 +44,12 @@ export interface TokenProvider {
    * token, self-rotation): a stop or reload waits for a mint in flight instead of dropping it.
    */
   readonly rotatesSecret?: boolean;
+  /**
+   * false: a token an earlier run left is never resumed: the source is read again at start (a
+   * file or a command: cheap, and what it hands out may have changed while the daemon was down,
+   * with an environment or file the settings fingerprint does not cover).
+   */
+  readonly resumes?: boolean;
 }
 
 /** Whether the provider serves a scope: `shared`, an owner, or `owner~repository`. */
@@ -58,7 +64,7 @@ export function serves(provider: TokenProvider, scope: string): boolean {
 /** A provider with one token for everything it serves: only how to mint (and watch) differs. */
 export function sharedTokenProvider(
   config: ProviderBase,
-  parts: Pick<TokenProvider, "mint" | "watch" | "dispose" | "rotatesSecret">,
+  parts: Pick<TokenProvider, "mint" | "watch" | "dispose" | "rotatesSecret" | "resumes">,
 ): TokenProvider {
   return { config, initialOwners: async () => [], servedOwners: () => config.owners, ...parts };
 }

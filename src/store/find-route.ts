@@ -57,7 +57,8 @@ export function routeFor(routes: string, request: HelperRequest): RouteMatch | u
  * The route for a URL as a URL parser reads it (WHATWG, as Node.js and curl do): the authority
  * ends at the first `/`, `?`, `#` or `\\`, so `https://evil.example?@github.com/acme` is
  * evil.example's. A URL that parsers could read differently (a backslash, whitespace or a
- * control character, userinfo) gets no route: the token goes nowhere its reader might not mean.
+ * control character, a query or fragment) gets no route: the token goes nowhere its reader
+ * might not mean.
  */
 export function findRoute(stateDir: string, rawUrl: string): RouteMatch | undefined {
   if (/[\\\s\u0000-\u001f\u007f]/.test(rawUrl)) return undefined;
@@ -67,9 +68,10 @@ export function findRoute(stateDir: string, rawUrl: string): RouteMatch | undefi
   } catch {
     return undefined;
   }
-  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.username || url.password || url.hash || url.search) return undefined;
-  // The authority as written must be the one parsed: anything between them is a disagreement.
-  const written = /^https?:\/\/([^/?#]*)/i.exec(rawUrl)?.[1]?.toLowerCase();
+  if ((url.protocol !== "https:" && url.protocol !== "http:") || url.hash || url.search) return undefined;
+  // The authority as written (less any user:password@) must be the one parsed: anything
+  // between them is a disagreement.
+  const written = /^https?:\/\/([^/?#]*)/i.exec(rawUrl)?.[1]?.replace(/^.*@/, "").toLowerCase();
   if (written === undefined || (written !== url.host && written !== `${url.hostname}:${defaultPort(url.protocol)}`)) return undefined;
   let routes: string;
   try {

@@ -50,6 +50,7 @@ export function createExecProvider(config: ExecProviderConfig, log: Logger, env:
     }
   };
   return sharedTokenProvider(config, {
+    resumes: false,
     async mint() {
       const { execa } = await import("execa");
       const child = execa(file as string, args, {

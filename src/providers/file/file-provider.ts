@@ -17,6 +17,7 @@ const NO_EXPIRY_MS = 365 * 86_400_000;
 export function createFileProvider(config: FileProviderConfig, now: () => number = Date.now): TokenProvider {
   let watcher: FSWatcher | undefined;
   return sharedTokenProvider(config, {
+    resumes: false,
     async mint(): Promise<MintedToken> {
       let text: string;
       try {

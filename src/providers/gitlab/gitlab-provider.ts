@@ -22,10 +22,16 @@ function readOne(file: string, what: string): string {
   throw new ProviderError(`${what} file '${file}' is missing or empty`, { transient: false, hint: `put the ${what} in it (one line, mode 0600)` });
 }
 
+/**
+ * Each GitLab request ends within this, under the 25 s a stop or reload waits for a refresh in
+ * flight (STOP_WAIT_MS): its answer, holding the only next refresh token, is always saved.
+ */
+export const GITLAB_TIMEOUT_MS = 20_000;
+
 async function postJson(url: string, init: { headers: Record<string, string>; body: URLSearchParams | undefined }, what: string, now: () => number): Promise<Record<string, unknown>> {
   let response: ApiAnswer;
   try {
-    response = await apiRequest(url, { method: "POST", headers: init.headers, body: init.body?.toString(), timeoutMs: 30_000 });
+    response = await apiRequest(url, { method: "POST", headers: init.headers, body: init.body?.toString(), timeoutMs: GITLAB_TIMEOUT_MS });
   } catch (error) {
     throw classifyFailure(error, what, now());
   }
