@@ -40,6 +40,9 @@ function origin_of(url,   p, scheme, rest, auth, host) {
   scheme = lower(substr(url, 1, p - 1))
   rest = substr(url, p + 3)
   auth = rest; sub(/\/.*/, "", auth)
+  # curl ends the authority at "?", "#" (and "\\"), not only at "/": such a URL is not split
+  # here, so nothing is served, rewritten or cleaned for it (its host may be another).
+  if (auth ~ /[?#\\]/) return ""
   g_path = substr(rest, length(auth) + 1)
   if (index(auth, "@")) { g_user = auth; sub(/@[^@]*$/, "", g_user); sub(/.*@/, "", auth) }
   host = lower(auth)
@@ -64,6 +67,8 @@ function clean(url,   p, rest, auth, host) {
   if (!p) return url
   rest = substr(url, p + 3)
   auth = rest; sub(/\/.*/, "", auth)
+  # Not split where curl would split it elsewhere (see origin_of): left as it is.
+  if (auth ~ /[?#\\]/) return url
   host = auth; sub(/.*@/, "", host)
   return substr(url, 1, p + 2) host substr(rest, length(auth) + 1)
 }

@@ -61,6 +61,8 @@ gtk_split_url() {
   gtk_scheme=$gtk_lower
   gtk_rest=${1#*://}
   gtk_authority=${gtk_rest%%/*}
+  # curl ends the authority at "?", "#" (and "\"), not only at "/": such a URL is no one's here.
+  case $gtk_authority in *[?#\\]*) return 1 ;; esac
   case $gtk_rest in */*) gtk_path=${gtk_rest#*/} ;; *) gtk_path='' ;; esac
   case $gtk_authority in
     *@*) gtk_userinfo=${gtk_authority%@*}; gtk_authority=${gtk_authority##*@} ;;

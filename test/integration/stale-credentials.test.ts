@@ -52,6 +52,20 @@ describe("stale credentials left by other tools", () => {
     expect(cfg.stdout.trim()).toContain(stale);
   });
 
+  // Review of issue 23: the shim split URLs at "/" only; curl ends the host at "?" and "#", so
+  // the shim rewrote another host's URL to a served one and sent it the keeper's token.
+  it("a URL whose host ends at '?' or '#' is another host's: nothing is rewritten to a served host, no token sent", async () => {
+    const work = tempDir();
+    const hostPort = world.gitUrl.replace(/^http:\/\//, "");
+    for (const mark of ["?", "#"]) {
+      const before = world.server.seen.length;
+      const url = `http://127.0.0.1:1${mark}x:y@${hostPort}/acme/app.git`;
+      const r = await world.git(["ls-remote", url], work, { env: { GIT_TERMINAL_PROMPT: "0" } });
+      expect(r.exitCode, mark).not.toBe(0);
+      expect(world.server.seen.length, mark).toBe(before);
+    }
+  });
+
   it("an Authorization extra header like actions/checkout persists: plain git fails, the shim fetches", async () => {
     const work = tempDir();
     const app = join(work, "app");
