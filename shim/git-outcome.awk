@@ -89,6 +89,8 @@ function judge(msg, s,   m) {
       m ~ /transfer closed with|early EOF|remote end hung up unexpectedly|unexpected disconnect while reading sideband packet/ || \
       m ~ /expected flush after ref listing/) {
     transient = 1
+    # The URL the transport was given (its last argument): retried only where the keeper serves.
+    if (turl == "" && (s in last_arg)) turl = last_arg[s]
     if (!(owner(s) in main)) nested = 1
     # Before anything was sent: the connection failed, or the first GET (the ref listing) was
     # refused (a POST's failure reads "RPC failed; HTTP N curl N").
@@ -111,6 +113,14 @@ function judge(msg, s,   m) {
   }
   ev = str("event")
   if (ev == "exit" && s == top) { exited = 1; next }
+  if (ev == "start") {
+    # The last argument as git wrote it in JSON; one with an escape in it is not kept.
+    if (match($0, /"argv":\[.*\]/)) {
+      a = substr($0, RSTART, RLENGTH)
+      if (match(a, /"[^"\\]*"\]$/)) last_arg[s] = substr(a, RSTART + 1, RLENGTH - 3)
+    }
+    next
+  }
   if (ev == "cmd_name") { name_of[s] = str("name"); next }
   if (ev == "child_start") {
     # git runs a credential helper as `HELPER erase` after a 401 (credential.c): the keeper's
@@ -142,5 +152,5 @@ function judge(msg, s,   m) {
 
 END {
   class = hook_failed ? "hook" : final ? "final" : transient ? "transient" : "other"
-  printf "class %s\nsent %s\nnested %s\ntransports %d\nexited %s\nerased %s\n", class, sent ? 1 : "", nested ? 1 : "", transports, exited ? 1 : "", erased ? 1 : ""
+  printf "class %s\nsent %s\nnested %s\ntransports %d\nexited %s\nerased %s\nturl %s\n", class, sent ? 1 : "", nested ? 1 : "", transports, exited ? 1 : "", erased ? 1 : "", turl
 }

@@ -11,9 +11,10 @@
 #   gtk_whose   for auth: ours (the keeper's token) or other (a credential the keeper did not give)
 #   gtk_fail_url, gtk_sent, gtk_nested, gtk_transports, gtk_exited
 classify_failure() {
-  gtk_class=other gtk_whose='' gtk_fail_url='' gtk_sent='' gtk_nested='' gtk_transports=0 gtk_exited=''
-  # Without events of git's, the helper's mark alone tells of an erase.
-  gtk_erased=1
+  gtk_class=other gtk_whose='' gtk_fail_url='' gtk_sent='' gtk_nested='' gtk_transports=0 gtk_exited='' gtk_transient_url=''
+  # Without events of git's (the caller sends them elsewhere), an erase cannot be told from one a
+  # hook's git asked for: nothing counts as a refusal, and nothing is retried.
+  gtk_erased=
   if [ -n "$gtk_trace_events" ] && [ -f "$gtk_trace" ]; then
     gtk_erased=
     while read -r gtk_k gtk_v; do
@@ -24,6 +25,7 @@ classify_failure() {
         transports) gtk_transports=$gtk_v ;;
         exited) gtk_exited=$gtk_v ;;
         erased) gtk_erased=$gtk_v ;;
+        turl) gtk_transient_url=$gtk_v ;;
       esac
     done <<EOF
 $(awk -f "$gtk_here/git-outcome.awk" "$gtk_trace" 2>/dev/null)
@@ -73,6 +75,12 @@ retry_policy() {
       fi
       ;;
     submodule:foreach) gtk_no_retry="submodule foreach runs your command, which may not be safe to run twice" ;;
+    lfs:*) gtk_no_retry="git lfs keeps its own state between runs and retries by itself" ;;
+    fetch:*)
+      if [ -n "$gtk_deepens" ]; then
+        gtk_no_retry="--deepen and --unshallow change the repository's depth each run: running it twice would not end as the first run did"
+      fi
+      ;;
     clone:*)
       # A clone whose submodule failed (network or refusal) keeps its folder: a second run would
       # end otherwise.
@@ -81,6 +89,10 @@ retry_policy() {
       fi
       ;;
     push:* | send-pack:*)
+      if [ -n "$gtk_porcelain" ]; then
+        gtk_no_retry="--porcelain output is read by a program: a second run would print its report twice"
+        return 0
+      fi
       # A refusal (401) at one URL says nothing of the URLs before it: the same rule.
       if ! push_is_repeatable "$@"; then
         if [ -n "$gtk_sent" ]; then
@@ -91,11 +103,18 @@ retry_policy() {
       fi
       ;;
     pull:*)
-      if [ "$(head_now "$@")" != "$gtk_head" ]; then
+      if [ -n "$gtk_deepens" ]; then
+        gtk_no_retry="--deepen and --unshallow change the repository's depth each run: running it twice would not end as the first run did"
+      elif [ "$(head_now "$@")" != "$gtk_head" ]; then
         gtk_no_retry="this pull had already merged (HEAD moved) when it failed; its hooks ran"
       fi
       ;;
   esac
+  # A network failure is the keeper's business only where it serves: another host's is git's
+  # own, reported once as plain git reports it.
+  if [ -z "$gtk_no_retry" ] && [ "$gtk_class" = transient ] && [ -n "$gtk_transient_url" ] && ! gtk_serves_url "$gtk_transient_url"; then
+    gtk_no_retry=final
+  fi
   return 0
 }
 
@@ -107,7 +126,7 @@ head_now() {
 # The word after the subcommand (foreach, update …), and whether any argument is --stdin.
 note_sub_args() {
   gtk_sub2=''
-  gtk_stdin=''
+  gtk_stdin='' gtk_deepens='' gtk_porcelain=''
   each_command_arg note_sub_arg "$@"
 }
 
@@ -115,6 +134,8 @@ note_sub_arg() {
   case $1 in
     # git takes any unambiguous abbreviation of a long option.
     --st | --std | --stdi | --stdin) gtk_stdin=1 ;;
+    --dee | --deep | --deepe | --deepen | --deepen=* | --un | --uns*) gtk_deepens=1 ;;
+    --po | --por | --porc | --porce | --porcel | --porcela | --porcelai | --porcelain) gtk_porcelain=1 ;;
     --merge | --rebase) gtk_submodule_command=1 ;;
     -*) ;;
     *) [ -z "$gtk_sub2" ] && gtk_sub2=$1 ;;

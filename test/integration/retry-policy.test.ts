@@ -67,6 +67,27 @@ describe("the shim's retry policy", () => {
       expect(r.stderr).toContain("not retrying: submodule foreach runs your command");
     });
 
+    // Review of issue 23: a retried push --porcelain printed its machine-read report twice.
+    it("push --porcelain after a 502: run once, its report printed once", async () => {
+      const seen = countFrom(/acme\/app\.git\/git-receive-pack$/);
+      world.server.failNext(502, 1, /acme\/app\.git\/git-receive-pack$/);
+      await commit(app, "porcelain.txt");
+      const r = await world.git(["push", "--porcelain", "origin", "HEAD:refs/heads/porcelain"], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(seen()).toBe(1);
+      expect(r.stderr).toContain("not retrying: --porcelain output is read by a program");
+    });
+
+    // Review of issue 23: --deepen deepened the history once per attempt.
+    it("fetch --deepen after a 502: run once", async () => {
+      const seen = countFrom(/acme\/app\.git\/git-upload-pack$/);
+      world.server.failNext(502, 1, /acme\/app\.git\/git-upload-pack$/);
+      const r = await world.git(["fetch", "--deepen=1", "origin"], app);
+      expect(r.exitCode).not.toBe(0);
+      expect(seen()).toBe(1);
+      expect(r.stderr).toContain("not retrying: --deepen and --unshallow");
+    });
+
     it("a command given --stdin: fetch --stdin runs once after a 502", async () => {
       const seen = countFrom(/acme\/app\.git\/info\/refs$/);
       world.server.failNext(502, 1, /acme\/app\.git\/info\/refs$/);
@@ -113,6 +134,31 @@ describe("the shim's retry policy", () => {
         }
       });
     }
+
+    // Review of issue 23: with the caller's own trace2 target the shim reads no events of git's,
+    // and took a hook's refused credential for its command's: the failing hook ran four times.
+    it("with the caller's GIT_TRACE2_EVENT, a pre-push hook whose own git is refused runs once", async () => {
+      const counter = join(tempDir(), "hook-runs");
+      world.server.refuse.add("acme/lib");
+      writeFileSync(join(app, ".git", "hooks", "pre-push"), `#!/bin/sh\necho run >>'${counter}'\ngit ls-remote '${world.repoUrl("acme/lib")}' >/dev/null 2>&1\nexit 1\n`);
+      chmodSync(join(app, ".git", "hooks", "pre-push"), 0o755);
+      try {
+        const r = await world.git(["push", "origin", "HEAD:main"], app, { env: { GIT_TRACE2_EVENT: join(tempDir(), "caller-events") } });
+        expect(r.exitCode).not.toBe(0);
+        expect(readFileSync(counter, "utf8").trim().split("\n")).toHaveLength(1);
+        expect(r.stderr).not.toMatch(/retrying|permissions problem/);
+      } finally {
+        world.server.refuse.delete("acme/lib");
+        writeFileSync(join(app, ".git", "hooks", "pre-push"), "#!/bin/sh\nexit 0\n");
+      }
+    });
+
+    // Review of issue 23: a failure at a host the keeper does not serve is git's own.
+    it("a transient failure at a host the keeper does not serve is not retried", async () => {
+      const r = await world.git(["ls-remote", "http://127.0.0.1:1/other/x.git"], app, { env: { GIT_TERMINAL_PROMPT: "0" } });
+      expect(r.exitCode, r.stderr).toBe(128);
+      expect(r.stderr).not.toMatch(/git-token-keeper/);
+    });
 
     // git-lfs's pre-push hook does `credential fill` / `reject` after a 401: a helper erase from a
     // hook is not the command's own token being refused.

@@ -50,6 +50,15 @@ describe("the shim's network path stands aside", () => {
     });
   }
 
+  // Review of issue 23: git reads GIT_CONFIG_COUNT with strtoul (leading blanks, a '+').
+  it("GIT_CONFIG_COUNT written '+1' or ' 1' keeps the caller's entries, as plain git reads them", async () => {
+    for (const count of ["+1", " 1"]) {
+      const r = await world.git(["zz"], app, { env: { GIT_CONFIG_COUNT: count, GIT_CONFIG_KEY_0: "alias.zz", GIT_CONFIG_VALUE_0: "!echo hi" } });
+      expect(r.stdout.trim(), JSON.stringify(count)).toBe("hi");
+      expect(r.exitCode).toBe(0);
+    }
+  });
+
   it("a closed stdin stays closed, and the command works as plain git's", async () => {
     for (const shim of [false, true]) {
       const r = await sh("exec git ls-remote origin refs/heads/main <&-", shim);
