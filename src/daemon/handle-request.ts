@@ -53,14 +53,27 @@ export async function handleRequest(
     if (failed.length) throw new ProviderError(failed.join("; "), { transient: true });
     return;
   }
-  const slot = supervisor.slotFor(request.provider, request.owner);
-  if (!slot) {
-    throw new ProviderError(`provider '${request.provider}' does not serve '${request.owner}'`, {
-      transient: false,
-      hint: "add the owner to the provider's owners: list",
-    });
+  // A reload may retire the provider under the request: it is asked again of the successor.
+  for (let attempt = 1; ; attempt++) {
+    const slot = supervisor.slotFor(request.provider, request.owner);
+    if (!slot) {
+      const reloading = supervisor.reloading;
+      if (reloading && attempt < 3) {
+        await reloading;
+        continue;
+      }
+      throw new ProviderError(`provider '${request.provider}' does not serve '${request.owner}'`, {
+        transient: false,
+        hint: "add the owner to the provider's owners: list",
+      });
+    }
+    try {
+      if (request.kind === "remint") return await slot.refused(request.serial);
+      log.debug("token requested", { slot: slot.name });
+      return await slot.ensureFresh();
+    } catch (error) {
+      if (!slot.stopped || attempt >= 3) throw error;
+      await (supervisor.reloading ?? new Promise((resolve) => setTimeout(resolve, 100)));
+    }
   }
-  if (request.kind === "remint") return slot.refused(request.serial);
-  log.debug("token requested", { slot: slot.name });
-  return slot.ensureFresh();
 }

@@ -59,6 +59,7 @@ export class ProviderSupervisor {
   #config: KeeperConfig;
   #stopping = false;
   #forgetTimer: unknown;
+  #reloading: Promise<void> | undefined;
 
   readonly #startedAt: number;
 
@@ -195,16 +196,32 @@ export class ProviderSupervisor {
     const plan = planReload(this.#config, next);
     for (const label of plan.needsRestart) this.#deps.log.warn(`config reload: ${label} changed; restart the daemon to apply it`);
     this.#config = next;
-    for (const name of plan.removed) await this.#retire(name, undefined);
-    for (const config of plan.started) await this.#retire(config.name, config);
-    const started = plan.started.map((config) => {
-      const state: ProviderState = { provider: this.#deps.create(config), error: undefined };
-      this.#providers.set(config.name, state);
-      return state;
-    });
+    let done = () => {};
+    this.#reloading = new Promise<void>((resolve) => (done = resolve));
+    let started: ProviderState[];
+    try {
+      for (const name of plan.removed) await this.#retire(name, undefined);
+      for (const config of plan.started) await this.#retire(config.name, config);
+      started = plan.started.map((config) => {
+        const state: ProviderState = { provider: this.#deps.create(config), error: undefined };
+        this.#providers.set(config.name, state);
+        return state;
+      });
+    } finally {
+      this.#reloading = undefined;
+      done();
+    }
     this.#deps.onRoutes();
     void Promise.allSettled(started.map((state) => this.#start(state))).then(() => this.#deps.onChange());
     return { unchanged: plan.unchanged, started: plan.started.map((p) => p.name), removed: plan.removed };
+  }
+
+  /**
+   * While a reload retires providers and starts their successors: a request that found no slot,
+   * or a slot stopped under it, waits for this and asks again.
+   */
+  get reloading(): Promise<void> | undefined {
+    return this.#reloading;
   }
 
   /**

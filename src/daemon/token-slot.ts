@@ -194,7 +194,7 @@ export class TokenSlot {
     if (this.#inflight) return this.#inflight;
     // A stopped slot (daemon stopping, provider retired by a reload) starts nothing new: a
     // pending re-mint or retry firing now would present a secret the next owner also holds.
-    if (this.#stopped) return Promise.resolve();
+    if (this.#stopped) return Promise.reject(new ProviderError("the provider was stopped or replaced (a reload); ask again", { transient: true }));
     this.#clearTimer();
     this.#inflight = this.#deps
       .limit(() => this.#mintOnce(reason, lastSerial))
@@ -261,6 +261,11 @@ export class TokenSlot {
     this.#clearTimer();
     if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
     return (this.#inflight ?? Promise.resolve()).catch(() => undefined);
+  }
+
+  /** Stopped: its daemon stops, or a reload retired its provider. */
+  get stopped(): boolean {
+    return this.#stopped;
   }
 
   /** A mint is under way. */
