@@ -85,7 +85,9 @@ export async function runCommand(options: {
       return 1;
     }
   }
-  const stopWatching = watchConfig(file, daemon, log, redactor, reloadAfterStart);
+  const { stop: stopWatching, ready: watching } = watchConfig(file, daemon, log, redactor, reloadAfterStart);
+  // Ready once the watcher has looked: a config written right after "ready" is not missed.
+  await Promise.race([watching, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
   process.off("SIGHUP", hupDuringStart);
   void exited.then(() => stopWatching());
   log.info("ready", { healthy: daemon.healthy });
@@ -98,7 +100,7 @@ export async function runCommand(options: {
  * ConfigMap's rename counts, but on nothing else in it). The new file is validated whole first; an invalid one is
  * rejected and the running config stays.
  */
-function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor, reloadNow: boolean): () => Promise<void> {
+function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redactor, reloadNow: boolean): { stop: () => Promise<void>; ready: Promise<void> } {
   let running: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
   const reload = (why: string) => {
@@ -136,8 +138,15 @@ function watchConfig(file: string, daemon: Daemon, log: Logger, redactor: Redact
   });
   // A watch that fails (EACCES, too many watches) costs the automatic reload, not the daemon.
   watcher.on("error", (error) => log.warn("cannot watch the config file; reload with SIGHUP (systemctl reload)", { error: describeError(error) }));
-  return async () => {
-    clearTimeout(timer);
-    await watcher.close();
+  const ready = new Promise<void>((resolve) => {
+    watcher.once("ready", () => resolve());
+    watcher.once("error", () => resolve());
+  });
+  return {
+    ready,
+    stop: async () => {
+      clearTimeout(timer);
+      await watcher.close();
+    },
   };
 }
