@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { parseTokenRecord, type TokenRecord } from "../../src/store/token-file.ts";
+import type { KeeperProcess } from "../support/keeper-process.ts";
 import { runCli } from "../support/run-cli.ts";
 import { SHIM_DIR } from "../support/run-git.ts";
 import { haveTool } from "../support/require-tool.ts";
@@ -57,53 +58,68 @@ async function until(what: string, check: () => boolean, timeoutMs = 15_000): Pr
   }
 }
 
+/** A world of 60-second tokens whose daemon's wall clock is moved by writing `offset` ("+120s"). */
+async function keeperUnderFaketime(): Promise<{ w: World; keeper: KeeperProcess; offset: string }> {
+  world = await World.create({ tokenLifetimeMs: 60_000 });
+  const offset = join(world.dir, "faketime");
+  writeFileSync(offset, "+0\n");
+  const keeper = await world.startKeeper(
+    { providers: [world.providerConfig({ owners: ["acme"] })] },
+    { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" } },
+  );
+  return { w: world, keeper, offset };
+}
+
 describe.skipIf(!existsSync(LIBFAKETIME) && !haveTool("faketime", "libfaketime is not installed, so wall-clock jumps are not tested"))(
   "wall-clock jumps seen by the real daemon (libfaketime)",
   () => {
-    it("a jump past a token's expiry (a suspend) re-mints at once, and the helper never answers the expired token", async () => {
-      world = await World.create({ tokenLifetimeMs: 60_000 });
-      const offset = join(world.dir, "faketime");
-      writeFileSync(offset, "+0\n");
-      const keeper = await world.startKeeper(
-        { providers: [world.providerConfig({ owners: ["acme"] })] },
-        { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" } },
-      );
-      const first = readToken(world)!;
+    it("a forward jump past a token's expiry (a VM restored, a suspend) re-mints at once, and the helper never answers the expired token", async () => {
+      const { w, keeper, offset } = await keeperUnderFaketime();
+      const first = readToken(w)!;
       expect(first.serial).toBe(1);
-      const mintsBefore = world.github.mintCount;
+      const mintsBefore = w.github.mintCount;
       // 120 s forward: the 60-second token expired by the daemon's wall clock; its refresh
       // timer (30 s, monotonic) has not fired.
       writeFileSync(offset, "+120s\n");
       await keeper.waitForLog(/the wall clock jumped/);
       const daemonNow = () => Date.now() / 1000 + 120;
       // No git call needed: the daemon noticed and minted.
-      await until("a token minted after the jump", () => (readToken(world!)?.serial ?? 0) > first.serial);
-      expect(world.github.mintCount).toBeGreaterThan(mintsBefore);
-      const answer = await helperGet(world);
+      await until("a token minted after the jump", () => (readToken(w!)?.serial ?? 0) > first.serial);
+      expect(w.github.mintCount).toBeGreaterThan(mintsBefore);
+      const answer = await helperGet(w);
       expect(answer.password).toBeDefined();
       expect(answer.password).not.toBe(first.token);
       // Judged by the daemon's (jumped) clock, which the helper reads from the heartbeat.
       expect(Number(answer.password_expiry_utc)).toBeGreaterThan(daemonNow() + 30);
       // The new token's life counts from GitHub's clock (its Date header), not the jumped one.
-      const next = readToken(world)!;
+      const next = readToken(w)!;
       expect(next.expires - next.mintedAt).toBeGreaterThan(55);
       expect(next.expires - next.mintedAt).toBeLessThan(65);
     });
 
-    it("after a jump while the token API is down, the helper answers nothing rather than the expired token", async () => {
-      world = await World.create({ tokenLifetimeMs: 60_000 });
-      const offset = join(world.dir, "faketime");
+    // Review of issue 24: a clock set back left tokens' expiries where the old clock put them:
+    // an expired token was served for as long as the jump.
+    it("a clock set back moves the token's expiry back with it", async () => {
+      const { w, keeper, offset } = await keeperUnderFaketime();
+      writeFileSync(offset, "+3600s\n");
+      await keeper.waitForLog(/the wall clock jumped/);
+      await until("a token minted on the clock an hour ahead", () => (readToken(w)?.expires ?? 0) > Date.now() / 1000 + 3000);
+      const jumps = (keeper.log.match(/the wall clock jumped/g) ?? []).length;
       writeFileSync(offset, "+0\n");
-      const keeper = await world.startKeeper(
-        { providers: [world.providerConfig({ owners: ["acme"] })] },
-        { env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offset, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" } },
-      );
-      const first = readToken(world)!;
-      world.github.failNext(503, 1_000);
+      await until("the jump back seen", () => (keeper.log.match(/the wall clock jumped/g) ?? []).length > jumps);
+      await until("the token's times moved back", () => (readToken(w)?.expires ?? Infinity) < Date.now() / 1000 + 120);
+      const answer = await helperGet(w);
+      expect(Number(answer.password_expiry_utc)).toBeLessThan(Date.now() / 1000 + 120);
+    });
+
+    it("after a jump while the token API is down, the helper answers nothing rather than the expired token", async () => {
+      const { w, keeper, offset } = await keeperUnderFaketime();
+      const first = readToken(w)!;
+      w.github.failNext(503, 1_000);
       writeFileSync(offset, "+120s\n");
       await keeper.waitForLog(/the wall clock jumped/);
-      await until("the expired token's file removed", () => readToken(world!) === undefined);
-      const answer = await helperGet(world);
+      await until("the expired token's file removed", () => readToken(w!) === undefined);
+      const answer = await helperGet(w);
       expect(answer.password).toBeUndefined();
       expect(answer.quit).toBe("1");
       expect(JSON.stringify(answer)).not.toContain(first.token);
