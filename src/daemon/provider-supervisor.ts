@@ -261,7 +261,7 @@ export class ProviderSupervisor {
       // there) goes after FORGET_FAILING_MS, not after a day of retries.
       const after = slot.failing && !slot.current ? Math.min(FORGET_FAILING_MS, this.#config.forgetOwnerAfterMs) : this.#config.forgetOwnerAfterMs;
       if (now - asked < after) continue;
-      void slot.stop();
+      void slot.stop().then(() => slot.forgetSecrets());
       this.#slots.delete(key);
       this.#asked.delete(key);
       try {
@@ -307,6 +307,7 @@ export class ProviderSupervisor {
     this.#providers.delete(name);
     // Its successor reads the same refresh-token file: not before the answer in flight is saved.
     await this.#stopSlots(stopped, `retiring provider ${name}`);
+    for (const slot of stopped) slot.forgetSecrets();
     await state.provider.dispose?.();
     // Tokens minted for settings that no longer hold (another gitUrl, narrower permissions …)
     // are gone before the routes change; a change of timing alone (refreshBefore …) keeps them.

@@ -263,6 +263,14 @@ export class TokenSlot {
     return (this.#inflight ?? Promise.resolve()).catch(() => undefined);
   }
 
+  /**
+   * A slot dropped for good (an owner forgotten, a provider retired) takes its tokens out of the
+   * redactor: in any-owner mode thousands of them would otherwise stay for the daemon's life.
+   */
+  forgetSecrets(): void {
+    for (const token of [this.#current?.token, this.#previousToken]) if (token) this.#deps.redactor.forgetSecret(token);
+  }
+
   /** Stopped: its daemon stops, or a reload retired its provider. */
   get stopped(): boolean {
     return this.#stopped;

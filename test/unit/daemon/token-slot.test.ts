@@ -53,7 +53,7 @@ function setup(clock: FakeClock = new FakeClock()) {
     { refreshBeforeMs: 10 * MIN, retryMinMs: 1_000, retryMaxMs: 60_000, remintIntervalMs: 5_000 },
     { store, clock, log: createLogger({ redactor, format: "json", stream: logStream }), redactor, limit: (t) => t(), onChange: () => {}, metrics: noMetrics },
   );
-  return { clock, store, provider, slot, logText: () => log };
+  return { clock, store, provider, slot, redactor, logText: () => log };
 }
 
 /** A clock whose timers are capped the way Node's are: they fire early past 2^31-1 ms. */
@@ -352,5 +352,15 @@ describe("TokenSlot", () => {
     expect(after.expires).toBe(before.expires - 3600);
     expect(after.serveUntil).toBe(before.serveUntil! - 3600);
     expect(after.refreshAt).toBe(before.refreshAt - 3600);
+  });
+
+  // Issue 24, finding 15: a retired or forgotten slot's tokens stayed in the redactor for good.
+  it("a slot dropped for good takes its tokens out of the redactor", async () => {
+    await t.slot.start("start");
+    const token = t.slot.current!.token;
+    expect(t.redactor.redact(`x ${token} y`)).not.toContain(token);
+    await t.slot.stop();
+    t.slot.forgetSecrets();
+    expect(t.redactor.redact(`x ${token} y`)).toContain(token);
   });
 });
