@@ -15,8 +15,13 @@ import { ProviderSupervisor } from "./provider-supervisor.ts";
 import { RequestQueue } from "./request-queue.ts";
 import { StatePublisher } from "./state-publisher.ts";
 
-/** A wall clock that moved this much more (or less) than the monotonic one in a second jumped. */
+/** A wall clock that moved this much more (or less) than the monotonic one jumped. */
 const CLOCK_JUMP_MS = 2_000;
+/**
+ * How often the offset is compared: the helper tells the time from the heartbeat, so a clock set
+ * forward is seen there no later than this after it (a suspend at once: /proc/uptime counts it).
+ */
+const CLOCK_WATCH_MS = 250;
 
 export interface DaemonOptions {
   config: KeeperConfig;
@@ -132,7 +137,7 @@ export class Daemon {
 
   /**
    * Timers run on the monotonic clock, which counts neither a suspend nor a clock set or
-   * restored (a VM snapshot): every second the wall clock's offset from it is compared, and a
+   * restored (a VM snapshot): four times a second the wall clock's offset from it is compared, and a
    * jump rewrites the heartbeat (the helper tells the time from it) and re-checks every token at
    * once; every 10 s the tokens are re-checked anyway.
    */
@@ -148,8 +153,8 @@ export class Daemon {
         this.#publisher.beat();
       }
       offset = next;
-      if (jumped || ++ticks % 10 === 0) this.#supervisor.recheck();
-    }, 1_000);
+      if (jumped || ++ticks % (10_000 / CLOCK_WATCH_MS) === 0) this.#supervisor.recheck();
+    }, CLOCK_WATCH_MS);
     this.#clockWatch.unref();
   }
 
