@@ -172,22 +172,26 @@ gtk_file_request() {
   return 1
 }
 
-# Sets gtk_now to the time in seconds since the epoch. Without starting a process where it can:
-# the daemon's heartbeat says when the machine booted (by its clock), and /proc/uptime how long
-# ago that was (the same for every container on the machine); else `date`. Rounded up by a
-# second (the boot time is rounded, uptime cut to whole seconds): a token is judged expired a
-# second early rather than late.
+# Sets gtk_now to the time in seconds since the epoch, and gtk_now_ms in milliseconds where it
+# can. Without starting a process where it can: the daemon's heartbeat says when the machine
+# booted (by its clock, in seconds and in milliseconds), and /proc/uptime how long ago that was
+# (the same for every container on the machine, in hundredths); else `date` (seconds only).
 gtk_time_now() {
-  gtk_beat='' gtk_booted=''
-  { read -r gtk_beat gtk_iso gtk_booted <"$gtk_dir/heartbeat"; } 2>/dev/null
+  gtk_beat='' gtk_booted='' gtk_booted_ms='' gtk_now_ms=''
+  { read -r gtk_beat gtk_iso gtk_booted gtk_booted_ms gtk_rest <"$gtk_dir/heartbeat"; } 2>/dev/null
   gtk_up=''
   case $gtk_booted in
     '' | *[!0-9]*) ;;
     *) { read -r gtk_up gtk_idle </proc/uptime; } 2>/dev/null ;;
   esac
   case ${gtk_up%.*} in
-    '' | *[!0-9]*) gtk_now=$(date +%s) ;;
-    *) gtk_now=$((gtk_booted + ${gtk_up%.*} + 1)) ;;
+    '' | *[!0-9]*) gtk_now=$(date +%s); return 0 ;;
+    *) gtk_now=$((gtk_booted + ${gtk_up%.*})) ;;
+  esac
+  # Hundredths as two digits ("1" then them, less 100: "08" is no octal number then).
+  case $gtk_booted_ms:${gtk_up#*.} in
+    *[!0-9:]* | :* | *:) ;;
+    *:[0-9][0-9]) gtk_now_ms=$((gtk_booted_ms + ${gtk_up%.*} * 1000 + (1${gtk_up#*.} - 100) * 10)) ;;
   esac
 }
 

@@ -179,7 +179,13 @@ export class TokenSlot {
     if (this.#stopped || ms >= 0 || !this.#current) return;
     const by = Math.ceil(-ms / 1000);
     const c = this.#current;
-    const record: TokenRecord = { ...c, expires: c.expires - by, refreshAt: c.refreshAt - by, serveUntil: c.serveUntil === undefined ? undefined : c.serveUntil - by };
+    const record: TokenRecord = {
+      ...c,
+      expires: c.expires - by,
+      refreshAt: c.refreshAt - by,
+      serveUntil: c.serveUntil === undefined ? undefined : c.serveUntil - by,
+      serveUntilMs: c.serveUntilMs === undefined ? undefined : c.serveUntilMs - by * 1000,
+    };
     try {
       this.#deps.store.writeToken(this.provider.config.name, this.owner, record);
     } catch (error) {
@@ -210,8 +216,9 @@ export class TokenSlot {
    */
   async ensureFresh(): Promise<void> {
     const now = this.#deps.clock.now();
-    // Two seconds' slack: the helper tells the time in whole seconds from the heartbeat, rounded up.
-    if (this.#current && Math.min(this.#current.refreshAt, servedUntil(this.#current)) * 1000 > now + 2_000) return;
+    // Half a second's slack: the helper tells the time from the heartbeat, to the hundredth.
+    const c = this.#current;
+    if (c && Math.min(c.refreshAt * 1000, c.serveUntilMs ?? servedUntil(c) * 1000) > now + 500) return;
     if (this.#inflight) return this.#inflight;
     if (this.#failures > 0 && this.#nextAttemptAt !== undefined && now < this.#nextAttemptAt && this.#lastError) {
       throw new ProviderError(this.#lastError.message, { transient: true });
@@ -327,6 +334,7 @@ export class TokenSlot {
         username: minted.username ?? this.provider.config.username,
         expires: Math.floor(expiresMs / 1000),
         serveUntil: Math.floor(serveUntilMs / 1000),
+        serveUntilMs: Math.floor(serveUntilMs),
         refreshAt: Math.floor(refreshAtMs / 1000),
         mintedAt: Math.floor(now / 1000),
         // Never back to 1 after an expired token was dropped: a refusal quoting an old serial

@@ -12,6 +12,8 @@ export interface TokenRecord {
    * expiry counts.
    */
   serveUntil?: number | undefined;
+  /** The same in milliseconds: the helper judges a token of a few seconds to the millisecond. */
+  serveUntilMs?: number | undefined;
   mintedAt: number;
   /** Grows by one with every mint of this scope; the helper quotes it when a token is refused. */
   serial: number;
@@ -27,7 +29,7 @@ export function formatTokenRecord(r: TokenRecord): string {
   }
   const config = r.config ? `config=${r.config}\n` : "";
   const authtype = r.authtype ? `authtype=${r.authtype}\n` : "";
-  const serveUntil = r.serveUntil === undefined ? "" : `serve_until=${r.serveUntil}\n`;
+  const serveUntil = (r.serveUntil === undefined ? "" : `serve_until=${r.serveUntil}\n`) + (r.serveUntilMs === undefined ? "" : `serve_until_ms=${r.serveUntilMs}\n`);
   return `token=${r.token}\nusername=${r.username}\nexpires=${r.expires}\n${serveUntil}refresh_at=${r.refreshAt}\nminted=${r.mintedAt}\nserial=${r.serial}\n${authtype}${config}`;
 }
 
@@ -44,7 +46,9 @@ export function parseTokenRecord(text: string): TokenRecord | undefined {
   const [expires, refreshAt, mintedAt, serial] = numbers as [number, number, number, number];
   const until = Number(fields.get("serve_until"));
   const serveUntil = fields.has("serve_until") && Number.isFinite(until) ? Math.min(until, expires) : undefined;
-  return { token, username, expires, refreshAt, mintedAt, serial, serveUntil, config: fields.get("config"), authtype: fields.get("authtype") === "Bearer" ? "Bearer" : undefined };
+  const untilMs = Number(fields.get("serve_until_ms"));
+  const serveUntilMs = fields.has("serve_until_ms") && Number.isFinite(untilMs) ? untilMs : undefined;
+  return { token, username, expires, refreshAt, mintedAt, serial, serveUntil, serveUntilMs, config: fields.get("config"), authtype: fields.get("authtype") === "Bearer" ? "Bearer" : undefined };
 }
 
 /** Until when a token is handed out, in epoch seconds: serve_until, else its expiry. */

@@ -163,8 +163,11 @@ export class TokenStore {
   writeHeartbeat(atMs: number): void {
     // Third: when the machine booted, in seconds since the epoch as this clock has it. The helper
     // adds /proc/uptime to it to know the time without starting `date`.
-    const bootedAt = Math.round(atMs / 1000 - uptime());
-    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()} ${bootedAt}\n`);
+    // Fourth: the same in milliseconds, for tokens of a few seconds (from /proc/uptime, to the
+    // hundredth the helper reads it; os.uptime() has tenths).
+    const up = procUptime() ?? uptime();
+    const bootedAt = Math.round(atMs / 1000 - up);
+    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()} ${bootedAt} ${Math.round(atMs - up * 1000)}\n`);
   }
 
   /** The daemon that owns the files it writes here: its lock's socket name, once it holds the lock. */
@@ -202,6 +205,15 @@ export class TokenStore {
       ensurePrivateDir(dir, this.#access);
       writeFileAtomic(join(dir, name), data, this.fileMode, gid);
     }
+  }
+}
+
+function procUptime(): number | undefined {
+  try {
+    const up = Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
+    return Number.isFinite(up) ? up : undefined;
+  } catch {
+    return undefined;
   }
 }
 
