@@ -1,8 +1,8 @@
 // `npm run soak [-- --minutes N]` (default 10): the daemon never hands out a token it should not,
 // under churn (issue 24). Five-second tokens; the config reloaded every 20 s, alternating a
 // change that restarts the provider (its tokens removed and minted again) and one of timing
-// alone; the daemon's wall clock moved 30 s forward every minute (libfaketime, monotonic clock
-// untouched, as across a suspend); 16 git processes through the shim in a loop; a checker asks
+// alone; the wall clock moved 30 s forward every minute (libfaketime, for the daemon, git and
+// the helper; monotonic clock and /proc/uptime untouched, as when a clock is set); 16 git processes through the shim in a loop; a checker asks
 // the helper every 100 ms, as git does, and compares each answer's password_expiry_utc with the
 // daemon's wall clock. Prints the figures and writes bench-results/soak.json.
 import { execa } from "execa";
@@ -36,9 +36,10 @@ async function main(): Promise<void> {
     remintInterval: "1s",
     providers: [world.providerConfig({ owners: ["acme"], timeout: i % 2 === 0 ? "30s" : "29s" })],
   });
-  const keeper = await world.startKeeper(config(0), {
-    env: { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" },
-  });
+  // Every process of the machine sees the clock set, as it does when a clock is set: the
+  // daemon, git and the helper (which reads it from the heartbeat, or asks `date`).
+  const faked = { LD_PRELOAD: LIBFAKETIME, FAKETIME_TIMESTAMP_FILE: offsetFile, FAKETIME_NO_CACHE: "1", DONT_FAKE_MONOTONIC: "1" };
+  const keeper = await world.startKeeper(config(0), { env: faked });
   const deadline = Date.now() + minutes * 60_000;
   const work = tempDir();
   const url = new URL(world.gitUrl);
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
 
   const gitLoop = async () => {
     while (Date.now() < deadline) {
-      const r = await world.git(["ls-remote", world.repoUrl("acme/app")], work);
+      const r = await world.git(["ls-remote", world.repoUrl("acme/app")], work, { env: faked });
       runs++;
       if (r.exitCode !== 0) {
         failures++;
@@ -62,23 +63,32 @@ async function main(): Promise<void> {
       }
     }
   };
+  let spanningAJump = 0;
+  let expiredWhileAsked = 0;
   const checker = async () => {
     while (Date.now() < deadline) {
+      // An answer is judged by the clock it was given under: one whose ask spanned a jump may
+      // rightly have been judged before it, and is counted apart.
+      const offsetAtAsk = offsetS;
+      // The helper judged between the ask and its answer: an expiry already past when it was
+      // asked is served past expiry for certain; one that passed while it ran, perhaps not.
+      const askedAtS = Date.now() / 1000 + offsetS;
       // Never spawnSync: the fake GitHub answers from this process's event loop.
       const r = await execa(join(SHIM_DIR, "git-credential-token-keeper"), ["get"], {
         input: `protocol=http\nhost=${url.host}\npath=acme/app.git\n\n`,
-        env: { PATH: process.env.PATH ?? "", GIT_TOKEN_KEEPER_DIR: world.stateDir },
+        env: { PATH: process.env.PATH ?? "", GIT_TOKEN_KEEPER_DIR: world.stateDir, ...faked },
         extendEnv: false,
         reject: false,
       });
       const expiry = /^password_expiry_utc=(\d+)$/m.exec(r.stdout)?.[1];
       if (!/^password=/m.test(r.stdout)) noAnswer++;
+      else if (expiry && offsetS !== offsetAtAsk) spanningAJump++;
       else if (expiry) {
         answers++;
-        if (Number(expiry) <= daemonNowS()) {
+        if (Number(expiry) <= askedAtS) {
           pastExpiry++;
           if (Date.now() - lastJumpAt < 2_000) pastExpiryNearJump++;
-        }
+        } else if (Number(expiry) <= daemonNowS()) expiredWhileAsked++;
       }
       await sleep(100);
     }
@@ -118,6 +128,8 @@ async function main(): Promise<void> {
     helperAnswersPastExpiry: pastExpiry,
     helperAnswersPastExpiryWithin2sOfAJump: pastExpiryNearJump,
     helperNoAnswer: noAnswer,
+    helperAnswersDuringAJump: spanningAJump,
+    helperAnswersThatExpiredWhileTheHelperRan: expiredWhileAsked,
     reloads,
     clockJumps: jumps,
     mints,

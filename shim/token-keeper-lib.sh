@@ -195,6 +195,26 @@ gtk_time_now() {
   esac
 }
 
+# Moves gtk_now and gtk_now_ms forward to the wall clock as `date` reads it, where that is later
+# than the heartbeat's reckoning: the clock was set forward since the daemon last wrote it. Never
+# back: a clock set back is the daemon's to apply to its tokens' times (it does, within 250 ms).
+gtk_wall_clock() {
+  gtk_wall=$(date +%s%N 2>/dev/null) || return 0
+  # A date without %N (busybox) prints it as it is: seconds then.
+  case $gtk_wall in *[!0-9]*) gtk_wall=$(date +%s 2>/dev/null)000000000 ;; esac
+  case $gtk_wall in '' | *[!0-9]*) return 0 ;; esac
+  [ "${#gtk_wall}" -ge 19 ] || return 0
+  gtk_wall_ms=${gtk_wall%??????}
+  case $gtk_now_ms in
+    '' | *[!0-9]*) [ "${gtk_wall%?????????}" -gt "$gtk_now" ] && gtk_now=${gtk_wall%?????????} ;;
+    *) if [ "$gtk_wall_ms" -gt "$gtk_now_ms" ]; then
+      gtk_now_ms=$gtk_wall_ms
+      gtk_now=${gtk_wall%?????????}
+    fi ;;
+  esac
+  return 0
+}
+
 # True when the daemon is alive: its pid file is there (a clean stop removes it) and its
 # heartbeat (seconds since the epoch, rewritten every 10 s) is at most 30 s old. No pid is
 # checked: in a pod the daemon is in another container's PID namespace, where its pid names
