@@ -1,7 +1,9 @@
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { Agent, request } from "node:https";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { AuditLineCost, AuditLineOptions } from "./audit-line-cost.ts";
 import { FakeOidcIssuer } from "../test/fakes/fake-oidc-issuer.ts";
 import { KeeperProcess } from "../test/support/keeper-process.ts";
 import { makeTestCa } from "../test/support/test-ca.ts";
@@ -21,6 +23,21 @@ export interface BrokerResults {
   latency: { rate: number; requests: number; p50Ms: number; p99Ms: number; errors: number };
   rssMb: number;
   bareNodeRssMb: number;
+}
+
+// The flags `git-token-keeper broker` re-executes itself with (src/cli/main.ts): V8's interpreter only.
+const BROKER_V8_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size", "--no-opt", "--no-maglev", "--no-sparkplug", "--single-threaded-gc"];
+
+/**
+ * (9) The broker's audit line through the redactor with 1 and with 10,000 minted tokens known
+ * (the broker registers each token it mints): microseconds per line, in a Node.js run with the
+ * broker's V8 flags, the counts alternating round by round. The target: the same cost.
+ */
+export function benchAuditLine(options: AuditLineOptions): AuditLineCost[] {
+  const script = fileURLToPath(new URL("./audit-line-cost.ts", import.meta.url));
+  const run = spawnSync(process.execPath, [...BROKER_V8_FLAGS, script, JSON.stringify(options)], { encoding: "utf8" });
+  if (run.status !== 0) throw new Error(`bench/audit-line-cost.ts failed (${run.status}): ${run.stderr}`);
+  return JSON.parse(run.stdout) as AuditLineCost[];
 }
 
 function rssMb(pid: number): number {

@@ -11,7 +11,8 @@ import { World } from "../test/support/world.ts";
 import { benchLocal } from "./local-bench.ts";
 import { benchRotation, benchScale, type ScaleResults } from "./load-bench.ts";
 import { benchNetwork } from "./network-bench.ts";
-import { benchBroker, type BrokerAgentsResult } from "./broker-bench.ts";
+import { benchAuditLine, benchBroker, type BrokerAgentsResult } from "./broker-bench.ts";
+import type { AuditLineCost } from "./audit-line-cost.ts";
 import { benchImage } from "./image-bench.ts";
 import { timeAlternating, type Timed } from "./timing.ts";
 import { join } from "node:path";
@@ -137,6 +138,10 @@ async function main(): Promise<number> {
   check(`the App's token calls per token lifetime, ${most.agents} agents vs ${fewest.agents}`, "≤ 1.25×", `${most.mintsPerLifetime.toFixed(2)} vs ${fewest.mintsPerLifetime.toFixed(2)}`, most.mintsPerLifetime <= 1.25 * fewest.mintsPerLifetime);
   check(`the broker answering a cached token at ${brokerBench.latency.rate} requests/s: p99`, "≤ 25 ms, no errors", `${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors`, brokerBench.latency.p99Ms <= 25 && brokerBench.latency.errors === 0);
   check("the broker's resident memory after that vs an idle bare node", "≤ 2.5×", `${brokerBench.rssMb.toFixed(1)} MB vs ${brokerBench.bareNodeRssMb.toFixed(1)} MB`, brokerBench.rssMb <= 2.5 * brokerBench.bareNodeRssMb);
+  const auditLine = benchAuditLine({ known: [1, 10_000], rounds: quick ? 10 : 30, linesPerRound: 200 });
+  const [oneKnown, manyKnown] = auditLine as [AuditLineCost, AuditLineCost];
+  const us = (c: AuditLineCost) => `${c.usPerLine.toFixed(1)} µs`;
+  check("audit-line cost with 10,000 tokens known vs with 1 token known", "≤ 2×", `${us(manyKnown)} vs ${us(oneKnown)} (${(manyKnown.usPerLine / oneKnown.usPerLine).toFixed(2)}×)`, manyKnown.usPerLine <= 2 * oneKnown.usPerLine);
 
   log("8: the image");
   const image = benchImage();
@@ -168,7 +173,7 @@ async function main(): Promise<number> {
     image.skipped
       ? `### 8. The image\n\nNot measured: ${image.skipped}.\n`
       : `### 8. The image\n\nBuilt from the Dockerfile: ${image.imageMb?.toFixed(1)} MB on its base \`node:24-bookworm-slim\` of ${image.baseMb?.toFixed(1)} MB; its own layers ${image.ownLayersMb?.toFixed(1)} MB:\n\n| layer | size |\n| --- | --- |\n${(image.layers ?? []).map((l) => `| \`${l.step.replace(/\|/g, "\\|")}\` | ${l.mb.toFixed(2)} MB |`).join("\n")}\n`,
-    `### 9. The broker\n\nReal keeper processes keeping one owner's token fresh through one broker (tokens that live ${fewest.tokenLifetimeS} s, watched for ${fewest.seconds.toFixed(0)} s each):\n\n| agents | the App's token calls | per token lifetime |\n| --- | --- | --- |\n${brokerBench.agents.map((a) => `| ${a.agents} | ${a.githubMints} | ${a.mintsPerLifetime.toFixed(2)} |`).join("\n")}\n\nA cached token at ${brokerBench.latency.rate} requests/s over kept-alive TLS connections, ${brokerBench.latency.requests} requests: p50 ${ms(brokerBench.latency.p50Ms)}, p99 ${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors. Resident memory afterwards ${brokerBench.rssMb.toFixed(1)} MB, beside an idle bare Node.js started with it: ${brokerBench.bareNodeRssMb.toFixed(1)} MB.\n`,
+    `### 9. The broker\n\nReal keeper processes keeping one owner's token fresh through one broker (tokens that live ${fewest.tokenLifetimeS} s, watched for ${fewest.seconds.toFixed(0)} s each):\n\n| agents | the App's token calls | per token lifetime |\n| --- | --- | --- |\n${brokerBench.agents.map((a) => `| ${a.agents} | ${a.githubMints} | ${a.mintsPerLifetime.toFixed(2)} |`).join("\n")}\n\nA cached token at ${brokerBench.latency.rate} requests/s over kept-alive TLS connections, ${brokerBench.latency.requests} requests: p50 ${ms(brokerBench.latency.p50Ms)}, p99 ${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors. Resident memory afterwards ${brokerBench.rssMb.toFixed(1)} MB, beside an idle bare Node.js started with it: ${brokerBench.bareNodeRssMb.toFixed(1)} MB.\n\nThe audit line of an allowed request through the redactor, with the broker's V8 flags (median of ${quick ? 10 : 30} rounds of 200 lines): ${us(oneKnown)} with 1 minted token known, ${us(manyKnown)} with ${manyKnown.tokens.toLocaleString("en")}.\n`,
     "### Targets\n",
     "| what | target | measured | met |",
     "| --- | --- | --- | --- |",
@@ -177,7 +182,7 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`${report}\n`);
   mkdirSync(`${root}/bench-results`, { recursive: true });
-  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, brokerBench, image, checks }, null, 2)}\n`);
+  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, brokerBench, auditLine, image, checks }, null, 2)}\n`);
   if (!quick) {
     const doc = `${root}/docs/performance.md`;
     const text = readFileSync(doc, "utf8");

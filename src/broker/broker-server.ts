@@ -1,19 +1,20 @@
 import { unwatchFile, watchFile } from "node:fs";
 import { readSecretFile } from "../providers/settings/read-secret.ts";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
 import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { Counter } from "prom-client";
 import { z } from "zod";
 import { describeError, ProviderError } from "../errors/keeper-error.ts";
-import { fingerprint } from "../log/redact.ts";
+import { fingerprint, verbatim } from "../log/redact.ts";
 import type { Logger } from "../log/logger.ts";
 import type { KeeperMetrics } from "../metrics/keeper-metrics.ts";
 import { parseOrigin } from "../providers/settings/git-url.ts";
 import { OWNER } from "../providers/settings/schema-parts.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import { decide } from "./policy.ts";
-import type { ScopeCache } from "./scope-cache.ts";
+import { ScopeDenied, type ScopeCache } from "./scope-cache.ts";
 import type { IdentityVerifier } from "./verify-identity.ts";
 
 const askSchema = z.strictObject({
@@ -24,6 +25,14 @@ const askSchema = z.strictObject({
 });
 
 const MAX_BODY = 4096;
+/** Identities whose rate buckets are kept; the least recently seen go first. */
+const MAX_BUCKETS = 10_000;
+/** A connection must finish its TLS handshake, and then send its first request, within this. */
+const FIRST_REQUEST_MS = 10_000;
+/** Log lines about requests that proved no identity, per second (the rest are counted, not logged). */
+const UNVERIFIED_LINES_PER_SECOND = 100;
+/** The longest an unverified claim value is logged. */
+const UNVERIFIED_CHARS = 256;
 // One identity's requests: a token bucket of ratePerIdentity per second, twice that in a burst.
 interface Bucket {
   tokens: number;
@@ -41,15 +50,19 @@ export interface BrokerDeps {
 
 /**
  * The broker's HTTP(S) API: `POST /v1/token` (an identity JWT in, a scoped token out, or the
- * reason it is refused), `/healthz`, `/metrics`. Every decision is one audit line; no token and
- * no identity JWT is ever in one.
+ * reason it is refused), `/livez`, `/readyz` (and `/healthz`, the same); `/metrics` on a
+ * listener of its own (metricsListen). Every decision is one audit line; no token and no identity
+ * JWT is ever in one.
  */
 export class BrokerServer {
-  readonly #deps: BrokerDeps;
+  #deps: BrokerDeps;
   readonly #buckets = new Map<string, Bucket>();
   readonly #decisions: Counter<"decision">;
   #server: Server | undefined;
+  #metricsServer: Server | undefined;
   #watched: string[] = [];
+  readonly #waitingFirstRequest = new Map<Socket, NodeJS.Timeout>();
+  #unverifiedLines = { second: 0, count: 0, suppressed: 0 };
 
   constructor(deps: BrokerDeps) {
     this.#deps = deps;
@@ -57,20 +70,28 @@ export class BrokerServer {
   }
 
   get url(): string {
-    const a = this.#server?.address() as AddressInfo;
-    const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
-    return `${this.#deps.config.tls ? "https" : "http"}://${host}:${a.port}`;
+    return addressUrl(this.#server, this.#deps.config.tls ? "https" : "http");
+  }
+
+  get metricsUrl(): string | undefined {
+    return this.#metricsServer ? addressUrl(this.#metricsServer, "http") : undefined;
+  }
+
+  /** A reloaded config: policies, identities (a new verifier where they changed) and providers. */
+  reload(deps: Pick<BrokerDeps, "config" | "verifier">): void {
+    this.#deps = { ...this.#deps, ...deps };
+    if (this.#server) this.#server.maxConnections = deps.config.maxConnections;
   }
 
   async start(): Promise<void> {
     const { config, log } = this.#deps;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
     // Node answers 431 to headers over 16 KiB: an oversized identity token never reaches a parser.
-    const common = { maxHeaderSize: 16_384, requestTimeout: 30_000, headersTimeout: 10_000 };
+    const common = { maxHeaderSize: 16_384, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
     if (config.tls) {
       const tls = config.tls;
       const read = () => ({ cert: readSecretFile(tls.certFile), key: readSecretFile(tls.keyFile) });
-      const server = createHttpsServer({ ...common, ...read() }, handler);
+      const server = createHttpsServer({ ...common, handshakeTimeout: FIRST_REQUEST_MS, ...read() }, handler);
       // Certificates are renewed in place (cert-manager, a mounted Secret): re-read on change.
       for (const file of [tls.certFile, tls.keyFile]) {
         watchFile(file, { interval: 2_000 }, () => {
@@ -88,19 +109,64 @@ export class BrokerServer {
       this.#server = createHttpServer(common, handler);
     }
     const server = this.#server;
-    await new Promise<void>((resolve, reject) => {
-      server.once("error", reject);
-      server.listen(config.listen.port, config.listen.host, () => resolve());
+    // A cap on connections, and none held open by a client that never asks: after its handshake a
+    // connection has FIRST_REQUEST_MS to send a request; between requests, keepAliveTimeout.
+    server.maxConnections = config.maxConnections;
+    server.on(config.tls ? "secureConnection" : "connection", (socket: Socket) => {
+      const timer = setTimeout(() => socket.destroy(), FIRST_REQUEST_MS);
+      this.#waitingFirstRequest.set(socket, timer);
+      socket.once("close", () => {
+        clearTimeout(timer);
+        this.#waitingFirstRequest.delete(socket);
+      });
     });
-    log.info("broker listening", { url: this.url });
+    server.on("request", (req: IncomingMessage) => {
+      const timer = this.#waitingFirstRequest.get(req.socket);
+      if (timer === undefined) return;
+      clearTimeout(timer);
+      this.#waitingFirstRequest.delete(req.socket);
+    });
+    await listen(server, config.listen);
+    log.info("broker listening", { url: this.url, maxConnections: config.maxConnections });
+    if (config.metricsListen) {
+      const metrics = createHttpServer({ requestTimeout: 10_000, headersTimeout: 5_000 }, (req, res) => {
+        if (req.method === "GET" && (req.url ?? "/").split("?")[0] === "/metrics") {
+          void this.#deps.metrics.registry.metrics().then((text) => {
+            res.writeHead(200, { "content-type": this.#deps.metrics.registry.contentType });
+            res.end(text);
+          });
+          return;
+        }
+        res.writeHead(404, { "content-type": "text/plain; charset=utf-8" }).end("not found; GET /metrics\n");
+      });
+      metrics.maxConnections = 64;
+      this.#metricsServer = metrics;
+      await listen(metrics, config.metricsListen);
+      log.info("broker metrics listening", { url: this.metricsUrl });
+    }
   }
 
   async stop(): Promise<void> {
     for (const file of this.#watched) unwatchFile(file);
-    const server = this.#server;
-    if (!server) return;
-    server.closeAllConnections();
-    await new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const timer of this.#waitingFirstRequest.values()) clearTimeout(timer);
+    for (const server of [this.#server, this.#metricsServer]) {
+      if (!server) continue;
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  }
+
+  /** What keeps the broker from serving: identities without keys, providers that cannot mint. */
+  problems(): string[] {
+    // Keys that failed to load are tried again here too (within their cooldown), not only when
+    // a token request comes: a readiness probe would otherwise wait on traffic that never comes.
+    void this.#deps.verifier.prefetch();
+    const problems: string[] = [];
+    for (const identity of this.#deps.verifier.status()) {
+      if (!identity.keysLoaded) problems.push(`identity ${identity.name}: no usable keys of its issuer${identity.lastError ? ` (${identity.lastError})` : ""}`);
+    }
+    for (const provider of this.#deps.scopes.failingProviders()) problems.push(`provider ${provider}: its last mints failed and no token it minted is usable`);
+    return problems;
   }
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -110,13 +176,12 @@ export class BrokerServer {
       res.end(typeof body === "string" ? body : JSON.stringify(body));
     };
     try {
-      if (req.method === "GET" && path === "/healthz") return send(200, "ok\n");
-      if (req.method === "GET" && path === "/metrics") {
-        res.writeHead(200, { "content-type": this.#deps.metrics.registry.contentType });
-        res.end(await this.#deps.metrics.registry.metrics());
-        return;
+      if (req.method === "GET" && path === "/livez") return send(200, "ok\n");
+      if (req.method === "GET" && (path === "/readyz" || path === "/healthz")) {
+        const problems = this.problems();
+        return send(problems.length ? 503 : 200, { ready: problems.length === 0, problems });
       }
-      if (path !== "/v1/token") return send(404, { message: "not found; POST /v1/token, GET /healthz, GET /metrics" });
+      if (path !== "/v1/token") return send(404, { message: "not found; POST /v1/token, GET /livez, GET /readyz" });
       if (req.method !== "POST") return send(405, { message: "POST only" }, { allow: "POST" });
       await this.#token(req, send);
     } catch (error) {
@@ -131,20 +196,41 @@ export class BrokerServer {
       this.#decisions.inc({ decision });
       log.info("token request", { audit: true, decision, ...fields });
     };
+    // Lines about requests that proved nobody are bounded: whoever can reach the broker sends them.
+    const unverifiedAudit = (decision: string, fields: Record<string, unknown>) => {
+      const second = Math.floor((this.#deps.now ?? Date.now)() / 1000);
+      if (second !== this.#unverifiedLines.second) this.#unverifiedLines = { second, count: 0, suppressed: this.#unverifiedLines.suppressed };
+      if (++this.#unverifiedLines.count > UNVERIFIED_LINES_PER_SECOND) {
+        this.#decisions.inc({ decision });
+        this.#unverifiedLines.suppressed++;
+        return;
+      }
+      const suppressed = this.#unverifiedLines.suppressed;
+      this.#unverifiedLines.suppressed = 0;
+      audit(decision, suppressed ? { ...fields, linesSuppressedBefore: suppressed } : fields);
+    };
     const bearer = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (!bearer) {
-      audit("unauthenticated", { reason: "no Authorization: Bearer <identity JWT>" });
+      unverifiedAudit("unauthenticated", { reason: "no Authorization: Bearer <identity JWT>" });
       return send(401, { message: "send the workload's identity token as Authorization: Bearer <JWT>" }, { "www-authenticate": "Bearer" });
     }
     const body = await readBody(req);
     const verification = await verifier.verify(bearer);
     if (!verification.ok) {
-      audit("unauthenticated", { reason: verification.reason, iss: verification.issuer, sub: verification.subject });
+      // What an unverified token says is somebody's claim, not a fact: under its own key, cut short.
+      const unverified = { iss: verification.issuer?.slice(0, UNVERIFIED_CHARS), sub: verification.subject?.slice(0, UNVERIFIED_CHARS) };
+      if (verification.unavailable) {
+        unverifiedAudit("unavailable", { reason: verification.reason, unverified });
+        return send(503, { message: "the broker cannot check identity tokens now (its issuer's keys are not available); try again later" }, { "retry-after": String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000))) });
+      }
+      unverifiedAudit("unauthenticated", { reason: verification.reason, unverified });
       return send(401, { message: verification.reason }, { "www-authenticate": 'Bearer error="invalid_token"' });
     }
     const { identity, claims } = verification.verified;
-    const who = { identity: identity.name, iss: claims.iss, sub: typeof claims.sub === "string" ? claims.sub : undefined };
-    const wait = this.#rateLimit(`${claims.iss}\0${String(claims.sub)}`);
+    // Verified claims are facts, logged exactly as they are (only a known token is ever replaced).
+    const who = { identity: identity.name, iss: verbatim(claims.iss), sub: verbatim(typeof claims.sub === "string" ? claims.sub : undefined) };
+    const holder = JSON.stringify([identity.name, claims.iss, claims.sub]);
+    const wait = this.#rateLimit(holder);
     if (wait > 0) {
       audit("rate-limited", { ...who });
       return send(429, { message: "too many requests from this identity" }, { "retry-after": String(Math.ceil(wait / 1000)) });
@@ -172,20 +258,26 @@ export class BrokerServer {
       audit("denied", { ...who, asked, reason: decision.reason });
       return send(403, { message: decision.reason });
     }
-    const provider = config.providers.find((p) => p.gitOrigin === origin.origin && (!p.owners || p.owners.includes(owner)));
-    const used = { ...who, claims: decision.claimsUsed, asked, policy: decision.policy.at };
-    if (!provider) {
-      audit("denied", { ...used, reason: `no provider serves owner '${owner}' on ${origin.origin}` });
-      return send(403, { message: `no provider of this broker serves owner '${owner}' on ${origin.origin}` });
-    }
+    const used = { ...who, claims: verbatim(decision.claimsUsed), asked, policy: decision.policy.at };
     try {
-      const record = await scopes.token({ provider, owner, repositories: decision.repositories, permissions: decision.permissions }, ask.refused);
-      audit("allowed", { ...used, repositories: decision.repositories, permissions: decision.permissions, fingerprint: fingerprint(record.token), expiresAt: new Date(record.expires * 1000).toISOString() });
+      // The provider that serves the owner in fact (an installation's account, not a label).
+      const provider = await scopes.providerFor(origin.origin, owner);
+      if (!provider) {
+        audit("denied", { ...used, reason: `no provider serves owner '${owner}' on ${origin.origin}` });
+        return send(403, { message: `no provider of this broker serves owner '${owner}' on ${origin.origin}` });
+      }
+      const record = await scopes.token({ provider, owner, repositories: decision.repositories, permissions: decision.permissions }, holder, ask.refused);
+      audit("allowed", { ...used, provider: provider.name, repositories: decision.repositories, permissions: decision.permissions, fingerprint: fingerprint(record.token), expiresAt: new Date(record.expires * 1000).toISOString() });
       return send(200, { token: record.token, username: record.username, expires_at: new Date(record.expires * 1000).toISOString() });
     } catch (error) {
+      if (error instanceof ScopeDenied) {
+        audit("denied", { ...used, reason: error.message });
+        return send(403, { message: error.message });
+      }
       const retryAfterMs = error instanceof ProviderError && error.retryAfterMs ? error.retryAfterMs : 5_000;
       audit("unavailable", { ...used, reason: describeError(error) });
-      return send(503, { message: `no token now: ${describeError(error)}` }, { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
+      // The reason is the operator's (it may name an installation): the audit line has it.
+      return send(503, { message: "no token for this scope now: its token source failed; the broker's log says why" }, { "retry-after": String(Math.max(1, Math.ceil(retryAfterMs / 1000))) });
     }
   }
 
@@ -197,8 +289,10 @@ export class BrokerServer {
     const bucket = this.#buckets.get(key) ?? { tokens: burst, at: now };
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate);
     bucket.at = now;
+    // Least recently seen out first; never all at once (that would refill everyone's bucket).
+    this.#buckets.delete(key);
     this.#buckets.set(key, bucket);
-    if (this.#buckets.size > 100_000) this.#buckets.clear();
+    if (this.#buckets.size > MAX_BUCKETS) this.#buckets.delete(this.#buckets.keys().next().value as string);
     if (bucket.tokens >= 1) {
       bucket.tokens -= 1;
       return 0;
@@ -220,5 +314,21 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
     });
     req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
+  });
+}
+
+function addressUrl(server: Server | undefined, scheme: string): string {
+  const a = server?.address() as AddressInfo;
+  const host = a.family === "IPv6" ? `[${a.address}]` : a.address;
+  return `${scheme}://${host}:${a.port}`;
+}
+
+function listen(server: Server, at: { host: string; port: number }): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(at.port, at.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
   });
 }

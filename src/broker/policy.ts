@@ -34,7 +34,9 @@ export type Decision =
 
 /**
  * The first policy that allows this ask for this identity, with the scope of the token it gets:
- * the policy's repositories (or the one asked for, when the policy has none), its permissions.
+ * the repository asked for (which the policy must allow), else the policy's repositories; its
+ * permissions. The provider that serves it narrows nothing further: it is the ceiling of both
+ * (the config check makes sure no policy reaches past it; scope-cache intersects again).
  * A claim the policy names must be a string (never coerced): a number, a list or a missing
  * claim does not match. Default deny.
  */
@@ -65,8 +67,10 @@ export function decide(policies: Policy[], identity: string, claims: JWTPayload,
       closest = `no policy allows repository '${ask.owner}/${ask.repository}' for this identity`;
       continue;
     }
-    const repositories = policy.repositories ?? (ask.repository !== undefined ? [ask.repository] : undefined);
-    return { allow: true, policy, repositories: repositories ? [...repositories].sort() : undefined, permissions: policy.permissions, claimsUsed: used };
+    // A repository asked for is the token's one repository (scope: repository), within the
+    // policy's; else the policy's list, or none (the provider's ceiling then).
+    const repositories = ask.repository !== undefined ? [ask.repository] : policy.repositories ? [...policy.repositories].sort() : undefined;
+    return { allow: true, policy, repositories, permissions: policy.permissions, claimsUsed: used };
   }
   return { allow: false, reason: closest };
 }

@@ -1,6 +1,9 @@
-import { readSecretFile } from "../providers/settings/read-secret.ts";
-import { createLocalJWKSet, createRemoteJWKSet, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from "jose";
+import { errors, jwtVerify, type JWTPayload } from "jose";
 import type { Identity } from "../config/broker-config.ts";
+import { formatDuration } from "../providers/settings/duration.ts";
+import { IssuerKeys, KeysUnavailable, type IdentityKeyStatus } from "./issuer-keys.ts";
+
+export type { IdentityKeyStatus } from "./issuer-keys.ts";
 
 /** What a verified identity token says, and which configured identity it proved. */
 export interface VerifiedIdentity {
@@ -8,7 +11,30 @@ export interface VerifiedIdentity {
   claims: JWTPayload;
 }
 
-export type Verification = { ok: true; verified: VerifiedIdentity } | { ok: false; reason: string; issuer?: string | undefined; subject?: string | undefined };
+/** The token is refused: it does not prove a configured identity (the server answers 401). */
+export interface Refused {
+  ok: false;
+  unavailable?: undefined;
+  reason: string;
+  issuer?: string | undefined;
+  subject?: string | undefined;
+}
+
+/**
+ * Neither valid nor invalid: the identity's issuer has no keys to check it with (never fetched,
+ * or the last good ones are older than staleKeysFor). The server answers 503 with Retry-After.
+ */
+export interface Unavailable {
+  ok: false;
+  unavailable: true;
+  reason: string;
+  /** Until the issuer's keys may be fetched again; at least 1 s. */
+  retryAfterMs: number;
+  issuer: string | undefined;
+  subject: string | undefined;
+}
+
+export type Verification = { ok: true; verified: VerifiedIdentity } | Refused | Unavailable;
 
 /** Asymmetric algorithms real issuers sign with. Never `none`, never an HMAC. */
 const ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA", "Ed25519"];
@@ -65,20 +91,35 @@ function decodePart(part: string): string | undefined {
   return Buffer.from(part, "base64url").toString("utf8");
 }
 
+/** A refusal whose message is the reason, as it is. */
+class ClaimRefusal extends Error {}
+
 /**
  * Verifies identity JWTs strictly against the configured issuers: signature by the issuer's
  * keys (JWKS from its URL, a file, or its discovery document; nothing a token's header names is
- * ever fetched or trusted), `iss` exact, `aud` containing the audience, `exp` required,
- * `exp`/`nbf`/`iat` within 60 s of skew, no claim or header parameter twice, no unknown `crit`.
+ * ever fetched or trusted), `iss` exact, `aud` containing the audience, `exp` and `iat` required,
+ * `exp`/`nbf`/`iat` within 60 s of skew, `iat` within maxIdentityAge, no claim or header
+ * parameter twice, no unknown `crit`. Each identity's keys are held by an IssuerKeys.
  */
 export class IdentityVerifier {
   readonly #identities: Identity[];
-  readonly #keys = new Map<string, Promise<JWTVerifyGetKey>>();
+  readonly #keys = new Map<string, IssuerKeys>();
   readonly #now: () => number;
 
   constructor(identities: Identity[], options: { now?: () => number } = {}) {
     this.#identities = identities;
     this.#now = options.now ?? Date.now;
+    for (const identity of identities) this.#keys.set(identity.name, new IssuerKeys(identity, this.#now));
+  }
+
+  /** Each identity's keys: loaded, how old, how many fetches failed and why the last one did. */
+  status(): IdentityKeyStatus[] {
+    return [...this.#keys.values()].map((keys) => keys.status());
+  }
+
+  /** Fetches the keys of every identity that has none or old ones (each within its cooldown). */
+  async prefetch(): Promise<void> {
+    await Promise.all([...this.#keys.values()].map((keys) => keys.prefetch()));
   }
 
   async verify(token: string): Promise<Verification> {
@@ -109,10 +150,11 @@ export class IdentityVerifier {
     // identity whose audience the token is for, when one is.
     let last = "";
     let audienceMiss = "";
+    let unavailable: KeysUnavailable | undefined;
     for (const identity of candidates) {
+      const keys = this.#keys.get(identity.name) as IssuerKeys;
       try {
-        const keys = await this.#keysFor(identity);
-        const { payload: claims } = await jwtVerify(token, keys, {
+        const { payload: claims } = await jwtVerify(token, (header, jws) => keys.getKey(header, jws), {
           issuer: identity.issuer,
           audience: identity.audience,
           algorithms: ALGORITHMS,
@@ -120,44 +162,32 @@ export class IdentityVerifier {
           requiredClaims: ["exp"],
           currentDate: new Date(this.#now()),
         });
-        if (typeof claims.iat === "number" && claims.iat > this.#now() / 1000 + SKEW_S) throw new Error("identity token issued in the future");
+        const nowS = this.#now() / 1000;
+        if (typeof claims.iat !== "number") throw new ClaimRefusal("identity token has no iat claim (when it was issued), which maxIdentityAge needs");
+        if (claims.iat > nowS + SKEW_S) throw new ClaimRefusal("identity token issued in the future");
+        if (nowS - claims.iat > identity.maxIdentityAgeMs / 1000) {
+          throw new ClaimRefusal(`identity token is older than maxIdentityAge (${short(identity.maxIdentityAgeMs)}; issued ${short((nowS - claims.iat) * 1000)} ago)`);
+        }
         return { ok: true, verified: { identity, claims } };
       } catch (error) {
-        if (error instanceof errors.JWTClaimValidationFailed && error.claim === "aud") audienceMiss = describe(error);
+        if (error instanceof KeysUnavailable) unavailable ??= error;
+        else if (error instanceof errors.JWTClaimValidationFailed && error.claim === "aud") audienceMiss = describe(error);
         else last = describe(error);
       }
     }
+    // Without keys nothing is known about the token, unless another identity found it bad.
+    if (unavailable && !last) return { ok: false, unavailable: true, reason: unavailable.message, retryAfterMs: unavailable.retryAfterMs, issuer, subject };
     return { ok: false, reason: last || audienceMiss, issuer, subject };
-  }
-
-  #keysFor(identity: Identity): Promise<JWTVerifyGetKey> {
-    let keys = this.#keys.get(identity.name);
-    if (!keys) {
-      keys = this.#loadKeys(identity);
-      this.#keys.set(identity.name, keys);
-      // A failed discovery is tried again on the next request, not remembered.
-      keys.catch(() => this.#keys.delete(identity.name));
-    }
-    return keys;
-  }
-
-  async #loadKeys(identity: Identity): Promise<JWTVerifyGetKey> {
-    if (identity.jwksFile) return createLocalJWKSet(JSON.parse(readSecretFile(identity.jwksFile, "utf8")));
-    let jwksUrl = identity.jwksUrl;
-    if (!jwksUrl) {
-      const discovery = `${identity.issuer.replace(/\/+$/, "")}/.well-known/openid-configuration`;
-      const response = await fetch(discovery, { signal: AbortSignal.timeout(10_000), redirect: "error" });
-      if (!response.ok) throw new Error(`discovery at ${discovery} answered ${response.status}`);
-      const doc = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
-      if (doc.issuer !== identity.issuer) throw new Error(`discovery at ${discovery} names issuer ${String(doc.issuer)}, not ${identity.issuer}`);
-      if (typeof doc.jwks_uri !== "string") throw new Error(`discovery at ${discovery} has no jwks_uri`);
-      jwksUrl = doc.jwks_uri;
-    }
-    return createRemoteJWKSet(new URL(jwksUrl), { cooldownDuration: identity.jwksCooldownMs, timeoutDuration: 10_000 });
   }
 }
 
+/** `24h`, `1h30m`, `45s`: formatDuration without its zero tails. */
+function short(ms: number): string {
+  return formatDuration(ms).replace(/(\d)h0m0s$/, "$1h").replace(/(\d)m0s$/, "$1m");
+}
+
 function describe(error: unknown): string {
+  if (error instanceof ClaimRefusal) return error.message;
   if (error instanceof errors.JWTExpired) return "identity token expired";
   if (error instanceof errors.JWTClaimValidationFailed) return `identity token's ${error.claim} claim is not acceptable (${error.reason})`;
   if (error instanceof errors.JWSSignatureVerificationFailed) return "identity token's signature does not verify";

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { describeError, ProviderError } from "../errors/keeper-error.ts";
 import type { Logger } from "../log/logger.ts";
 import type { MetricsSink } from "../metrics/metrics-sink.ts";
-import { fingerprint, type Redactor } from "../log/redact.ts";
+import { fingerprint, SECRET_GRACE_MS, type Redactor } from "../log/redact.ts";
 import { jwtExpiry, scheduleFromRefreshEvery } from "../providers/token-expiry.ts";
 import type { MintedToken, TokenProvider } from "../providers/token-provider.ts";
 import type { TokenStore } from "../store/token-store.ts";
@@ -16,6 +16,12 @@ export interface SlotOptions {
   retryMinMs: number;
   retryMaxMs: number;
   remintIntervalMs: number;
+  /**
+   * Asked before a scheduled refresh or a retry: false leaves the slot idle until someone asks
+   * (the broker refreshes a scope ahead only while it is in use). `permanent`: the last mint
+   * failed permanently (such a failure is not retried in the background by an on-demand slot).
+   */
+  wanted?: (state: { permanent: boolean }) => boolean;
 }
 
 /** Where a slot keeps its token: the daemon's state dir, or the broker's memory. */
@@ -91,6 +97,7 @@ export class TokenSlot {
   #previousToken: string | undefined;
   #inflight: Promise<void> | undefined;
   #failures = 0;
+  #lastPermanent = false;
   #lastError: { message: string; retryAfterMs?: number | undefined } | undefined;
   #nextAttemptAt: number | undefined;
   #mints = 0;
@@ -167,7 +174,7 @@ export class TokenSlot {
     // A refresh that fell due by the wall clock runs now; a retry waits for its own timer: a
     // clock set forward must not call an API before the Retry-After it gave.
     if (this.#inflight || this.#failures > 0 || this.#dueAt === undefined || now < this.#dueAt) return;
-    void this.mint("schedule").catch(() => undefined);
+    this.#background("schedule");
   }
 
   /**
@@ -328,7 +335,7 @@ export class TokenSlot {
       const now = clock.now();
       const { expiresMs, refreshAtMs, serveUntilMs } = this.#schedule(minted, now);
       this.#checkWorthServing(minted.token, expiresMs, refreshAtMs, now);
-      redactor.addSecret(minted.token);
+      redactor.addSecret(minted.token, expiresMs + SECRET_GRACE_MS);
       const record: TokenRecord = {
         token: minted.token,
         username: minted.username ?? this.provider.config.username,
@@ -352,6 +359,7 @@ export class TokenSlot {
       this.#deps.metrics.minted(this.provider.config.name, this.owner, reason);
       const recovered = this.#failures > 0;
       this.#failures = 0;
+      this.#lastPermanent = false;
       this.#lastError = undefined;
       this.#nextAttemptAt = undefined;
       log.info(recovered ? "minted token; token source recovered" : "minted token", {
@@ -394,7 +402,8 @@ export class TokenSlot {
         retryInMs: Math.round(delay),
         currentTokenExpiresInMs: expiresIn === undefined ? null : Math.round(expiresIn),
       });
-      this.#timer = clock.setTimeout(() => void this.mint("retry").catch(() => undefined), delay);
+      this.#lastPermanent = !transient;
+      this.#timer = clock.setTimeout(() => this.#background("retry"), delay);
       throw error;
     } finally {
       this.#deps.onChange();
@@ -455,7 +464,7 @@ export class TokenSlot {
   #adopt(record: TokenRecord): void {
     this.#current = record;
     this.#lastSerial = Math.max(this.#lastSerial, record.serial);
-    this.#deps.redactor.addSecret(record.token);
+    this.#deps.redactor.addSecret(record.token, record.expires * 1000 + SECRET_GRACE_MS);
     if (this.#expiryTimer !== undefined) this.#deps.clock.clearTimeout(this.#expiryTimer);
     // A token past its expiry is never handed out, even while the source keeps failing.
     this.#expiryTimer = this.#deps.clock.setTimeout(() => this.#expire(record.serial), record.expires * 1000 - this.#deps.clock.now());
@@ -502,7 +511,17 @@ export class TokenSlot {
     this.#clearTimer();
     const delay = atMs - this.#deps.clock.now();
     this.#dueAt = atMs;
-    this.#timer = this.#deps.clock.setTimeout(() => void this.mint("schedule").catch(() => undefined), delay);
+    this.#timer = this.#deps.clock.setTimeout(() => this.#background("schedule"), delay);
+  }
+
+  // A timer's mint, unless the slot is on demand and nobody wants it now.
+  #background(reason: "schedule" | "retry"): void {
+    const wanted = this.#options.wanted;
+    if (wanted && !wanted({ permanent: this.#lastPermanent })) {
+      this.#timer = undefined;
+      return;
+    }
+    void this.mint(reason).catch(() => undefined);
   }
 
   #clearTimer(): void {

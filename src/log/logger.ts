@@ -13,7 +13,11 @@ export function defaultLogFormat(stream: NodeJS.WriteStream = process.stderr): L
 
 const SYMBOL_KEYS = [Symbol.for("level"), Symbol.for("message"), Symbol.for("splat")];
 
-/** Every record passes through the redactor before any transport sees it. */
+/**
+ * Every record passes through the redactor before any transport sees it. Winston copies a
+ * record's fields shallowly, so a `verbatim` field value reaches the redactor as it was passed,
+ * and leaves it as a plain value.
+ */
 function redaction(redactor: Redactor) {
   return winston.format((info) => {
     const redacted = redactor.redactValue({ ...info }) as winston.Logform.TransformableInfo;

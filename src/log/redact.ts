@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { KnownSecrets, type MatchWork } from "./known-secrets.ts";
 
 /** A short, stable, non-reversible name for a token, safe to log. */
 export function fingerprint(token: string): string {
@@ -26,36 +27,117 @@ const PATTERNS: readonly [RegExp, (match: string, ...groups: string[]) => string
   [/\b(password|token|access_token|refresh_token|client_secret)=([^\s&"']+)/gi, (_m, key) => `${key}=[redacted]`],
 ];
 
+/** How long after its expiry a token is still redacted: a late error message may quote it, a host's clock may lag. */
+export const SECRET_GRACE_MS = 10 * 60_000;
+
+/** The most secrets a redactor keeps: past it, those expiring first are forgotten. */
+export const MAX_SECRETS = 50_000;
+
+/** A log value that is kept as it is, but for registered secrets: made by `verbatim`. */
+export class Verbatim {
+  readonly #value: unknown;
+
+  constructor(value: unknown) {
+    this.#value = value;
+  }
+
+  get value(): unknown {
+    return this.#value;
+  }
+
+  // Should a wrapper reach a serialiser unredacted (createLogger's never do), it is written as its value, not as `{}`.
+  toJSON(): unknown {
+    return this.#value;
+  }
+}
+
+/**
+ * Marks a field of a log record (a string, or objects and arrays of them) to be logged exactly
+ * as it is except for registered secrets: no pattern applies to it. For values whose shape a
+ * pattern would take for a secret while they are not one, such as verified identity-token claims
+ * (`sub: "repo:acme/app:ref:refs/heads/main"`, a claim that looks like a JWT or holds `token=`).
+ * Wrap a field's value, not the whole metadata object: `log.info("x", { claims: verbatim(c) })`.
+ */
+export function verbatim(value: unknown): Verbatim {
+  return new Verbatim(value);
+}
+
+export interface RedactorOptions {
+  /** The clock that secrets' expiries are read against, in epoch milliseconds (tests set one). */
+  now?: () => number;
+  /** The most secrets kept; past it, those expiring first are forgotten. */
+  maxSecrets?: number;
+}
+
+const replacementFor = (secret: string) => `[redacted ${fingerprint(secret)}]`;
+
 /** Replaces secrets in text: known token formats, JWTs, Authorization values, URL passwords, PEM blocks, and any registered value. */
 export class Redactor {
-  readonly #known = new Map<string, string>();
+  readonly #known: KnownSecrets;
+  readonly #now: () => number;
 
-  /** Registers a secret whose format no pattern knows (a token of any shape); it is replaced by its fingerprint. */
-  addSecret(secret: string): void {
-    if (secret.length >= 8) this.#known.set(secret, `[redacted ${fingerprint(secret)}]`);
+  constructor(options: RedactorOptions = {}) {
+    const { now = Date.now, maxSecrets = MAX_SECRETS } = options;
+    if (typeof now !== "function") throw new TypeError(`Expected the \`now\` option to be a function, got \`${String(now)}\` (${typeof now})`);
+    if (!Number.isSafeInteger(maxSecrets) || maxSecrets < 1) {
+      throw new TypeError(`Expected the \`maxSecrets\` option to be a positive integer, got \`${String(maxSecrets)}\` (${typeof maxSecrets})`);
+    }
+    this.#now = now;
+    this.#known = new KnownSecrets(maxSecrets);
+  }
+
+  /**
+   * Registers a secret whose format no pattern knows (a token of any shape); it is replaced by its
+   * fingerprint. Secrets shorter than 8 characters are ignored. With `expiresAtMs` (epoch ms) it is
+   * forgotten once that time has passed; registered again, it keeps the later of its expiries.
+   */
+  addSecret(secret: string, expiresAtMs?: number): void {
+    // An expiry that is not a time keeps the secret rather than dropping it.
+    this.#known.add(secret, expiresAtMs === undefined || Number.isNaN(expiresAtMs) ? Number.POSITIVE_INFINITY : expiresAtMs);
+    this.#known.prune(this.#now());
   }
 
   forgetSecret(secret: string): void {
     this.#known.delete(secret);
   }
 
+  /** How many secrets are registered now. */
+  get secretCount(): number {
+    this.#known.prune(this.#now());
+    return this.#known.size;
+  }
+
+  /** The matching work done so far (lookups, comparisons): for tests and benchmarks, it must not grow with the number of secrets. */
+  get work(): Readonly<MatchWork> {
+    return { ...this.#known.work };
+  }
+
   redact(text: string): string {
-    let out = text;
-    for (const [secret, replacement] of this.#known) {
-      if (out.includes(secret)) out = out.split(secret).join(replacement);
-    }
+    this.#known.prune(this.#now());
+    return this.#redactString(text, false);
+  }
+
+  /** Redacts every string inside a log record, keys included; a `verbatim` value only of registered secrets. */
+  redactValue(value: unknown): unknown {
+    this.#known.prune(this.#now());
+    return this.#redactValue(value, 0, false);
+  }
+
+  #redactString(text: string, knownOnly: boolean): string {
+    let out = this.#known.replaceIn(text, replacementFor);
+    if (knownOnly) return out;
     for (const [pattern, replace] of PATTERNS) out = out.replace(pattern, replace as (m: string) => string);
     return out;
   }
 
-  /** Redacts every string inside a log record, keys included. */
-  redactValue(value: unknown, depth = 0): unknown {
-    if (typeof value === "string") return this.redact(value);
+  #redactValue(value: unknown, depth: number, knownOnly: boolean): unknown {
+    if (value instanceof Verbatim) return this.#redactValue(value.value, depth, true);
+    if (typeof value === "string") return this.#redactString(value, knownOnly);
     if (depth > 6 || value === null || typeof value !== "object") return value;
-    if (value instanceof Error) return this.redact(value.stack ?? value.message);
-    if (Array.isArray(value)) return value.map((v) => this.redactValue(v, depth + 1));
+    if (value instanceof Error) return this.#redactString(value.stack ?? value.message, knownOnly);
+    if (Array.isArray(value)) return value.map((v) => this.#redactValue(v, depth + 1, knownOnly));
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[this.redact(k)] = this.redactValue(v, depth + 1);
+    for (const [k, v] of Object.entries(value)) out[this.#redactString(k, knownOnly)] = this.#redactValue(v, depth + 1, knownOnly);
     return out;
   }
 }

@@ -16,6 +16,12 @@ export interface MintedToken {
 
 export interface MintContext {
   refused?: string | undefined;
+  /**
+   * The broker's scope: a GitHub App token for fewer repositories or lower permissions than
+   * the provider's settings. Intersected with them, never in their place: the settings are the
+   * ceiling of every token the provider mints.
+   */
+  narrow?: { repositories?: string[] | undefined; permissions?: Record<string, string> | undefined } | undefined;
 }
 
 /** The scope of providers with one token for everything they serve (`perOwner: false`). */
@@ -36,6 +42,11 @@ export interface TokenProvider {
    * the fingerprint of the token a host refused, when that is why (a broker re-mints it).
    */
   mint(scope: string, context?: MintContext): Promise<MintedToken>;
+  /**
+   * Whether it can mint for this owner by fact, where its settings alone do not say (a GitHub
+   * App installation set by id belongs to one account). Absent: `servedOwners()` decides.
+   */
+  servesOwner?(owner: string): Promise<boolean>;
   /** For sources that change by themselves (a watched file): call onChange to republish. */
   watch?(onChange: () => void): Promise<void>;
   dispose?(): Promise<void>;

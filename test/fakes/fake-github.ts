@@ -13,7 +13,14 @@ export interface FakeInstallation {
   id: number;
   login: string;
   type?: "Organization" | "User";
+  /** The repositories it is installed on (all, when not given). */
+  repositories?: string[];
+  /** What the owner granted the App (GitHub refuses a token asking more): by default these. */
+  permissions?: Record<string, string>;
 }
+
+const GRANTED: Record<string, string> = { contents: "write", metadata: "read", pull_requests: "write", issues: "write" };
+const LEVEL: Record<string, number> = { read: 1, write: 2, admin: 3 };
 
 export interface IssuedToken {
   token: string;
@@ -179,6 +186,14 @@ export class FakeGitHub {
         payload = body.length ? JSON.parse(body.toString("utf8")) : {};
       } catch {
         return send(400, { message: "Problems parsing JSON" });
+      }
+      // As GitHub checks: every repository must be the installation's, every permission granted.
+      if (payload.repositories?.some((r) => installation.repositories && !installation.repositories.includes(r.toLowerCase()))) {
+        return send(422, { message: "There is at least one repository that does not exist or is not accessible to the parent installation.", documentation_url: "https://docs.github.com/rest" });
+      }
+      const granted = installation.permissions ?? GRANTED;
+      if (Object.entries(payload.permissions ?? {}).some(([k, v]) => (LEVEL[v] ?? 99) > (LEVEL[granted[k] ?? ""] ?? 0))) {
+        return send(422, { message: "The permissions requested are not granted to this installation.", documentation_url: "https://docs.github.com/rest" });
       }
       this.mintCount++;
       // Newer installation tokens are longer than the classic 40 characters.

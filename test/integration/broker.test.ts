@@ -336,19 +336,21 @@ describe("the broker and two keepers with no App key", () => {
       const r = await ask(await issuer.token({ sub: sub("a") }), { gitUrl: world.gitUrl, owner: "acme", repository: "never-minted" });
       expect(r.status).toBe(503);
       expect(r.headers["retry-after"]).toMatch(/^\d+$/);
-      expect(String(r.body.message)).toMatch(/no token now/);
+      expect(String(r.body.message)).toMatch(/no token for this scope now/);
     } finally {
       world.github.setMode("up");
     }
-    const metrics = await new Promise<string>((resolve, reject) => {
+    // /metrics is on a listener of its own, not the token API's.
+    const notHere = await new Promise<number>((resolve, reject) => {
       request({ host: "localhost", port, path: "/metrics", ca: readFileSync(ca.caFile) }, (res) => {
-        let text = "";
-        res.on("data", (c: Buffer) => (text += c.toString()));
-        res.on("end", () => resolve(text));
+        res.resume();
+        resolve(res.statusCode ?? 0);
       })
         .on("error", reject)
         .end();
     });
+    expect(notHere).toBe(404);
+    const metrics = await (await fetch(`${broker.metricsUrl}/metrics`)).text();
     expect(metrics).toMatch(/git_token_keeper_broker_requests_total\{decision="allowed"\} \d+/);
     expect(metrics).toMatch(/git_token_keeper_broker_requests_total\{decision="unavailable"\} 1/);
     expect(leakedTokens(metrics, [...world.github.tokens.keys()])).toEqual([]);
@@ -449,7 +451,7 @@ describe("the broker's minRemaining while the token API is down", () => {
         listen: "127.0.0.1:0",
         providers: [world.providerConfig({ owners: ["acme"] })],
         identities: [{ name: "cluster", issuer: issuer.issuer, audience: "git-token-keeper" }],
-        policies: [{ identity: "cluster", gitUrl: world.gitUrl, owners: ["acme"] }],
+        policies: [{ identity: "cluster", claims: { sub: "agent" }, gitUrl: world.gitUrl, owners: ["acme"] }],
         minRemaining: "3s",
         refreshBefore: "8s",
         retryMin: "200ms",

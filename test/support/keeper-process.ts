@@ -48,7 +48,9 @@ export class KeeperProcess {
   /** `git-token-keeper broker` as a process; resolves once it listens (see `brokerUrl`). */
   static async startBroker(options: { dir: string; config: unknown; env?: Record<string, string>; name?: string }): Promise<KeeperProcess> {
     const configFile = join(options.dir, `${options.name ?? "broker"}.yaml`);
-    writeFileSync(configFile, JSON.stringify(options.config, null, 2));
+    // /metrics on a port of its own: any free one, unless the test says where.
+    const config = { metricsListen: "127.0.0.1:0", ...(options.config as Record<string, unknown>) };
+    writeFileSync(configFile, JSON.stringify(config, null, 2));
     const broker = KeeperProcess.#spawn(process.execPath, [CLI, "broker", "--config", configFile, "--log-format", "json", "--log-level", "debug"], { ...options, stateDir: "" });
     await broker.waitForLog(/"message":"broker listening"/, 20_000);
     return broker;
@@ -60,6 +62,12 @@ export class KeeperProcess {
       stdio: ["ignore", "pipe", "pipe"],
     });
     return new KeeperProcess(child, options.stateDir, options.dir);
+  }
+
+  /** Where a broker said it serves /metrics. */
+  get metricsUrl(): string {
+    const record = this.records().find((r) => r.message === "broker metrics listening");
+    return String(record?.url ?? "");
   }
 
   /** The URL a broker said it listens on. */
@@ -98,6 +106,11 @@ export class KeeperProcess {
   async kill(): Promise<void> {
     this.#signal("SIGKILL");
     await this.exited;
+  }
+
+  /** SIGSTOP and SIGCONT, say: a daemon frozen while something happens around it. */
+  signal(signal: NodeJS.Signals): void {
+    this.#signal(signal);
   }
 
   // In a PID namespace of its own the daemon is unshare's child; unshare exits with it.

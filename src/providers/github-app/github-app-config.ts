@@ -20,7 +20,10 @@ export const githubAppSchema = z.strictObject({
     .array(z.string().regex(/^[A-Za-z0-9._-]+$/, "must be a repository name without the owner"))
     .min(1)
     .optional(),
-  permissions: z.record(z.string().regex(/^[a-z_]+$/), z.enum(["read", "write", "admin"])).optional(),
+  permissions: z
+    .record(z.string().regex(/^[a-z_]+$/), z.enum(["read", "write", "admin"]))
+    .refine((p) => Object.keys(p).length > 0, "must name at least one permission; leave it out for the installation's")
+    .optional(),
   /** Per request to the GitHub API. */
   timeout: requestTimeout.default(30_000),
 });

@@ -124,30 +124,43 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     return id;
   }
 
+  /** The account installationId belongs to: asked of GitHub once, a fact no config label replaces. */
+  async function installationAccount(): Promise<string> {
+    if (installationOwner !== undefined) return installationOwner;
+    let login: string | undefined;
+    try {
+      const { data } = await appRequest("GET /app/installations/{installation_id}", {
+        installation_id: config.installationId as number,
+      });
+      login = (data.account as { login?: string } | null)?.login?.toLowerCase();
+    } catch (error) {
+      throw classifyFailure(error, `reading installation ${config.installationId}`, now(), "check installationId and the App's ID and key");
+    }
+    if (!login) {
+      throw new ProviderError(`installation ${config.installationId} has no account`, { transient: false });
+    }
+    // It names a folder and a routes field: an answer is data, checked like an owner in the config.
+    if (!OWNER.test(login)) {
+      const shown = JSON.stringify(login.slice(0, 40));
+      throw new ProviderError(`installation ${config.installationId}'s account login ${shown} is not a user or organisation name`, { transient: false, hint: "check apiUrl: it should be the GitHub API" });
+    }
+    installationOwner = login;
+    return login;
+  }
+
   return {
     config,
 
     async initialOwners() {
       if (config.owners) return config.owners;
       if (config.installationId === undefined) return [];
-      try {
-        const { data } = await appRequest("GET /app/installations/{installation_id}", {
-          installation_id: config.installationId,
-        });
-        installationOwner = (data.account as { login?: string } | null)?.login?.toLowerCase();
-      } catch (error) {
-        throw classifyFailure(error, `reading installation ${config.installationId}`, now(), "check installationId and the App's ID and key");
-      }
-      if (!installationOwner) {
-        throw new ProviderError(`installation ${config.installationId} has no account`, { transient: false });
-      }
-      // It names a folder and a routes field: an answer is data, checked like an owner in the config.
-      if (!OWNER.test(installationOwner)) {
-        const shown = JSON.stringify(installationOwner.slice(0, 40));
-        installationOwner = undefined;
-        throw new ProviderError(`installation ${config.installationId}'s account login ${shown} is not a user or organisation name`, { transient: false, hint: "check apiUrl: it should be the GitHub API" });
-      }
-      return [installationOwner];
+      return [await installationAccount()];
+    },
+
+    async servesOwner(owner) {
+      const lower = owner.toLowerCase();
+      if (config.owners && !config.owners.includes(lower)) return false;
+      return config.installationId === undefined || (await installationAccount()) === lower;
     },
 
     servedOwners() {
@@ -156,15 +169,27 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       return undefined;
     },
 
-    async mint(owner) {
+    async mint(owner, context) {
       const installationId = await findInstallation(owner);
+      // An installation set in the config is a fact about one account: never minted for another
+      // owner, whatever `owners` (a label) says.
+      if (config.installationId !== undefined) {
+        const account = await installationAccount();
+        if (account !== owner.toLowerCase()) {
+          throw new ProviderError(`installation ${config.installationId} belongs to '${account}', not '${owner}'`, {
+            transient: false,
+            hint: "list under providers[].owners only the account of installationId, or leave installationId out to look each owner's installation up",
+          });
+        }
+      }
+      const { repositories, permissions } = narrowed(config, context?.narrow);
       try {
         // Through the hooked request rather than auth({type: "installation"}): the hook signs
         // with a fresh JWT and, on a 401 caused by clock skew, retries with the server's time.
         const { data, headers } = await appRequest("POST /app/installations/{installation_id}/access_tokens", {
           installation_id: installationId,
-          ...(config.repositories ? { repositories: config.repositories } : {}),
-          ...(config.permissions ? { permissions: config.permissions as Record<string, "read" | "write"> } : {}),
+          ...(repositories ? { repositories } : {}),
+          ...(permissions ? { permissions: permissions as Record<string, "read" | "write"> } : {}),
         });
         if (typeof data?.token !== "string" || !data.token || Number.isNaN(Date.parse(data.expires_at))) {
           throw new ProviderError("the GitHub API answered without a token and its expiry (malformed JSON?)", { transient: true });
@@ -184,4 +209,38 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       }
     },
   };
+}
+
+const LEVEL: Record<string, number> = { read: 1, write: 2, admin: 3 };
+
+/**
+ * The repositories and permissions a token is asked with: the provider's settings, narrowed by
+ * the broker's scope (never widened: what the settings do not grant is left out, and a scope
+ * that keeps nothing is an error, not a token with the installation's whole reach).
+ */
+export function narrowed(
+  config: Pick<GitHubAppProviderConfig, "repositories" | "permissions">,
+  narrow: { repositories?: string[] | undefined; permissions?: Record<string, string> | undefined } | undefined,
+): { repositories: string[] | undefined; permissions: Record<string, string> | undefined } {
+  let repositories = config.repositories;
+  if (narrow?.repositories) {
+    const ceiling = config.repositories?.map((r) => r.toLowerCase());
+    repositories = ceiling ? narrow.repositories.filter((r) => ceiling.includes(r.toLowerCase())) : narrow.repositories;
+    if (repositories.length === 0) {
+      throw new ProviderError(`none of the repositories asked (${narrow.repositories.join(", ")}) is among the provider's (${config.repositories?.join(", ")})`, { transient: false });
+    }
+  }
+  let permissions = config.permissions;
+  if (narrow?.permissions) {
+    const ceiling = config.permissions;
+    const kept = Object.entries(narrow.permissions).flatMap(([name, level]): [string, string][] => {
+      if (!ceiling) return [[name, level]];
+      const max = ceiling[name];
+      if (max === undefined) return [];
+      return [[name, (LEVEL[level] ?? 99) <= (LEVEL[max] ?? 0) ? level : max]];
+    });
+    if (kept.length === 0) throw new ProviderError(`none of the permissions asked (${Object.keys(narrow.permissions).join(", ")}) is among the provider's`, { transient: false });
+    permissions = Object.fromEntries(kept);
+  }
+  return { repositories, permissions };
 }

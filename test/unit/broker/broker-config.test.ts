@@ -59,3 +59,53 @@ describe("the broker's config", () => {
     expect(parseBrokerConfig(config({ minRemaining: "0s" }), "broker.yaml", {}).minRemainingMs).toBe(0);
   });
 });
+
+describe("the broker's identities: where their keys come from, and how long they are trusted", () => {
+  const identities = (...over: Record<string, unknown>[]) => ({ identities: over.map((o) => ({ name: "cluster", issuer: "https://kubernetes.default.svc.cluster.local", audience: "git-token-keeper", ...o })) });
+  const tokenFile = join(dir, "sa-token");
+  writeFileSync(tokenFile, "a-service-account-token", { mode: 0o600 });
+
+  it("staleKeysFor (6h) and maxIdentityAge (24h) default at the top level and reach every identity", () => {
+    const c = parseBrokerConfig(config(), "broker.yaml", {});
+    expect(c).toMatchObject({ staleKeysForMs: 6 * 3_600_000, maxIdentityAgeMs: 24 * 3_600_000 });
+    expect(c.identities[0]).toMatchObject({ staleKeysForMs: 6 * 3_600_000, maxIdentityAgeMs: 24 * 3_600_000, jwksTokenFile: undefined, jwksCaFile: undefined });
+  });
+
+  it("an identity's own staleKeysFor and maxIdentityAge win over the top level's", () => {
+    const c = parseBrokerConfig(config({ staleKeysFor: "2h", maxIdentityAge: "12h", ...identities({}, { name: "ci", staleKeysFor: "30m", maxIdentityAge: "1h" }) }), "broker.yaml", {});
+    expect(c.identities.map((i) => [i.staleKeysForMs, i.maxIdentityAgeMs])).toEqual([
+      [2 * 3_600_000, 12 * 3_600_000],
+      [30 * 60_000, 3_600_000],
+    ]);
+  });
+
+  it("jwksTokenFile and jwksCaFile are taken for fetched keys (a Kubernetes API server's)", () => {
+    const c = parseBrokerConfig(config(identities({ jwksUrl: "https://kubernetes.default.svc/openid/v1/jwks", jwksTokenFile: tokenFile, jwksCaFile: keyFile })), "broker.yaml", {});
+    expect(c.identities[0]).toMatchObject({ jwksTokenFile: tokenFile, jwksCaFile: keyFile });
+  });
+
+  it.each([
+    ["jwksUrl http://localhost", { jwksUrl: "http://localhost:8080/openid/v1/jwks" }],
+    ["jwksUrl http://127.0.0.2", { jwksUrl: "http://127.0.0.2:8080/openid/v1/jwks" }],
+    ["jwksUrl http://[::1]", { jwksUrl: "http://[::1]:8080/openid/v1/jwks" }],
+    ["an http:// issuer off loopback whose keys are at an https:// jwksUrl", { issuer: "http://jenkins.internal/oidc", jwksUrl: "https://jenkins.internal/oidc/jwks" }],
+  ])("accepts %s", (_name, over) => {
+    expect(problems(config(identities(over)))).toEqual([]);
+  });
+
+  it.each([
+    ["staleKeysFor under a minute", { staleKeysFor: "30s" }, /staleKeysFor: must be between 1m and 7d/],
+    ["staleKeysFor over a week", { staleKeysFor: "8d" }, /staleKeysFor: must be between 1m and 7d/],
+    ["an identity's staleKeysFor over a week", identities({ staleKeysFor: "8d" }), /identities\[0\]\.staleKeysFor: must be between 1m and 7d/],
+    ["maxIdentityAge under a minute", { maxIdentityAge: "10s" }, /maxIdentityAge: must be between 1m/],
+    ["an http:// jwksUrl off loopback", identities({ jwksUrl: "http://keys.example.com/openid/v1/jwks" }), /identities\[0\]\.jwksUrl: .*plain http:\/\/ off loopback, so anyone on the path could swap the issuer's keys; use https:\/\//],
+    ["an http:// issuer off loopback to discover", identities({ issuer: "http://jenkins.internal/oidc" }), /identities\[0\]\.issuer: .*cannot be discovered safely.*set jwksUrl \(https:\/\/\) or jwksFile/],
+    ["a relative jwksTokenFile", identities({ jwksTokenFile: "token" }), /jwksTokenFile: must be an absolute path/],
+    ["a missing jwksTokenFile", identities({ jwksTokenFile: "/nonexistent/token" }), /identities\[0\]\.jwksTokenFile: no such file/],
+    ["a missing jwksCaFile", identities({ jwksCaFile: "/nonexistent/ca.crt" }), /identities\[0\]\.jwksCaFile: no such file/],
+    ["jwksTokenFile with jwksFile", identities({ jwksFile: keyFile, jwksTokenFile: tokenFile }), /jwksTokenFile and jwksCaFile are for fetched keys/],
+  ])("rejects %s, naming it", (_name, over, message) => {
+    const found = problems(config(over));
+    expect(found.some((p) => message.test(p)), found.join("\n")).toBe(true);
+  });
+});

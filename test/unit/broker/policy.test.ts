@@ -29,14 +29,15 @@ describe("claim globs", () => {
 });
 
 describe("policies", () => {
-  const policy = (over: Partial<Policy>): Policy => ({ at: "policies[0]", identity: "cluster", claims: { sub: "ci:*" }, gitOrigin: "https://github.com", owners: ["acme"], repositories: undefined, permissions: undefined, ...over });
+  const policy = (over: Partial<Policy>): Policy => ({ at: "policies[0]", identity: "cluster", claims: { sub: "ci:*" }, gitOrigin: "https://github.com", owners: ["acme"], repositories: undefined, permissions: undefined, anyIdentityOfIssuer: false, ...over });
   const ask = { gitOrigin: "https://github.com", owner: "acme", repository: undefined };
 
   it("default deny, first match wins, and the scope comes from the policy", () => {
     const policies = [policy({ owners: ["globex"] }), policy({ at: "policies[1]", repositories: ["app", "lib"], permissions: { contents: "read" } })];
     expect(decide([], "cluster", { sub: "ci:a" }, ask)).toMatchObject({ allow: false });
     expect(decide(policies, "cluster", { sub: "ci:a" }, ask)).toMatchObject({ allow: true, policy: { at: "policies[1]" }, repositories: ["app", "lib"], permissions: { contents: "read" } });
-    expect(decide(policies, "cluster", { sub: "ci:a" }, { ...ask, repository: "lib" })).toMatchObject({ allow: true, repositories: ["app", "lib"] });
+    // Issue 25: the repository asked for is the token's only one (scope: repository).
+    expect(decide(policies, "cluster", { sub: "ci:a" }, { ...ask, repository: "lib" })).toMatchObject({ allow: true, repositories: ["lib"] });
     expect(decide(policies, "cluster", { sub: "ci:a" }, { ...ask, repository: "secrets" })).toMatchObject({ allow: false, reason: expect.stringContaining("repository 'acme/secrets'") });
     // A repository named under a policy without repositories: the token is narrowed to it.
     expect(decide([policy({})], "cluster", { sub: "ci:a" }, { ...ask, repository: "app" })).toMatchObject({ allow: true, repositories: ["app"] });

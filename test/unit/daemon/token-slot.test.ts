@@ -45,7 +45,8 @@ function setup(clock: FakeClock = new FakeClock()) {
   const logStream = new PassThrough();
   let log = "";
   logStream.on("data", (c: Buffer) => (log += c.toString()));
-  const redactor = new Redactor();
+  // Tokens are forgotten by the redactor at their expiry: by the slot's clock, as in the daemon.
+  const redactor = new Redactor({ now: () => clock.now() });
   const provider = new ScriptedProvider(clock);
   const slot = new TokenSlot(
     provider,
@@ -362,5 +363,17 @@ describe("TokenSlot", () => {
     await t.slot.stop();
     t.slot.forgetSecrets();
     expect(t.redactor.redact(`x ${token} y`)).toContain(token);
+  });
+
+  // The broker mints a token per scope, thousands: each is forgotten once past its expiry.
+  it("a minted token stays redacted until 10 minutes past its expiry, then the redactor forgets it", async () => {
+    await t.slot.start("start");
+    const token = t.slot.current!.token;
+    t.provider.failWith = new ProviderError("down", { transient: true });
+    await t.clock.advance(HOUR + 9 * MIN);
+    expect(t.slot.current).toBeUndefined();
+    expect(t.redactor.redact(`x ${token} y`)).not.toContain(token);
+    await t.clock.advance(2 * MIN);
+    expect(t.redactor.redact(`x ${token} y`)).toBe(`x ${token} y`);
   });
 });
