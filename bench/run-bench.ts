@@ -11,7 +11,7 @@ import { World } from "../test/support/world.ts";
 import { benchLocal } from "./local-bench.ts";
 import { benchRotation, benchScale, type ScaleResults } from "./load-bench.ts";
 import { benchNetwork } from "./network-bench.ts";
-import { benchAuditLine, benchBroker, type BrokerAgentsResult } from "./broker-bench.ts";
+import { benchAuditLine, benchBroker, benchBrokerAbuse, type BrokerAgentsResult } from "./broker-bench.ts";
 import type { AuditLineCost } from "./audit-line-cost.ts";
 import { benchImage } from "./image-bench.ts";
 import { timeAlternating, type Timed } from "./timing.ts";
@@ -138,6 +138,11 @@ async function main(): Promise<number> {
   check(`the App's token calls per token lifetime, ${most.agents} agents vs ${fewest.agents}`, "≤ 1.25×", `${most.mintsPerLifetime.toFixed(2)} vs ${fewest.mintsPerLifetime.toFixed(2)}`, most.mintsPerLifetime <= 1.25 * fewest.mintsPerLifetime);
   check(`the broker answering a cached token at ${brokerBench.latency.rate} requests/s: p99`, "≤ 25 ms, no errors", `${ms(brokerBench.latency.p99Ms)}, ${brokerBench.latency.errors} errors`, brokerBench.latency.p99Ms <= 25 && brokerBench.latency.errors === 0);
   check("the broker's resident memory after that vs an idle bare node", "≤ 2.5×", `${brokerBench.rssMb.toFixed(1)} MB vs ${brokerBench.bareNodeRssMb.toFixed(1)} MB`, brokerBench.rssMb <= 2.5 * brokerBench.bareNodeRssMb);
+  const abuse = await benchBrokerAbuse(quick ? { lifetimeMs: 9_000, lifetimes: 2, distinctAsks: 3_000, idleConnections: 500 } : { lifetimeMs: 12_000, lifetimes: 3, distinctAsks: 10_000, idleConnections: 2_000 });
+  const alone = abuse.oneAgentAfterOneOffs;
+  check("the App's token calls per lifetime, 1 agent after 1,000 one-off scopes vs 1 agent alone", "≤ 1.25×", `${alone.mintsPerLifetime.toFixed(2)} vs ${fewest.mintsPerLifetime.toFixed(2)}`, alone.mintsPerLifetime <= 1.25 * fewest.mintsPerLifetime);
+  check(`the broker's resident memory after ${abuse.distinctScopeAsks.toLocaleString("en")} asks of distinct scopes`, `< the Deployment's limit (${abuse.deploymentLimitMb.toFixed(0)} MB)`, `${abuse.rssAfterDistinctScopesMb.toFixed(1)} MB`, abuse.rssAfterDistinctScopesMb < abuse.deploymentLimitMb);
+  check(`the broker's resident memory with ${abuse.idleConnections.toLocaleString("en")} idle TLS connections (peak)`, `< the Deployment's limit (${abuse.deploymentLimitMb.toFixed(0)} MB)`, `${abuse.peakRssIdleConnectionsMb.toFixed(1)} MB`, abuse.peakRssIdleConnectionsMb < abuse.deploymentLimitMb);
   const auditLine = benchAuditLine({ known: [1, 10_000], rounds: quick ? 10 : 30, linesPerRound: 200 });
   const [oneKnown, manyKnown] = auditLine as [AuditLineCost, AuditLineCost];
   const us = (c: AuditLineCost) => `${c.usPerLine.toFixed(1)} µs`;
@@ -182,7 +187,7 @@ async function main(): Promise<number> {
   ].join("\n");
   process.stdout.write(`${report}\n`);
   mkdirSync(`${root}/bench-results`, { recursive: true });
-  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, brokerBench, auditLine, image, checks }, null, 2)}\n`);
+  writeFileSync(`${root}/bench-results/latest.json`, `${JSON.stringify({ machine, local, network, probe, probeMemory, load, scale, brokerBench, abuse, auditLine, image, checks }, null, 2)}\n`);
   if (!quick) {
     const doc = `${root}/docs/performance.md`;
     const text = readFileSync(doc, "utf8");

@@ -177,8 +177,17 @@ gtk_file_request() {
 # booted (by its clock, in seconds and in milliseconds), and /proc/uptime how long ago that was
 # (the same for every container on the machine, in hundredths); else `date` (seconds only).
 gtk_time_now() {
-  gtk_beat='' gtk_booted='' gtk_booted_ms='' gtk_now_ms=''
-  { read -r gtk_beat gtk_iso gtk_booted gtk_booted_ms gtk_rest <"$gtk_dir/heartbeat"; } 2>/dev/null
+  gtk_beat='' gtk_booted='' gtk_booted_ms='' gtk_now_ms='' gtk_beat_boot=''
+  { read -r gtk_beat gtk_iso gtk_booted gtk_booted_ms gtk_beat_boot gtk_rest <"$gtk_dir/heartbeat"; } 2>/dev/null
+  # A heartbeat of an earlier boot (a state dir on disk, kept across a reboot) says nothing of
+  # this one's: its boot time is not used, and the daemon that wrote it is not alive.
+  if [ -n "$gtk_beat_boot" ]; then
+    gtk_boot_id=''
+    { read -r gtk_boot_id </proc/sys/kernel/random/boot_id; } 2>/dev/null
+    if [ -n "$gtk_boot_id" ] && [ "$gtk_boot_id" != "$gtk_beat_boot" ]; then
+      gtk_beat='' gtk_booted='' gtk_booted_ms=''
+    fi
+  fi
   gtk_up=''
   case $gtk_booted in
     '' | *[!0-9]*) ;;
@@ -200,9 +209,10 @@ gtk_time_now() {
 # back: a clock set back is the daemon's to apply to its tokens' times (it does, within 250 ms).
 gtk_wall_clock() {
   gtk_wall=$(date +%s%N 2>/dev/null) || return 0
-  # A date without %N (busybox) prints it as it is: seconds then.
-  case $gtk_wall in *[!0-9]*) gtk_wall=$(date +%s 2>/dev/null)000000000 ;; esac
+  # A date without %N prints it as it is (busybox: "…%N"), or prints nothing for it: seconds then.
+  case $gtk_wall in *[!0-9]*) gtk_wall=$(date +%s 2>/dev/null) ;; esac
   case $gtk_wall in '' | *[!0-9]*) return 0 ;; esac
+  [ "${#gtk_wall}" -le 12 ] && gtk_wall=${gtk_wall}000000000
   [ "${#gtk_wall}" -ge 19 ] || return 0
   gtk_wall_ms=${gtk_wall%??????}
   case $gtk_now_ms in
@@ -222,8 +232,16 @@ gtk_wall_clock() {
 gtk_daemon_alive() {
   gtk_time_now
   [ -f "$gtk_dir/daemon.pid" ] || return 1
-  case $gtk_beat in '' | *[!0-9]*) return 1 ;; esac
-  [ "$((gtk_now - gtk_beat))" -le 30 ]
+  case $gtk_beat:$gtk_now in *[!0-9:]* | :* | *:) return 1 ;; esac
+  # Written in the future by more than the clocks' rounding: not this boot's, or not believable.
+  [ "$((gtk_now - gtk_beat))" -le 30 ] && [ "$((gtk_now - gtk_beat))" -ge -2 ]
+}
+
+# True when the heartbeat is as recent as a live daemon keeps it (every 10 s): then its boot time,
+# and the time reckoned from it, are current but for a clock set in the last quarter second.
+gtk_beat_recent() {
+  case $gtk_beat:$gtk_now in *[!0-9:]* | :* | *:) return 1 ;; esac
+  [ "$((gtk_now - gtk_beat))" -le 12 ] && [ "$((gtk_now - gtk_beat))" -ge -2 ]
 }
 
 # True when the state dir and its tokens folder can be written by their owner alone (a folder

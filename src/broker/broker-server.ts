@@ -14,7 +14,7 @@ import { parseOrigin } from "../providers/settings/git-url.ts";
 import { OWNER } from "../providers/settings/schema-parts.ts";
 import type { BrokerConfig } from "../config/broker-config.ts";
 import { decide } from "./policy.ts";
-import { ScopeDenied, type ScopeCache } from "./scope-cache.ts";
+import { ScopeDenied, ScopeRateLimited, type ScopeCache } from "./scope-cache.ts";
 import type { IdentityVerifier } from "./verify-identity.ts";
 
 const askSchema = z.strictObject({
@@ -62,6 +62,7 @@ export class BrokerServer {
   #metricsServer: Server | undefined;
   #watched: string[] = [];
   readonly #waitingFirstRequest = new Map<Socket, NodeJS.Timeout>();
+  readonly #perClient = new Map<string, number>();
   #unverifiedLines = { second: 0, count: 0, suppressed: 0 };
 
   constructor(deps: BrokerDeps) {
@@ -87,7 +88,8 @@ export class BrokerServer {
     const { config, log } = this.#deps;
     const handler = (req: IncomingMessage, res: ServerResponse) => void this.#handle(req, res);
     // Node answers 431 to headers over 16 KiB: an oversized identity token never reaches a parser.
-    const common = { maxHeaderSize: 16_384, requestTimeout: 30_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
+    // A request (headers and its small body) arrives within 10 s; a response may wait longer (a mint).
+    const common = { maxHeaderSize: 16_384, requestTimeout: 10_000, headersTimeout: 10_000, keepAliveTimeout: 5_000 };
     if (config.tls) {
       const tls = config.tls;
       const read = () => ({ cert: readSecretFile(tls.certFile), key: readSecretFile(tls.keyFile) });
@@ -112,6 +114,21 @@ export class BrokerServer {
     // A cap on connections, and none held open by a client that never asks: after its handshake a
     // connection has FIRST_REQUEST_MS to send a request; between requests, keepAliveTimeout.
     server.maxConnections = config.maxConnections;
+    // And a share per client address, so that one client cannot hold every connection.
+    server.on("connection", (socket: Socket) => {
+      const peer = socket.remoteAddress ?? "";
+      const held = (this.#perClient.get(peer) ?? 0) + 1;
+      if (held > this.#deps.config.maxConnectionsPerClient) {
+        socket.destroy();
+        return;
+      }
+      this.#perClient.set(peer, held);
+      socket.once("close", () => {
+        const left = (this.#perClient.get(peer) ?? 1) - 1;
+        if (left > 0) this.#perClient.set(peer, left);
+        else this.#perClient.delete(peer);
+      });
+    });
     server.on(config.tls ? "secureConnection" : "connection", (socket: Socket) => {
       const timer = setTimeout(() => socket.destroy(), FIRST_REQUEST_MS);
       this.#waitingFirstRequest.set(socket, timer);
@@ -163,7 +180,8 @@ export class BrokerServer {
     void this.#deps.verifier.prefetch();
     const problems: string[] = [];
     for (const identity of this.#deps.verifier.status()) {
-      if (!identity.keysLoaded) problems.push(`identity ${identity.name}: no usable keys of its issuer${identity.lastError ? ` (${identity.lastError})` : ""}`);
+      // Names only: /readyz answers anyone; why a fetch failed is in the log and `status`.
+      if (!identity.keysLoaded) problems.push(`identity ${identity.name}: no usable keys of its issuer`);
     }
     for (const provider of this.#deps.scopes.failingProviders()) problems.push(`provider ${provider}: its last mints failed and no token it minted is usable`);
     return problems;
@@ -196,7 +214,8 @@ export class BrokerServer {
       this.#decisions.inc({ decision });
       log.info("token request", { audit: true, decision, ...fields });
     };
-    // Lines about requests that proved nobody are bounded: whoever can reach the broker sends them.
+    // Lines about requests that were not served are bounded: whoever can reach the broker, or get
+    // a token from a public issuer (any GitHub workflow can), sends them. Allowed ones always go.
     const unverifiedAudit = (decision: string, fields: Record<string, unknown>) => {
       const second = Math.floor((this.#deps.now ?? Date.now)() / 1000);
       if (second !== this.#unverifiedLines.second) this.#unverifiedLines = { second, count: 0, suppressed: this.#unverifiedLines.suppressed };
@@ -209,53 +228,55 @@ export class BrokerServer {
       this.#unverifiedLines.suppressed = 0;
       audit(decision, suppressed ? { ...fields, linesSuppressedBefore: suppressed } : fields);
     };
+    // Who asks is proved before anything else is read; a caller that proves nobody gets its answer
+    // and the connection closed (no body read, no keep-alive to hold a slot with).
     const bearer = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (!bearer) {
       unverifiedAudit("unauthenticated", { reason: "no Authorization: Bearer <identity JWT>" });
-      return send(401, { message: "send the workload's identity token as Authorization: Bearer <JWT>" }, { "www-authenticate": "Bearer" });
+      return send(401, { message: "send the workload's identity token as Authorization: Bearer <JWT>" }, { "www-authenticate": "Bearer", connection: "close" });
     }
-    const body = await readBody(req);
     const verification = await verifier.verify(bearer);
     if (!verification.ok) {
       // What an unverified token says is somebody's claim, not a fact: under its own key, cut short.
       const unverified = { iss: verification.issuer?.slice(0, UNVERIFIED_CHARS), sub: verification.subject?.slice(0, UNVERIFIED_CHARS) };
       if (verification.unavailable) {
         unverifiedAudit("unavailable", { reason: verification.reason, unverified });
-        return send(503, { message: "the broker cannot check identity tokens now (its issuer's keys are not available); try again later" }, { "retry-after": String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000))) });
+        return send(503, { message: "the broker cannot check identity tokens now (its issuer's keys are not available); try again later" }, { "retry-after": String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000))), connection: "close" });
       }
       unverifiedAudit("unauthenticated", { reason: verification.reason, unverified });
-      return send(401, { message: verification.reason }, { "www-authenticate": 'Bearer error="invalid_token"' });
+      return send(401, { message: verification.reason }, { "www-authenticate": 'Bearer error="invalid_token"', connection: "close" });
     }
+    const body = await readBody(req);
     const { identity, claims } = verification.verified;
     // Verified claims are facts, logged exactly as they are (only a known token is ever replaced).
     const who = { identity: identity.name, iss: verbatim(claims.iss), sub: verbatim(typeof claims.sub === "string" ? claims.sub : undefined) };
     const holder = JSON.stringify([identity.name, claims.iss, claims.sub]);
     const wait = this.#rateLimit(holder);
     if (wait > 0) {
-      audit("rate-limited", { ...who });
+      unverifiedAudit("rate-limited", { ...who });
       return send(429, { message: "too many requests from this identity" }, { "retry-after": String(Math.ceil(wait / 1000)) });
     }
     if (body === undefined) {
-      audit("bad-request", { ...who, reason: `body larger than ${MAX_BODY} bytes` });
+      unverifiedAudit("bad-request", { ...who, reason: `body larger than ${MAX_BODY} bytes` });
       return send(413, { message: `the request body is larger than ${MAX_BODY} bytes` });
     }
     let ask: z.output<typeof askSchema>;
     try {
       ask = askSchema.parse(JSON.parse(body));
     } catch {
-      audit("bad-request", { ...who, reason: "body is not {gitUrl, owner, repository?, refused?}" });
+      unverifiedAudit("bad-request", { ...who, reason: "body is not {gitUrl, owner, repository?, refused?}" });
       return send(400, { message: 'the body must be JSON {"gitUrl": "https://github.com", "owner": "acme", "repository": "app"} (repository and refused optional)' });
     }
     const origin = parseOrigin(ask.gitUrl, { allowPath: false });
     const owner = ask.owner.toLowerCase();
     const asked = { gitUrl: ask.gitUrl, owner, repository: ask.repository, refused: ask.refused };
     if ("problem" in origin) {
-      audit("bad-request", { ...who, asked, reason: origin.problem });
+      unverifiedAudit("bad-request", { ...who, asked, reason: origin.problem });
       return send(400, { message: `gitUrl: ${origin.problem}` });
     }
     const decision = decide(config.policies, identity.name, claims, { gitOrigin: origin.origin, owner, repository: ask.repository });
     if (!decision.allow) {
-      audit("denied", { ...who, asked, reason: decision.reason });
+      unverifiedAudit("denied", { ...who, asked, reason: decision.reason });
       return send(403, { message: decision.reason });
     }
     const used = { ...who, claims: verbatim(decision.claimsUsed), asked, policy: decision.policy.at };
@@ -266,10 +287,15 @@ export class BrokerServer {
         audit("denied", { ...used, reason: `no provider serves owner '${owner}' on ${origin.origin}` });
         return send(403, { message: `no provider of this broker serves owner '${owner}' on ${origin.origin}` });
       }
-      const record = await scopes.token({ provider, owner, repositories: decision.repositories, permissions: decision.permissions }, holder, ask.refused);
+      const ownerListed = decision.policy.owners?.includes(owner) === true;
+      const record = await scopes.token({ provider, owner, repositories: decision.repositories, permissions: decision.permissions, ownerListed }, holder, ask.refused);
       audit("allowed", { ...used, provider: provider.name, repositories: decision.repositories, permissions: decision.permissions, fingerprint: fingerprint(record.token), expiresAt: new Date(record.expires * 1000).toISOString() });
       return send(200, { token: record.token, username: record.username, expires_at: new Date(record.expires * 1000).toISOString() });
     } catch (error) {
+      if (error instanceof ScopeRateLimited) {
+        unverifiedAudit("rate-limited", { ...used, reason: error.message });
+        return send(429, { message: error.message }, { "retry-after": String(Math.max(1, Math.ceil(error.retryAfterMs / 1000))) });
+      }
       if (error instanceof ScopeDenied) {
         audit("denied", { ...used, reason: error.message });
         return send(403, { message: error.message });
@@ -285,7 +311,8 @@ export class BrokerServer {
   #rateLimit(key: string): number {
     const now = (this.#deps.now ?? Date.now)();
     const rate = this.#deps.config.ratePerIdentity;
-    const burst = rate * 2;
+    // At least one request in a burst, however low the rate: else nothing is ever allowed.
+    const burst = Math.max(1, rate * 2);
     const bucket = this.#buckets.get(key) ?? { tokens: burst, at: now };
     bucket.tokens = Math.min(burst, bucket.tokens + ((now - bucket.at) / 1000) * rate);
     bucket.at = now;

@@ -53,6 +53,11 @@ export class IssuerKeys {
   #failures = 0;
   #lastError: string | undefined;
 
+  /** The identity whose keys these are (a reload keeps them where it did not change). */
+  get identity(): Identity {
+    return this.#identity;
+  }
+
   constructor(identity: Identity, now: () => number) {
     this.#identity = identity;
     this.#now = now;
@@ -76,8 +81,12 @@ export class IssuerKeys {
       if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
       await this.#fetch();
       const fresh = this.#usable();
-      if (!fresh || fresh === held) throw error;
-      return fresh.getKey(header, token);
+      // Keys fetched just now that still lack it: the token is not the issuer's (401).
+      if (fresh && fresh !== held) return fresh.getKey(header, token);
+      // No newer keys (the cooldown forbade a fetch, or it failed): whether the kid is the
+      // issuer's new one cannot be known now, so neither valid nor invalid (503, not 401: a
+      // forged kid that armed the cooldown must not fail a genuine token after a rotation).
+      throw this.#unavailable("no key matches the token's kid, and the keys cannot be fetched again yet");
     }
   }
 
@@ -131,13 +140,12 @@ export class IssuerKeys {
     }
   }
 
-  #unavailable(): KeysUnavailable {
+  #unavailable(reason?: string): KeysUnavailable {
     const now = this.#now();
     const nextFetch = (this.#lastAttemptAt ?? now) + this.#identity.jwksCooldownMs;
     const retryAfterMs = Math.max(1000, Math.min(this.#identity.jwksCooldownMs, nextFetch - now));
-    const why = this.#held
-      ? `the last good ones are ${short(now - this.#held.fetchedAt)} old, older than staleKeysFor (${short(this.#identity.staleKeysForMs)})`
-      : "none fetched yet";
+    const held = this.#held;
+    const why = reason ?? (held ? `the last good ones are ${short(now - held.fetchedAt)} old, older than staleKeysFor (${short(this.#identity.staleKeysForMs)})` : "none fetched yet");
     return new KeysUnavailable(`the issuer's keys are not available (${why}); try again in ${Math.ceil(retryAfterMs / 1000)}s`, retryAfterMs);
   }
 }

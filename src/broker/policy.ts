@@ -52,7 +52,8 @@ export function decide(policies: Policy[], identity: string, claims: JWTPayload,
       return globMatch(pattern, value);
     });
     if (!claimsMatch) {
-      closest = `no policy matches this identity's claims (${Object.keys(policy.claims).join(", ")})`;
+      // Which claims a policy checks is the operator's business, not the caller's.
+      closest = "no policy matches this identity's claims";
       continue;
     }
     if (policy.gitOrigin !== ask.gitOrigin) {

@@ -17,6 +17,17 @@ export interface Scope {
   owner: string;
   repositories: string[] | undefined;
   permissions: Record<string, string> | undefined;
+  /** The policy that allowed it names the owner (not `"*"`): the owner is the admin's, not the caller's. */
+  ownerListed?: boolean;
+}
+
+/** An identity asked for too many new owners nobody listed: 429. */
+export class ScopeRateLimited extends Error {
+  readonly retryAfterMs: number;
+  constructor(message: string, retryAfterMs: number) {
+    super(message);
+    this.retryAfterMs = retryAfterMs;
+  }
 }
 
 /** An ask the provider that would serve it cannot grant (a repository outside its own): 403, not 503. */
@@ -37,6 +48,10 @@ const MAX_HOLDERS = 1_000;
 export const ASK_DEADLINE_MS = 25_000;
 /** Mints that may wait for a permit beyond mintConcurrency. */
 const MAX_WAITING_MINTS = 256;
+/** New scopes for owners no policy lists (looked up on GitHub) one identity may open a minute. */
+const UNLISTED_OWNERS_PER_MINUTE = 10;
+/** How often scopes nobody asked for are swept, whether or not anyone asks. */
+const SWEEP_MS = 10 * 60_000;
 
 /** The broker keeps tokens in memory only: it is stateless, and a restart mints again. */
 class MemoryStore implements SlotStore {
@@ -78,6 +93,10 @@ type Deps = { clock: Clock; log: Logger; redactor: Redactor; metrics: MetricsSin
 export class ScopeCache {
   readonly #slots = new Map<string, Entry>();
   readonly #identities = new Map<string, Set<string>>();
+  /** Per identity: when it opened its recent scopes for unlisted owners. */
+  readonly #unlistedOpened = new Map<string, number[]>();
+  #sweep: unknown;
+  #stopped = false;
   readonly #providers = new Map<string, { hash: string; provider: TokenProvider }>();
   readonly #limit: <T>(task: () => Promise<T>) => Promise<T>;
   #config: BrokerConfig;
@@ -87,6 +106,15 @@ export class ScopeCache {
     this.#config = config;
     this.deps = deps;
     this.#limit = limitConcurrency(config.mintConcurrency, MAX_WAITING_MINTS);
+    this.#scheduleSweep();
+  }
+
+  #scheduleSweep(): void {
+    this.#sweep = this.deps.clock.setTimeout(() => {
+      if (this.#stopped) return;
+      this.#forgetIdle();
+      this.#scheduleSweep();
+    }, SWEEP_MS);
   }
 
   get config(): BrokerConfig {
@@ -171,6 +199,8 @@ export class ScopeCache {
   }
 
   stop(): void {
+    this.#stopped = true;
+    this.deps.clock.clearTimeout(this.#sweep);
     for (const entry of [...this.#slots.values()]) this.#drop(entry);
     for (const { provider } of this.#providers.values()) void provider.dispose?.();
     this.#providers.clear();
@@ -255,14 +285,16 @@ export class ScopeCache {
     if (entry) {
       this.#slots.delete(key);
     } else {
+      if (!scope.ownerListed && !scope.provider.owners && scope.provider.perOwner) this.#openUnlisted(who, scope.owner);
       const base = this.#provider(scope.provider);
       const narrow = scope.provider.type === "github-app" ? { repositories: scope.repositories, permissions: scope.permissions } : undefined;
+      const ownerListed = scope.ownerListed === true;
       // The shared instance, with this scope's narrowing on every mint.
       const provider: TokenProvider = {
         config: base.config,
         initialOwners: () => base.initialOwners(),
         servedOwners: () => base.servedOwners(),
-        mint: (owner, context) => base.mint(owner, { ...context, narrow }),
+        mint: (owner, context) => base.mint(owner, { ...context, narrow, ownerListed }),
         ...(base.rotatesSecret === undefined ? {} : { rotatesSecret: base.rotatesSecret }),
         ...(base.resumes === undefined ? {} : { resumes: base.resumes }),
       };
@@ -322,8 +354,34 @@ export class ScopeCache {
     if (entry.askers.size === 0) this.#drop(entry);
   }
 
+  // Over the cap, the identity holding the most scopes gives up its least recently asked one:
+  // many identities of one principal (a sub per branch, per service account) evict their own
+  // before anyone else's.
   #evict(): void {
-    while (this.#slots.size > this.#config.maxScopes) this.#drop(this.#slots.values().next().value as Entry);
+    while (this.#slots.size > this.#config.maxScopes) {
+      let largest: Set<string> | undefined;
+      for (const keys of this.#identities.values()) if (!largest || keys.size > largest.size) largest = keys;
+      const key = largest?.values().next().value;
+      const entry = key === undefined ? undefined : this.#slots.get(key);
+      if (entry) this.#drop(entry);
+      else {
+        if (key !== undefined) largest?.delete(key);
+        else this.#drop(this.#slots.values().next().value as Entry);
+      }
+    }
+  }
+
+  // A new owner nobody listed is looked up on GitHub: each identity opens a few a minute.
+  #openUnlisted(who: string, owner: string): void {
+    const now = this.deps.clock.now();
+    const recent = (this.#unlistedOpened.get(who) ?? []).filter((at) => now - at < 60_000);
+    if (recent.length >= UNLISTED_OWNERS_PER_MINUTE) {
+      throw new ScopeRateLimited(`this identity asked for ${recent.length} owners no policy lists in the last minute; '${owner}' must wait`, 60_000 - (now - (recent[0] as number)));
+    }
+    recent.push(now);
+    this.#unlistedOpened.delete(who);
+    this.#unlistedOpened.set(who, recent);
+    if (this.#unlistedOpened.size > MAX_IDENTITIES) this.#unlistedOpened.delete(this.#unlistedOpened.keys().next().value as string);
   }
 
   #forgetIdle(): void {

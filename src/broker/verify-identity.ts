@@ -106,10 +106,15 @@ export class IdentityVerifier {
   readonly #keys = new Map<string, IssuerKeys>();
   readonly #now: () => number;
 
-  constructor(identities: Identity[], options: { now?: () => number } = {}) {
+  constructor(identities: Identity[], options: { now?: () => number; previous?: IdentityVerifier } = {}) {
     this.#identities = identities;
     this.#now = options.now ?? Date.now;
-    for (const identity of identities) this.#keys.set(identity.name, new IssuerKeys(identity, this.#now));
+    for (const identity of identities) {
+      // A reload keeps the keys (and their age, cooldown and staleness) of identities it did
+      // not change: an issuer down at the time keeps verifying on its last good keys.
+      const kept = options.previous ? options.previous.#keys.get(identity.name) : undefined;
+      this.#keys.set(identity.name, kept && JSON.stringify(kept.identity) === JSON.stringify(identity) ? kept : new IssuerKeys(identity, this.#now));
+    }
   }
 
   /** Each identity's keys: loaded, how old, how many fetches failed and why the last one did. */

@@ -48,9 +48,12 @@ export async function brokerCommand(options: { config?: string | undefined; logF
   // without a storm: cached tokens of unchanged providers stay; identities' keys are fetched
   // again only where the identities changed. Where it listens needs a restart.
   let current = config;
+  // One reload at a time, in the order the signals came, each reading the file as it is then:
+  // a slow reload (an identity's keys to fetch) never lands after a later one.
+  let reloads = Promise.resolve();
   process.on("SIGHUP", () => {
     const file = options.config as string;
-    void (async () => {
+    reloads = reloads.then(async () => {
       await notifySystemd({ RELOADING: "1", MONOTONIC_USEC: String(process.hrtime.bigint() / 1000n) }, log);
       try {
         const next = loadBrokerConfig(file);
@@ -59,7 +62,8 @@ export async function brokerCommand(options: { config?: string | undefined; logF
         await loadProviders(next.providers);
         warnBroadPolicies(next, log);
         if (JSON.stringify(next.identities) !== JSON.stringify(current.identities)) {
-          verifier = new IdentityVerifier(next.identities);
+          // Only the identities that changed start without keys.
+          verifier = new IdentityVerifier(next.identities, { previous: verifier });
           await verifier.prefetch();
         }
         scopes.reload(next);
@@ -72,7 +76,9 @@ export async function brokerCommand(options: { config?: string | undefined; logF
       } finally {
         await notifySystemd({ READY: "1" }, log);
       }
-    })();
+    }).catch((error: unknown) => {
+      log.error("reload failed", { error: describeError(error) });
+    });
   });
   return new Promise<number>((resolve) => {
     for (const signal of ["SIGTERM", "SIGINT"] as const) {

@@ -64,8 +64,9 @@ export interface BrokerConfig {
   /** Scopes (cached tokens) kept at once, and per identity; the least recently asked go first. */
   maxScopes: number;
   maxScopesPerIdentity: number;
-  /** Connections held at once; the listener refuses more. */
+  /** Connections held at once, and from one client address; the listener refuses more. */
   maxConnections: number;
+  maxConnectionsPerClient: number;
   /** Defaults of the identities' staleKeysFor and maxIdentityAge (each identity's own wins). */
   staleKeysForMs: number;
   maxIdentityAgeMs: number;
@@ -123,6 +124,7 @@ export const brokerSchema = z.strictObject({
   maxScopes: z.number().int().min(1).max(1_000_000).default(5_000),
   maxScopesPerIdentity: z.number().int().min(1).max(1_000_000).default(500),
   maxConnections: z.number().int().min(1).max(100_000).default(2_000),
+  maxConnectionsPerClient: z.number().int().min(1).max(100_000).default(100),
   staleKeysFor: staleKeysFor.default(6 * 60 * 60_000),
   maxIdentityAge: maxIdentityAge.default(DAY_MS),
 });
@@ -295,6 +297,7 @@ export function parseBrokerConfig(text: string, source: string, env: NodeJS.Proc
     maxScopes: raw.maxScopes,
     maxScopesPerIdentity: Math.min(raw.maxScopesPerIdentity, raw.maxScopes),
     maxConnections: raw.maxConnections,
+    maxConnectionsPerClient: Math.min(raw.maxConnectionsPerClient, raw.maxConnections),
     staleKeysForMs: raw.staleKeysFor,
     maxIdentityAgeMs: raw.maxIdentityAge,
   };

@@ -22,6 +22,11 @@ export interface MintContext {
    * ceiling of every token the provider mints.
    */
   narrow?: { repositories?: string[] | undefined; permissions?: Record<string, string> | undefined } | undefined;
+  /**
+   * The owner was named by the admin (the broker's policy lists it), not learned from whoever
+   * asked: an any-owner provider does not count its lookup against the bound for made-up owners.
+   */
+  ownerListed?: boolean | undefined;
 }
 
 /** The scope of providers with one token for everything they serve (`perOwner: false`). */

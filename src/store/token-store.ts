@@ -165,9 +165,12 @@ export class TokenStore {
     // adds /proc/uptime to it to know the time without starting `date`.
     // Fourth: the same in milliseconds, for tokens of a few seconds (from /proc/uptime, to the
     // hundredth the helper reads it; os.uptime() has tenths).
+    // Fifth: the kernel's boot id, the same in every container of the machine: a heartbeat kept
+    // across a reboot (a state dir on disk) is then known for one of another boot.
     const up = procUptime() ?? uptime();
     const bootedAt = Math.round(atMs / 1000 - up);
-    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()} ${bootedAt} ${Math.round(atMs - up * 1000)}\n`);
+    const boot = bootId();
+    this.#write(this.dir, "heartbeat", `${Math.floor(atMs / 1000)} ${new Date(atMs).toISOString()} ${bootedAt} ${Math.round(atMs - up * 1000)}${boot ? ` ${boot}` : ""}\n`);
   }
 
   /** The daemon that owns the files it writes here: its lock's socket name, once it holds the lock. */
@@ -241,4 +244,19 @@ export function originsText(routes: readonly Route[]): string {
     return [origin, mine.some((r) => r.sshToHttps) ? "ssh" : "-", ...kept].join(" ");
   });
   return `${lines.join("\n")}\n`;
+}
+
+let bootIdRead: string | undefined | null = null;
+
+/** /proc/sys/kernel/random/boot_id (a UUID), or undefined where it cannot be read. */
+function bootId(): string | undefined {
+  if (bootIdRead === null) {
+    try {
+      const text = readFileSync("/proc/sys/kernel/random/boot_id", "utf8").trim();
+      bootIdRead = /^[0-9a-f-]{36}$/.test(text) ? text : undefined;
+    } catch {
+      bootIdRead = undefined;
+    }
+  }
+  return bootIdRead;
 }

@@ -1,4 +1,5 @@
 import { execFileSync } from "node:child_process";
+import { get as httpGet, type IncomingMessage } from "node:http";
 import { get as httpsGet } from "node:https";
 import { createServer, type AddressInfo } from "node:net";
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
@@ -24,6 +25,20 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+/** A GET's status and body; `ca` is trusted for https:// URLs. */
+function get(url: string, options: { ca?: Buffer; authorization?: string } = {}): Promise<{ status: number; body: string }> {
+  const headers = options.authorization ? { authorization: options.authorization } : {};
+  return new Promise((resolve, reject) => {
+    const done = (res: IncomingMessage) => {
+      let body = "";
+      res.on("data", (c: Buffer) => (body += c.toString()));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    };
+    (url.startsWith("https:") ? httpsGet(url, { ca: options.ca, headers }, done) : httpGet(url, { headers }, done)).on("error", reject);
+  });
+}
+
 const FS_GROUP = 1000;
 // Short tokens, so that "the keeper stopped and its token expired" is seconds away.
 const LIFETIME_MS = 20_000;
@@ -195,25 +210,40 @@ describe.skipIf(!ready)("deploy/kubernetes/build-pod.yaml, run with docker: the 
 
 describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and two build pods whose keepers hold no key, run with docker", () => {
   let world: World;
-  let issuer: FakeOidcIssuer;
+  // The API server as the broker meets it: the cluster's service-account issuer, with its JWKS
+  // over HTTPS under the cluster's CA, for callers with a token only.
+  let apiServer: FakeOidcIssuer;
   let broker: DockerPod;
   const pods: DockerPod[] = [];
   let port = 0;
+  let metricsPort = 0;
+  let brokerCa = "";
+  let projectedToken = "";
+  let jwksUrl = "";
+  let clusterCaFile = "";
   const url = () => world.repoUrl("acme/app");
 
   beforeAll(async () => {
     await buildKeeperImage();
     world = await World.create();
-    issuer = new FakeOidcIssuer();
-    await issuer.start();
     const ca = makeTestCa();
+    brokerCa = ca.caFile;
     port = await freePort();
-    // The broker's ConfigMap, pointed at the fakes: the local issuer, the fake GitHub, a free port.
-    const brokerDoc = parseAllDocuments(readFileSync(join(REPO_ROOT, "deploy/kubernetes/broker/broker.yaml"), "utf8")).map((d) => d.toJS()).find((d) => d.kind === "ConfigMap");
-    const brokerConfig = parse(brokerDoc.data["broker.yaml"]) as Record<string, any>;
+    metricsPort = await freePort();
+    // The broker's ConfigMap as it is, but for what docker cannot reach as a cluster would: the
+    // API server's host, the fake GitHub, and ports free on the host's network.
+    const brokerDocs = parseAllDocuments(readFileSync(join(REPO_ROOT, "deploy/kubernetes/broker/broker.yaml"), "utf8")).map((d) => d.toJS());
+    const brokerConfig = parse(brokerDocs.find((d) => d.kind === "ConfigMap").data["broker.yaml"]) as Record<string, any>;
+    const identity = brokerConfig.identities[0];
+    apiServer = new FakeOidcIssuer({ issuer: identity.issuer });
+    const clusterCa = makeTestCa();
+    clusterCaFile = clusterCa.caFile;
+    await apiServer.start({ tls: clusterCa });
     brokerConfig.listen = `127.0.0.1:${port}`;
+    brokerConfig.metricsListen = `127.0.0.1:${metricsPort}`;
     brokerConfig.providers[0] = { ...brokerConfig.providers[0], appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl };
-    brokerConfig.identities[0] = { ...brokerConfig.identities[0], issuer: issuer.issuer, jwksUrl: `${issuer.url}/openid/v1/jwks` };
+    jwksUrl = `${apiServer.url}${new URL(identity.jwksUrl).pathname}`;
+    brokerConfig.identities[0] = { ...identity, jwksUrl };
     brokerConfig.policies[0] = { ...brokerConfig.policies[0], gitUrl: world.gitUrl };
     const brokerConfigDir = tempDir("gtk-pod-broker-config-");
     chmodSync(brokerConfigDir, 0o755);
@@ -226,13 +256,24 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
       chownSync(join(tls, name), 10001, 10001);
       chmodSync(join(tls, name), 0o400);
     }
-    const kubeCa = tempDir("gtk-pod-kube-ca-");
-    chmodSync(kubeCa, 0o755);
-    writeFileSync(join(kubeCa, "ca.crt"), readFileSync(ca.caFile), { mode: 0o644 });
+    // The projected volume as the kubelet writes it, at the paths the manifest names: the broker's
+    // own token for the API server (0600, the pod's uid) and the cluster's CA from kube-root-ca.crt.
+    const pod = brokerDocs.find((d) => d.kind === "Deployment").spec.template.spec;
+    const projected = pod.volumes.find((v: any) => v.projected?.sources.some((s: any) => s.serviceAccountToken));
+    const tokenPath = projected.projected.sources.find((s: any) => s.serviceAccountToken).serviceAccountToken.path as string;
+    const caPath = projected.projected.sources.find((s: any) => s.configMap?.name === "kube-root-ca.crt").configMap.items.find((i: any) => i.key === "ca.crt").path as string;
+    projectedToken = await apiServer.token({ sub: "system:serviceaccount:git-token-broker:git-token-broker" }, { audience: identity.issuer });
+    apiServer.requiredBearer = projectedToken;
+    const kubeApi = tempDir("gtk-pod-kube-api-");
+    chmodSync(kubeApi, 0o755);
+    writeFileSync(join(kubeApi, tokenPath), projectedToken);
+    chownSync(join(kubeApi, tokenPath), 10001, 10001);
+    chmodSync(join(kubeApi, tokenPath), 0o600);
+    writeFileSync(join(kubeApi, caPath), readFileSync(clusterCa.caFile), { mode: 0o644 });
     const prefix = `gtk-test-${process.pid}-broker`;
     broker = new DockerPod("deploy/kubernetes/broker/broker.yaml", {
       prefix,
-      volumes: { config: brokerConfigDir, "app-key": secretVolume(world, 0o400, 10001, 10001), tls, "kube-ca": kubeCa },
+      volumes: { config: brokerConfigDir, "app-key": secretVolume(world, 0o400, 10001, 10001), tls, [projected.name]: kubeApi },
       images: IMAGES,
     });
     // Two build pods. Each keeper: its ConfigMap pointed at the broker, the broker's CA, and a
@@ -253,7 +294,7 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
         workspace: emptyDir(false),
         "keeper-config": await folder("keeper-config", { "config.yaml": JSON.stringify(keeperConfig) }),
         "broker-ca": await folder("broker-ca", { "ca.crt": readFileSync(ca.caFile, "utf8") }),
-        identity: await folder("identity", { "git-token-keeper": await issuer.token({ sub: `system:serviceaccount:ci:${name}` }, { expiresIn: "1h" }) }),
+        identity: await folder("identity", { "git-token-keeper": await apiServer.token({ sub: `system:serviceaccount:ci:${name}` }, { expiresIn: "1h" }) }),
       };
       pods.push(new DockerPod("deploy/kubernetes/broker/build-pod.yaml", { prefix: `${prefix}-${name}`, volumes, images: IMAGES }));
     }
@@ -262,26 +303,36 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
   afterAll(async () => {
     for (const p of pods) await p.remove();
     await broker?.remove();
-    await issuer?.stop();
+    await apiServer?.stop();
     await world?.close();
   });
 
-  it("the broker container starts read-only as uid 10001 and answers /healthz over TLS", async () => {
+  it("the fake API server serves its JWKS only for a bearer token, as a stock API server does", async () => {
+    const ca = readFileSync(clusterCaFile);
+    expect((await get(jwksUrl, { ca })).status).toBe(401);
+    expect((await get(jwksUrl, { ca, authorization: "Bearer someone-else" })).status).toBe(401);
+    expect((await get(jwksUrl, { ca, authorization: `Bearer ${projectedToken}` })).status).toBe(200);
+  });
+
+  it("the broker container starts read-only as uid 10001; its liveness probe passes, and its readiness probe once it has read the issuer's keys with the projected token", async () => {
+    const fetchesBefore = apiServer.requests.length;
     await broker.start("broker");
+    const container = broker.container("broker");
+    // The probes' requests, as the manifest names them (the pod shares the host's network here).
+    const probe = (p: { httpGet?: { path: string; scheme?: string } } | undefined) => get(`${p?.httpGet?.scheme === "HTTPS" ? "https" : "http"}://localhost:${port}${p?.httpGet?.path}`, { ca: readFileSync(brokerCa) });
     const deadline = Date.now() + 60_000;
-    while (!(await broker.logs("broker")).includes("broker listening")) {
-      if (Date.now() > deadline) throw new Error(`the broker never listened:\n${await broker.logs("broker")}`);
-      await sleep(300);
+    let ready = { status: 0, body: "" };
+    while (ready.status !== 200) {
+      if (Date.now() > deadline) throw new Error(`the broker never turned ready (${ready.status} ${ready.body}):\n${await broker.logs("broker")}`);
+      await sleep(500);
+      ready = await probe(container.readinessProbe).catch(() => ({ status: 0, body: "" }));
     }
-    // The probes' request (the pod shares the host's network here).
-    const health = await new Promise<string>((resolve, reject) => {
-      httpsGet({ host: "localhost", port, path: "/healthz", ca: readFileSync(join(broker.volume("kube-ca"), "ca.crt")) }, (res) => {
-        let body = "";
-        res.on("data", (c: Buffer) => (body += c.toString()));
-        res.on("end", () => resolve(`${res.statusCode} ${body}`));
-      }).on("error", reject);
-    });
-    expect(health).toBe("200 ok\n");
+    expect(JSON.parse(ready.body)).toEqual({ ready: true, problems: [] });
+    expect(await probe(container.livenessProbe)).toEqual({ status: 200, body: "ok\n" });
+    // It read the keys with the token the kubelet would have projected, and with nothing else.
+    const fetches = apiServer.requests.slice(fetchesBefore);
+    expect(fetches.map((r) => r.path)).toContain(new URL(jwksUrl).pathname);
+    for (const r of fetches) expect(r.authorization).toBe(`Bearer ${projectedToken}`);
   });
 
   it("two build pods whose keepers hold no key: each build container clones and pushes through the shim with the broker's tokens", async () => {
@@ -304,6 +355,14 @@ describe.skipIf(!ready)("deploy/kubernetes/broker/: the broker's Deployment and 
     expect(world.github.mintsFor("acme") - before).toBe(1);
     const logs = await broker.logs("broker");
     for (const name of ["build-a", "build-b"]) expect(logs).toContain(`system:serviceaccount:ci:${name}`);
+  });
+
+  it("/metrics on the metrics port counts the pods' allowed requests; the token port does not serve it", async () => {
+    const metrics = await get(`http://127.0.0.1:${metricsPort}/metrics`);
+    expect(metrics.status).toBe(200);
+    const allowed = Number(/^git_token_keeper_broker_requests_total\{decision="allowed"\} (\d+)$/m.exec(metrics.body)?.[1]);
+    expect(allowed).toBeGreaterThanOrEqual(pods.length);
+    expect((await get(`https://localhost:${port}/metrics`, { ca: readFileSync(brokerCa) })).status).toBe(404);
   });
 });
 

@@ -20,6 +20,16 @@ const LIFETIME_MS = 20_000;
 const root = process.getuid?.() === 0;
 const ready = root && dockerReady();
 
+/** A TCP port nothing listens on now (the container shares the host's network). */
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, "127.0.0.1", () => {
+      const p = (server.address() as AddressInfo).port;
+      server.close(() => resolve(p));
+    });
+  });
+}
+
 /** The fenced block after `<!-- test: NAME -->` in docs/install-systemd.md: what users run. */
 function docBlock(name: string): string {
   const doc = readFileSync(join(REPO_ROOT, "docs/install-systemd.md"), "utf8");
@@ -171,19 +181,38 @@ describe.skipIf(!ready)("the systemd units under a real systemd, installed as do
     }
   });
 
-  it("the broker's unit under systemd: a dynamic user, the App key and the TLS key through LoadCredential, READY once it listens, tokens for a proven identity", async () => {
-    const issuer = new FakeOidcIssuer();
-    await issuer.start();
-    try {
-      const ca = makeTestCa();
-      const port = await new Promise<number>((resolve) => {
-        const server = createServer().listen(0, "127.0.0.1", () => {
-          const p = (server.address() as AddressInfo).port;
-          server.close(() => resolve(p));
+  describe("the broker's unit", () => {
+    let issuer: FakeOidcIssuer;
+    let ca: ReturnType<typeof makeTestCa>;
+    let port = 0;
+    let config: Record<string, unknown>;
+    const brokerJournal = async () => (await sh("journalctl -t git-token-broker --no-pager -o cat", { reject: false })).stdout;
+    const writeConfig = () => sh(`cat > /etc/git-token-broker/broker.yaml <<'EOF'\n${JSON.stringify(config, null, 2)}\nEOF`);
+    const mainPid = async () => (await sh("systemctl show -p MainPID --value git-token-broker")).stdout.trim();
+
+    /** A token request as an agent whose identity token says `sub`: its status and body. */
+    async function ask(sub: string): Promise<{ status: number; body: string }> {
+      const identity = await issuer.token({ sub });
+      return new Promise((resolve, reject) => {
+        const req = httpsRequest({ host: "localhost", port, path: "/v1/token", method: "POST", ca: readFileSync(ca.caFile), headers: { authorization: `Bearer ${identity}`, "content-type": "application/json" } }, (res) => {
+          let body = "";
+          res.on("data", (c: Buffer) => (body += c.toString()));
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
         });
+        req.on("error", reject);
+        req.end(JSON.stringify({ gitUrl: world.gitUrl, owner: "acme" }));
       });
-      const config = {
+    }
+
+    beforeAll(async () => {
+      issuer = new FakeOidcIssuer();
+      await issuer.start();
+      ca = makeTestCa();
+      port = await freePort();
+      config = {
         listen: `127.0.0.1:${port}`,
+        // Its own free port: the default 127.0.0.1:9464 may be taken on this shared network.
+        metricsListen: `127.0.0.1:${await freePort()}`,
         tls: { certFile: "/etc/git-token-broker/tls.crt", keyFile: "${CREDENTIALS_DIRECTORY}/tls.key" },
         // No privateKeyFile: a github-app provider named acme reads ${CREDENTIALS_DIRECTORY}/acme.pem.
         providers: [{ name: "acme", type: "github-app", appId: world.github.appId, apiUrl: world.github.url, gitUrl: world.gitUrl, owners: ["acme"] }],
@@ -196,7 +225,6 @@ describe.skipIf(!ready)("the systemd units under a real systemd, installed as do
         [
           "set -e",
           "install -d -m 0755 /etc/git-token-broker",
-          `cat > /etc/git-token-broker/broker.yaml <<'EOF'\n${JSON.stringify(config, null, 2)}\nEOF`,
           `cat > /etc/git-token-broker/tls.crt <<'EOF'\n${ca.cert}EOF`,
           `(umask 077; cat > /etc/git-token-broker/tls.key <<'EOF'\n${ca.key}EOF\n)`,
           "install -m 0600 /media/install/app.pem /etc/git-token-broker/app.pem",
@@ -204,28 +232,64 @@ describe.skipIf(!ready)("the systemd units under a real systemd, installed as do
           "systemctl daemon-reload",
         ].join("\n"),
       );
+      await writeConfig();
+    });
+
+    afterAll(async () => {
+      await sh("systemctl stop git-token-broker", { reject: false });
+      await issuer?.stop();
+    });
+
+    it("under systemd: a dynamic user, the App key and the TLS key through LoadCredential, READY once it listens, tokens for a proven identity", async () => {
       const start = await sh("systemctl start git-token-broker", { reject: false });
-      const brokerJournal = async () => (await sh("journalctl -t git-token-broker --no-pager -o cat", { reject: false })).stdout;
       expect(start.exitCode, start.stderr + (await brokerJournal())).toBe(0);
       expect((await sh("systemctl show -p ActiveState -p DynamicUser git-token-broker")).stdout).toContain("ActiveState=active");
-      const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-        void issuer.token({ sub: "agent-1" }).then((identity) => {
-          const req = httpsRequest({ host: "localhost", port, path: "/v1/token", method: "POST", ca: readFileSync(ca.caFile), headers: { authorization: `Bearer ${identity}`, "content-type": "application/json" } }, (res) => {
-            let body = "";
-            res.on("data", (c: Buffer) => (body += c.toString()));
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
-          });
-          req.on("error", reject);
-          req.end(JSON.stringify({ gitUrl: world.gitUrl, owner: "acme" }));
-        });
-      });
+      const answer = await ask("agent-1");
       expect(answer.status, answer.body + (await brokerJournal())).toBe(200);
       expect(world.github.accepts(JSON.parse(answer.body).token, "acme")).toBe(true);
       expect(await brokerJournal()).toContain('"decision":"allowed"');
-    } finally {
-      await sh("systemctl stop git-token-broker", { reject: false });
-      await issuer.stop();
-    }
+    });
+
+    it("its limits are in force: memory and open files on its process, and nothing sent to the metadata service or multicast while loopback is reached", async () => {
+      const show = (await sh("systemctl show -p MemoryMax -p LimitNOFILE -p IPAddressDeny git-token-broker")).stdout;
+      expect(show).toMatch(/^MemoryMax=536870912$/m);
+      expect(show).toMatch(/^LimitNOFILE=4096$/m);
+      expect(/^IPAddressDeny=(.*)$/m.exec(show)?.[1]?.split(" ")).toEqual(expect.arrayContaining(["169.254.0.0/16", "224.0.0.0/4", "ff00::/8"]));
+      // The kernel's view: the process's limit, and its cgroup's memory limit (cgroup v1 or v2).
+      const cgroup = 'cg=$(systemctl show -p ControlGroup --value git-token-broker); u=/sys/fs/cgroup/unified; [ -d "$u" ] || u=/sys/fs/cgroup';
+      const kernel = await sh(`${cgroup}; grep 'Max open files' /proc/${await mainPid()}/limits; cat /sys/fs/cgroup/memory$cg/memory.limit_in_bytes 2>/dev/null || cat "$u$cg/memory.max"`);
+      expect(kernel.stdout).toMatch(/Max open files\s+4096\s+4096/);
+      expect(kernel.stdout).toContain("536870912");
+      // A shell that joins the service's cgroup, where systemd attached the IP filter, sends as the broker would.
+      const inService = (script: string) => sh(`${cgroup}; echo $$ > "$u$cg/cgroup.procs"; ${script}`, { reject: false });
+      for (const address of ["169.254.169.254", "224.0.0.251"]) {
+        const sent = await inService(`echo probe > /dev/udp/${address}/9`);
+        expect(sent.exitCode, address).not.toBe(0);
+        expect(sent.stderr).toContain("Operation not permitted");
+      }
+      const loopback = await inService(`exec 3<>/dev/tcp/127.0.0.1/${port}`);
+      expect(loopback.exitCode, loopback.stderr).toBe(0);
+    });
+
+    it("systemctl reload takes a changed policy without a restart: the same process, the new policy decides", async () => {
+      const pid = await mainPid();
+      expect((await ask("runner-1")).status).toBe(403);
+      config.policies = [{ identity: "vm", claims: { sub: "runner-*" }, gitUrl: world.gitUrl, owners: ["acme"] }];
+      await writeConfig();
+      const reload = await sh("systemctl reload git-token-broker", { reject: false });
+      expect(reload.exitCode, reload.stderr).toBe(0);
+      // The reload job ends when `kill -HUP` does; the broker reads its config just after.
+      let answer = await ask("runner-1");
+      for (let i = 0; i < 50 && answer.status !== 200; i++) {
+        await sleep(200);
+        answer = await ask("runner-1");
+      }
+      expect(answer.status, answer.body + (await brokerJournal())).toBe(200);
+      expect((await ask("agent-1")).status).toBe(403);
+      expect(await mainPid()).toBe(pid);
+      expect((await sh("systemctl show -p NRestarts -p ActiveState git-token-broker")).stdout).toContain("NRestarts=0\nActiveState=active");
+      expect(await brokerJournal()).toContain('"message":"config reloaded"');
+    });
   });
 
   it("the user unit through `install --runner github`, with a lingering user manager", async () => {

@@ -33,9 +33,15 @@ export class FakeOidcIssuer {
   jwksUri: string | undefined;
   /** Every request's path and Authorization header, in order. */
   readonly requests: { path: string; authorization: string | undefined }[] = [];
+  readonly #issuer: string | undefined;
+
+  /** `issuer`: the name its tokens and discovery carry, when it is not where it is reached (a Kubernetes API server's). */
+  constructor(options: { issuer?: string } = {}) {
+    this.#issuer = options.issuer;
+  }
 
   get issuer(): string {
-    return this.url;
+    return this.#issuer ?? this.url;
   }
 
   /** Listens on 127.0.0.1 over HTTP, or over HTTPS with `tls` (a certificate from makeTestCa). */

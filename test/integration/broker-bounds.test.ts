@@ -1,5 +1,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { connect } from "node:net";
+import { generateKeyPair, SignJWT } from "jose";
+import { listenOnLoopback, closeServer } from "../fakes/http-helpers.ts";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, it } from "vitest";
 import { fingerprint } from "../../src/log/redact.ts";
@@ -292,7 +294,10 @@ describe("audit lines, health and what outsiders see", () => {
 
   it("lines about requests that prove nobody are bounded", async () => {
     const { b } = await setUp();
-    await Promise.all(Array.from({ length: 400 }, () => fetch(`${b.brokerUrl}/v1/token`, { method: "POST", headers: { authorization: "Bearer a.b.c" }, body: "{}" })));
+    // In batches: one client address holds at most maxConnectionsPerClient (100) connections.
+    for (let batch = 0; batch < 8; batch++) {
+      await Promise.all(Array.from({ length: 50 }, () => fetch(`${b.brokerUrl}/v1/token`, { method: "POST", headers: { authorization: "Bearer a.b.c" }, body: "{}" })));
+    }
     const lines = b.records().filter((r) => r.decision === "unauthenticated");
     expect(lines.length).toBeLessThan(400);
     const metrics = await (await fetch(`${b.metricsUrl}/metrics`)).text();
@@ -361,5 +366,167 @@ describe("reload (finding 11)", () => {
     await b.waitForLog(/config not reloaded/);
     expect((await ask("agent-a")).body.token).toBe(first.body.token);
     expect(readFileSync(join(dir, "broker.yaml"), "utf8")).toBe("policies: [");
+  });
+});
+
+/** A JWT from the test's issuer URL with a kid the issuer does not have (a forger's). */
+async function forgedKid(): Promise<string> {
+  const { privateKey } = await generateKeyPair("RS256");
+  return new SignJWT({ sub: "agent-x" }).setProtectedHeader({ alg: "RS256", kid: "forged" }).setIssuer((issuer as FakeOidcIssuer).issuer).setAudience("git-token-keeper").setIssuedAt().setExpirationTime("5m").sign(privateKey);
+}
+
+describe("the broker's fresh-eyes review (issue 25)", () => {
+  it("two reloads close together apply in order: a slow one never lands after a later one", async () => {
+    const hang = await listenOnLoopback(() => undefined);
+    try {
+      const { b, dir, config } = await setUp();
+      const w = world as World;
+      const write = (c: Record<string, unknown>) => writeFileSync(join(dir, "broker.yaml"), JSON.stringify({ metricsListen: "127.0.0.1:0", ...c }));
+      const done = () => (b.log.match(/"message":"config (reloaded|not reloaded)/g) ?? []).length;
+      expect((await ask("agent-1")).status).toBe(200);
+      // v2: another identity whose keys never come (its reload waits on them).
+      write({ ...config, identities: [...(config.identities as unknown[]), { name: "slow", issuer: "https://slow.example", jwksUrl: `${hang.url}/jwks`, audience: "x" }] });
+      b.signal("SIGHUP");
+      await sleep(300);
+      // v3: back to one identity, and agent-1 revoked.
+      write({ ...config, policies: [{ identity: "cluster", claims: { sub: "agent-2" }, gitUrl: w.gitUrl, owners: ["acme"] }] });
+      b.signal("SIGHUP");
+      while (done() < 2) await sleep(100);
+      expect((await ask("agent-1")).status).toBe(403);
+      expect((await ask("agent-2")).status).toBe(200);
+    } finally {
+      hang.server.closeAllConnections();
+      await closeServer(hang.server);
+    }
+  }, 40_000);
+
+  it("a reload that changes one identity keeps the others' keys: an issuer down meanwhile still verifies", async () => {
+    const { b, dir, config, i } = await setUp();
+    const other = new FakeOidcIssuer();
+    await other.start();
+    try {
+      const identities = [...(config.identities as Record<string, unknown>[]), { name: "other", issuer: other.issuer, audience: "git-token-keeper" }];
+      writeFileSync(join(dir, "broker.yaml"), JSON.stringify({ metricsListen: "127.0.0.1:0", ...config, identities }));
+      b.signal("SIGHUP");
+      await b.waitForLog(/"message":"config reloaded"/);
+      expect((await ask("agent-a")).status).toBe(200);
+      i.down = true;
+      writeFileSync(join(dir, "broker.yaml"), JSON.stringify({ metricsListen: "127.0.0.1:0", ...config, identities: [identities[0], { ...identities[1], audience: "changed" }] }));
+      b.signal("SIGHUP");
+      while ((b.log.match(/"message":"config reloaded"/g) ?? []).length < 2) await sleep(50);
+      expect((await ask("agent-a")).status).toBe(200);
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it("a forged kid that armed the cooldown does not fail a genuine token signed with a key rotated just after: 503 with Retry-After, never 401", async () => {
+    const { i } = await setUp();
+    await sleep(1_100);
+    const forged = await fetch(`${(broker as KeeperProcess).brokerUrl}/v1/token`, { method: "POST", headers: { authorization: `Bearer ${await forgedKid()}` }, body: "{}" });
+    expect(forged.status).toBe(401);
+    await i.rotate();
+    const genuine = await ask("agent-a");
+    expect(genuine.status).not.toBe(401);
+    if (genuine.status === 503) {
+      expect(genuine.retryAfter).toMatch(/^\d+$/);
+      await sleep(Number(genuine.retryAfter) * 1000 + 100);
+      expect((await ask("agent-a")).status).toBe(200);
+    }
+  });
+
+  it("one client address holds at most maxConnectionsPerClient connections, and a caller that proves nobody gets its connection closed", async () => {
+    const { b } = await setUp({ config: { maxConnectionsPerClient: 3 } });
+    const { port } = new URL(b.brokerUrl);
+    const open = () =>
+      new Promise<{ closed: Promise<void>; destroy: () => void }>((resolve, reject) => {
+        const socket = connect(Number(port), "127.0.0.1", () => resolve({ closed: new Promise((r) => socket.once("close", () => r())), destroy: () => socket.destroy() }));
+        socket.on("error", reject);
+      });
+    const held = [await open(), await open(), await open()];
+    const fourth = await open();
+    await fourth.closed;
+    for (const h of held) h.destroy();
+    await Promise.all(held.map((h) => h.closed));
+    // A request that proves nobody: answered 401, and the connection closed by the broker.
+    const answer = await new Promise<string>((resolve, reject) => {
+      let text = "";
+      const socket = connect(Number(port), "127.0.0.1", () => socket.write("POST /v1/token HTTP/1.1\r\nHost: broker\r\nAuthorization: Bearer a.b.c\r\nContent-Length: 2\r\n\r\n{}"));
+      socket.on("data", (c: Buffer) => (text += c.toString()));
+      socket.on("close", () => resolve(text));
+      socket.on("error", reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 401/);
+    expect(answer.toLowerCase()).toContain("connection: close");
+  });
+
+  it("new owners nobody listed are looked up a few a minute per identity: another identity's listed owner is not held up", async () => {
+    await setUp({
+      installations: [{ id: 11, login: "acme" }, { id: 12, login: "globex" }],
+      providers: (w) => {
+        const { owners: _drop, ...any } = w.providerConfig({});
+        return [any];
+      },
+      policies: (w) => [
+        { identity: "cluster", claims: { sub: "team-a" }, gitUrl: w.gitUrl, owners: "*" },
+        { identity: "cluster", claims: { sub: "team-b" }, gitUrl: w.gitUrl, owners: ["globex"] },
+      ],
+    });
+    const answers = [];
+    for (let n = 0; n < 25; n++) answers.push((await ask("team-a", { owner: `made-up-${n}` })).status);
+    expect(answers.filter((s) => s === 429).length).toBeGreaterThan(0);
+    expect(answers.slice(0, 10).every((s) => s === 503)).toBe(true);
+    const b = await ask("team-b", { owner: "globex" });
+    expect(b.status, b.body.message).toBe(200);
+  });
+
+  it("an installationId provider whose GitHub fails: asks do not each call GitHub", async () => {
+    await setUp({
+      providers: (w) => {
+        const { owners: _drop, ...byId } = w.providerConfig({ installationId: 11 });
+        return [byId];
+      },
+    });
+    world?.github.failNext(502, 10_000);
+    const before = world?.github.requests.length ?? 0;
+    await Promise.all(Array.from({ length: 40 }, (_, n) => ask(`agent-${n % 8}`)));
+    expect((world?.github.requests.length ?? 0) - before).toBeLessThanOrEqual(2);
+    world?.github.clearFaults();
+  });
+
+  it("over maxScopes, the identity holding the most scopes gives one up first: many subs of one principal do not evict a single-scope identity", async () => {
+    await setUp({ config: { maxScopes: 10, maxScopesPerIdentity: 5 } });
+    const victim = await ask("agent-victim", { repository: "mine" });
+    for (const sub of ["agent-x1", "agent-x2", "agent-x3"]) for (const n of [1, 2, 3, 4]) await ask(sub, { repository: `${sub}-${n}` });
+    const again = await ask("agent-victim", { repository: "mine" });
+    expect(again.body.token).toBe(victim.body.token);
+    expect(mintsWith(["mine"])).toBe(1);
+  });
+
+  it("denials of verified callers are bounded in the log like the unverified; the 403 does not name the policy's claims", async () => {
+    const { b } = await setUp({ policies: (w) => [{ identity: "cluster", claims: { repository_owner_id: "42" }, gitUrl: w.gitUrl, owners: ["acme"] }] });
+    const token = await (issuer as FakeOidcIssuer).token({ sub: "someone", repository_owner_id: "7" });
+    // In batches: one client address holds at most maxConnectionsPerClient (100) connections.
+    const asks: Response[] = [];
+    for (let batch = 0; batch < 6; batch++) {
+      asks.push(...(await Promise.all(Array.from({ length: 50 }, () => fetch(`${b.brokerUrl}/v1/token`, { method: "POST", headers: { authorization: `Bearer ${token}` }, body: JSON.stringify({ gitUrl: (world as World).gitUrl, owner: "acme" }) })))));
+    }
+    const first = (await asks[0]?.json()) as { message: string };
+    expect(first.message).not.toContain("repository_owner_id");
+    // ratePerIdentity lets some through to a decision; those and the 429s together stay bounded.
+    expect(b.records().filter((r) => r.audit === true).length).toBeLessThan(300);
+  });
+
+  it("ratePerIdentity under 0.5 still lets a first request through", async () => {
+    await setUp({ config: { ratePerIdentity: 0.4 } });
+    expect((await ask("agent-a")).status).toBe(200);
+  });
+
+  it("/readyz names what is wrong but not the issuer's URLs or errors", async () => {
+    const { b } = await setUp({ issuerDown: true });
+    const body = await (await fetch(`${b.brokerUrl}/readyz`)).text();
+    expect(body).toContain("identity cluster");
+    expect(body).not.toContain("127.0.0.1");
+    expect(body).not.toContain("http");
   });
 });

@@ -374,7 +374,9 @@ describe("the broker and two keepers with no App key", () => {
     for (let i = 0; i < 40; i++) {
       const { privateKey } = await generateKeyPair("ES256");
       const t = await new SignJWT({ sub: sub("x") }).setProtectedHeader({ alg: "ES256", kid: randomBytes(6).toString("hex") }).setIssuer(issuer.issuer).setAudience("git-token-keeper").setIssuedAt().setExpirationTime("5m").sign(privateKey);
-      expect((await ask(t)).status).toBe(401);
+      // 401 once keys fetched after it still lack its kid; 503 while the cooldown forbids a fetch
+      // (its kid might be the issuer's newest: issue 25's review). Never a token.
+      expect([401, 503]).toContain((await ask(t)).status);
     }
     const seconds = (Date.now() - started) / 1000;
     expect(issuer.jwksFetches - fetchesBefore).toBeLessThanOrEqual(Math.ceil(seconds) + 1);

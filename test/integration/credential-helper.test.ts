@@ -101,10 +101,62 @@ for (const shell of shellsToTest() as ShellName[]) {
       const bin = tempDir();
       const dump = join(bin, "env-seen");
       writeFileSync(join(bin, "base64"), `#!/bin/sh\nenv >>'${dump}'\nexec /usr/bin/base64 "$@"\n`, { mode: 0o755 });
-      const exported = { token: "x", password: "x", basic: "x", line: "x", username: "x", PATH: `${bin}:${process.env.PATH}` };
+      // SHELLOPTS=allexport: bash, as sh too, takes it from the environment and exports every
+      // variable it sets from then on (review of issue 24).
+      const exported = { token: "x", password: "x", basic: "x", line: "x", username: "x", SHELLOPTS: "allexport", PATH: `${bin}:${process.env.PATH}` };
       const r = get("capability[]=authtype\nprotocol=https\nhost=github.com\npath=acme/app\n", exported);
       expect(r.stdout).toContain("credential=");
       expect(readFileSync(dump, "utf8")).not.toContain(TOKENS.acme);
+    });
+
+    // Review of issue 24: the reckoning (heartbeat + /proc/uptime) carries a clock set forward
+    // only through a live daemon. With the daemon gone, or a date that prints seconds only for
+    // %N, or a heartbeat of an earlier boot, the helper answered tokens expired by the clock.
+    describe("a clock the heartbeat does not know of", () => {
+      const input = "protocol=https\nhost=github.com\npath=acme/app\n";
+      /** A `date` on PATH whose clock is `aheadS` ahead, printing seconds only whatever it is asked. */
+      const dateAhead = (aheadS: number) => {
+        const bin = tempDir();
+        writeFileSync(join(bin, "date"), `#!/bin/sh\necho $(( $(/bin/date +%s) + ${aheadS} ))\n`, { mode: 0o755 });
+        return { PATH: `${bin}:${process.env.PATH}` };
+      };
+      const layToken = (serveInS: number) => {
+        const t = Math.floor(Date.now() / 1000);
+        writeFileSync(
+          join(state, "tokens", "gh", "acme"),
+          formatTokenRecord({ token: TOKENS.acme!, username: "x-access-token", expires: t + serveInS + 10, serveUntil: t + serveInS, refreshAt: t + serveInS - 60, mintedAt: t - 60, serial: 7 }),
+        );
+      };
+
+      it("the daemon gone and the clock set 3 hours forward: a token with 2 hours left by the heartbeat is not answered", () => {
+        layState(state, { alive: false });
+        rmSync(join(state, "daemon.pid"));
+        layToken(7200);
+        const r = get(input, dateAhead(3 * 3600));
+        expect(r.stdout).not.toContain(TOKENS.acme);
+        expect(r.stderr).toContain("expired and the daemon is not running");
+      });
+
+      it("a date that prints seconds only: still asked in a token's last minutes", () => {
+        layState(state, { alive: true });
+        layToken(100);
+        const r = get(input, dateAhead(200));
+        expect(r.stdout).not.toContain(TOKENS.acme);
+      });
+
+      it("a heartbeat of an earlier boot (a state dir kept across a reboot): its boot time is not used, and its daemon is gone", () => {
+        layState(state, { alive: true });
+        rmSync(join(state, "daemon.pid"));
+        // Written a day ago in a boot that had lasted ten days; by its reckoning now is a day ago.
+        const t = Math.floor(Date.now() / 1000);
+        const beat = t - 86_400;
+        const booted = beat - 864_000;
+        writeFileSync(join(state, "heartbeat"), `${beat} ${new Date(beat * 1000).toISOString()} ${Math.round(booted - uptime())} ${Math.round((booted - uptime()) * 1000)} 00000000-0000-4000-8000-000000000000\n`);
+        layToken(-3600);
+        const r = get(input);
+        expect(r.stdout).not.toContain(TOKENS.acme);
+        expect(r.stderr).toContain("expired and the daemon is not running");
+      });
     });
 
     it("answers a get without starting any process: the time comes from the heartbeat and /proc/uptime", () => {

@@ -45,6 +45,12 @@ export async function docker(args: string[], options: { input?: string; reject?:
   return result;
 }
 
+interface HttpProbe {
+  path: string;
+  port: number | string;
+  scheme?: string;
+}
+
 interface ContainerSpec {
   name: string;
   image: string;
@@ -60,6 +66,8 @@ interface ContainerSpec {
     capabilities?: { drop?: string[] };
   };
   startupProbe?: { exec: { command: string[] } };
+  livenessProbe?: { httpGet?: HttpProbe };
+  readinessProbe?: { httpGet?: HttpProbe };
   resources?: { limits?: { memory?: string } };
   volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
 }

@@ -26,6 +26,9 @@ const SKEW_KEPT_S = 5;
 // rate limit.
 const NO_INSTALLATION_TTL_MS = 10 * 60_000;
 const LOOKUPS_PER_MINUTE = 20;
+const MAX_NOT_INSTALLED = 1_000;
+/** How long a failed lookup of installationId's account is answered without asking again. */
+const ACCOUNT_FAILURE_MS = 5_000;
 
 // The keeper decides when to mint: nothing may be cached. (auth-app's installation cache keeps
 // a token 59 minutes from when it was cached, whatever its expires_at says; the keeper does not
@@ -88,15 +91,16 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       hint: `install the App on '${owner}', or list the owners it serves under providers[].owners`,
     });
 
-  async function findInstallation(owner: string): Promise<number> {
+  async function findInstallation(owner: string, listed: boolean): Promise<number> {
     if (config.installationId !== undefined) return config.installationId;
     const known = installationIds.get(owner);
     if (known !== undefined) return known;
     const missingSince = notInstalled.get(owner);
     if (missingSince !== undefined && now() - missingSince < NO_INSTALLATION_TTL_MS) throw notInstalledError(owner);
     lookups = lookups.filter((at) => now() - at < 60_000);
-    // Owners listed in the config are the admin's: only owners learned on first use are bounded.
-    if (!config.owners && lookups.length >= LOOKUPS_PER_MINUTE) {
+    // Owners listed in the config (or, for the broker, by the policy that allowed the ask) are
+    // the admin's: only owners learned on first use are bounded.
+    if (!config.owners && !listed && lookups.length >= LOOKUPS_PER_MINUTE) {
       throw new ProviderError(`not looking up '${owner}' now: ${LOOKUPS_PER_MINUTE} installation lookups in the last minute already`, {
         transient: true,
         retryAfterMs: 60_000 - (now() - (lookups[0] as number)),
@@ -116,6 +120,11 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
       }
     }
     if (id === undefined) {
+      // Bounded: the oldest answers go first (each is kept NO_INSTALLATION_TTL_MS at most anyway).
+      for (const [known, at] of notInstalled) {
+        if (notInstalled.size < MAX_NOT_INSTALLED && now() - at < NO_INSTALLATION_TTL_MS) break;
+        notInstalled.delete(known);
+      }
       notInstalled.set(owner, now());
       throw notInstalledError(owner);
     }
@@ -124,9 +133,26 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     return id;
   }
 
+  // One lookup at a time; a failure is answered again for a while, not asked of GitHub per call.
+  let accountLookup: Promise<string> | undefined;
+  let accountFailure: { at: number; error: unknown; forMs: number } | undefined;
   /** The account installationId belongs to: asked of GitHub once, a fact no config label replaces. */
-  async function installationAccount(): Promise<string> {
-    if (installationOwner !== undefined) return installationOwner;
+  function installationAccount(): Promise<string> {
+    if (installationOwner !== undefined) return Promise.resolve(installationOwner);
+    if (accountFailure && now() - accountFailure.at < accountFailure.forMs) return Promise.reject(accountFailure.error);
+    accountLookup ??= lookUpAccount()
+      .catch((error: unknown) => {
+        const retryAfterMs = error instanceof ProviderError ? error.retryAfterMs : undefined;
+        accountFailure = { at: now(), error, forMs: Math.min(Math.max(retryAfterMs ?? 0, ACCOUNT_FAILURE_MS), 10 * ACCOUNT_FAILURE_MS) };
+        throw error;
+      })
+      .finally(() => {
+        accountLookup = undefined;
+      });
+    return accountLookup;
+  }
+
+  async function lookUpAccount(): Promise<string> {
     let login: string | undefined;
     try {
       const { data } = await appRequest("GET /app/installations/{installation_id}", {
@@ -170,7 +196,7 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
     },
 
     async mint(owner, context) {
-      const installationId = await findInstallation(owner);
+      const installationId = await findInstallation(owner, context?.ownerListed === true);
       // An installation set in the config is a fact about one account: never minted for another
       // owner, whatever `owners` (a label) says.
       if (config.installationId !== undefined) {

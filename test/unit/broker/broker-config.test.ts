@@ -55,6 +55,30 @@ describe("the broker's config", () => {
     expect(found.some((p) => message.test(p)), found.join("\n")).toBe(true);
   });
 
+  // Issue 25: a policy's owners over a provider that mints one token whatever the owner would be
+  // a label: that token reaches what it reaches.
+  it("a policy for a provider that is not per owner must name exactly its owners", () => {
+    const tokenFile = join(dir, "token");
+    writeFileSync(tokenFile, "t0k3n-abcdefgh\n", { mode: 0o600 });
+    const file = (owners: unknown, policyOwners: unknown) =>
+      problems(
+        config({
+          providers: [{ name: "lab", type: "file", gitUrl: "https://gitlab.example.com", path: tokenFile, ...(owners === undefined ? {} : { owners }) }],
+          policies: [{ identity: "cluster", claims: { sub: "x" }, gitUrl: "https://gitlab.example.com", owners: policyOwners }],
+        }),
+      );
+    expect(file(["acme"], ["acme"])).toEqual([]);
+    expect(file(undefined, "*")).toEqual([]);
+    expect(file(["acme", "globex"], ["acme"]).join("\n")).toMatch(/policies\[0\]\.owners: lab \(file\) mints one token whatever the owner.*exactly the provider's \(acme, globex\)/);
+    expect(file(undefined, ["acme"]).join("\n")).toMatch(/exactly the provider's \("\*"\)/);
+  });
+
+  it("a policy without claims is refused unless it says anyIdentityOfIssuer: true", () => {
+    const policy = { identity: "cluster", gitUrl: "https://github.com", owners: ["acme"] };
+    expect(problems(config({ policies: [policy] })).join("\n")).toMatch(/policies\[0\]\.claims: a policy without claims allows every identity/);
+    expect(problems(config({ policies: [{ ...policy, anyIdentityOfIssuer: true }] }))).toEqual([]);
+  });
+
   it("minRemaining 0s is allowed", () => {
     expect(parseBrokerConfig(config({ minRemaining: "0s" }), "broker.yaml", {}).minRemainingMs).toBe(0);
   });
