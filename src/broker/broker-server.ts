@@ -229,10 +229,13 @@ export class BrokerServer {
       audit(decision, suppressed ? { ...fields, linesSuppressedBefore: suppressed } : fields);
     };
     // Who asks is proved before anything else is read; a caller that proves nobody gets its answer
-    // and the connection closed (no body read, no keep-alive to hold a slot with).
+    // and the connection closed (its body discarded, at most MAX_BODY bytes within the request
+    // timeout: a socket closed with data unread is reset, and the answer could be lost with it;
+    // no keep-alive to hold a slot with).
     const bearer = /^Bearer ([A-Za-z0-9_.-]+)$/.exec(req.headers.authorization ?? "")?.[1];
     if (!bearer) {
       unverifiedAudit("unauthenticated", { reason: "no Authorization: Bearer <identity JWT>" });
+      await readBody(req).catch(() => undefined);
       return send(401, { message: "send the workload's identity token as Authorization: Bearer <JWT>" }, { "www-authenticate": "Bearer", connection: "close" });
     }
     const verification = await verifier.verify(bearer);
@@ -241,9 +244,11 @@ export class BrokerServer {
       const unverified = { iss: verification.issuer?.slice(0, UNVERIFIED_CHARS), sub: verification.subject?.slice(0, UNVERIFIED_CHARS) };
       if (verification.unavailable) {
         unverifiedAudit("unavailable", { reason: verification.reason, unverified });
+        await readBody(req).catch(() => undefined);
         return send(503, { message: "the broker cannot check identity tokens now (its issuer's keys are not available); try again later" }, { "retry-after": String(Math.max(1, Math.ceil(verification.retryAfterMs / 1000))), connection: "close" });
       }
       unverifiedAudit("unauthenticated", { reason: verification.reason, unverified });
+      await readBody(req).catch(() => undefined);
       return send(401, { message: verification.reason }, { "www-authenticate": 'Bearer error="invalid_token"', connection: "close" });
     }
     const body = await readBody(req);
@@ -341,6 +346,8 @@ function readBody(req: IncomingMessage): Promise<string | undefined> {
     });
     req.on("end", () => resolve(over ? undefined : Buffer.concat(chunks).toString("utf8")));
     req.on("error", reject);
+    // A client gone before the end: nothing more will come.
+    req.on("close", () => resolve(undefined));
   });
 }
 

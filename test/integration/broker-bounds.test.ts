@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from "node:fs";
-import { connect } from "node:net";
+import { connect, type Socket } from "node:net";
 import { generateKeyPair, SignJWT } from "jose";
 import { listenOnLoopback, closeServer } from "../fakes/http-helpers.ts";
 import { join } from "node:path";
@@ -438,16 +438,24 @@ describe("the broker's fresh-eyes review (issue 25)", () => {
   it("one client address holds at most maxConnectionsPerClient connections, and a caller that proves nobody gets its connection closed", async () => {
     const { b } = await setUp({ config: { maxConnectionsPerClient: 3 } });
     const { port } = new URL(b.brokerUrl);
-    const open = () =>
-      new Promise<{ closed: Promise<void>; destroy: () => void }>((resolve, reject) => {
-        const socket = connect(Number(port), "127.0.0.1", () => resolve({ closed: new Promise((r) => socket.once("close", () => r())), destroy: () => socket.destroy() }));
-        socket.on("error", reject);
-      });
-    const held = [await open(), await open(), await open()];
-    const fourth = await open();
-    await fourth.closed;
-    for (const h of held) h.destroy();
-    await Promise.all(held.map((h) => h.closed));
+    const sockets: Socket[] = [];
+    const closed: Promise<void>[] = [];
+    const open = async () => {
+      const socket = connect(Number(port), "127.0.0.1");
+      socket.on("error", () => undefined);
+      sockets.push(socket);
+      closed.push(new Promise((r) => socket.once("close", () => r())));
+      // Let the broker take the connection before the next one comes.
+      await sleep(300);
+    };
+    for (let n = 0; n < 4; n++) await open();
+    // The fourth is closed by the broker at once, while the three before it are held (they would
+    // all go together if it were the first-request limit that closed it).
+    await closed[3];
+    expect(sockets.slice(0, 3).map((s) => s.destroyed)).toEqual([false, false, false]);
+    for (const socket of sockets) socket.destroy();
+    await Promise.all(closed);
+    await sleep(300);
     // A request that proves nobody: answered 401, and the connection closed by the broker.
     const answer = await new Promise<string>((resolve, reject) => {
       let text = "";
