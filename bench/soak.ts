@@ -59,7 +59,8 @@ async function main(): Promise<void> {
       runs++;
       if (r.exitCode !== 0) {
         failures++;
-        if (failed.length < 5) failed.push(r.stderr.trim().split("\n").slice(-2).join(" | "));
+        // All of git's and the keeper's lines: the reason the daemon gave comes before the last two.
+        if (failed.length < 5) failed.push(r.stderr.trim().split("\n").slice(-6).join(" | "));
       }
     }
   };
