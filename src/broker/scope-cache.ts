@@ -117,10 +117,6 @@ export class ScopeCache {
     }, SWEEP_MS);
   }
 
-  get config(): BrokerConfig {
-    return this.#config;
-  }
-
   get size(): number {
     return this.#slots.size;
   }

@@ -6,6 +6,7 @@ import { buildProvider, PROVIDER_SCHEMAS, PROVIDER_TYPES, providerSchema, type P
 import { parseOrigin } from "../providers/settings/git-url.ts";
 import { boundedDuration, DAY_MS, duration, OWNER } from "../providers/settings/schema-parts.ts";
 import { checkReadableFile } from "../providers/settings/read-secret.ts";
+import { levelWithin } from "../providers/github-app/github-app-config.ts";
 import { insecureKeyUrl } from "../broker/insecure-key-url.ts";
 
 /** One OIDC issuer whose JWTs prove who asks. */
@@ -129,12 +130,6 @@ export const brokerSchema = z.strictObject({
   maxIdentityAge: maxIdentityAge.default(DAY_MS),
 });
 
-const LEVEL = { read: 1, write: 2, admin: 3 } as const;
-
-/** True when permission level `a` is within `b`. */
-export function levelWithin(a: string, b: string | undefined): boolean {
-  return b !== undefined && (LEVEL[a as keyof typeof LEVEL] ?? 99) <= (LEVEL[b as keyof typeof LEVEL] ?? 0);
-}
 
 /**
  * Where a policy could reach past a provider that may serve it: GitHub App repositories and

@@ -28,6 +28,13 @@ export const githubAppSchema = z.strictObject({
   timeout: requestTimeout.default(30_000),
 });
 
+const PERMISSION_LEVEL: Record<string, number> = { read: 1, write: 2, admin: 3 };
+
+/** True when GitHub App permission level `a` is within `b` (read < write < admin). */
+export function levelWithin(a: string, b: string | undefined): boolean {
+  return b !== undefined && (PERMISSION_LEVEL[a] ?? 99) <= (PERMISSION_LEVEL[b] ?? 0);
+}
+
 /** What a github-app provider is given. */
 export interface GitHubAppProviderConfig extends ProviderBase {
   type: "github-app";

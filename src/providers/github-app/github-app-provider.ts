@@ -1,6 +1,6 @@
 import { createAppAuth } from "@octokit/auth-app";
 import { request as octokitRequest } from "@octokit/request";
-import type { GitHubAppProviderConfig } from "./github-app-config.ts";
+import { levelWithin, type GitHubAppProviderConfig } from "./github-app-config.ts";
 import { classifyFailure } from "../../errors/classify-failure.ts";
 import { ProviderError } from "../../errors/keeper-error.ts";
 import type { Logger } from "../../log/logger.ts";
@@ -237,8 +237,6 @@ export function createGitHubAppProvider(config: GitHubAppProviderConfig, deps: G
   };
 }
 
-const LEVEL: Record<string, number> = { read: 1, write: 2, admin: 3 };
-
 /**
  * The repositories and permissions a token is asked with: the provider's settings, narrowed by
  * the broker's scope (never widened: what the settings do not grant is left out, and a scope
@@ -263,7 +261,7 @@ export function narrowed(
       if (!ceiling) return [[name, level]];
       const max = ceiling[name];
       if (max === undefined) return [];
-      return [[name, (LEVEL[level] ?? 99) <= (LEVEL[max] ?? 0) ? level : max]];
+      return [[name, levelWithin(level, max) ? level : max]];
     });
     if (kept.length === 0) throw new ProviderError(`none of the permissions asked (${Object.keys(narrow.permissions).join(", ")}) is among the provider's`, { transient: false });
     permissions = Object.fromEntries(kept);
